@@ -1,0 +1,67 @@
+package ai.convoy.kernels;
+
+/**
+ * The operations a transformer forward pass needs, on one device. Weights, activations and the KV cache are
+ * handles owned by the backend, so a GPU backend keeps them in device memory; the CPU backend is the reference
+ * that every other backend is checked against.
+ *
+ * <p>Activations are a flat batch of token rows: row {@code r} belongs to the sequence whose KV cache slot is
+ * {@code batch.slot(r)} and sits at position {@code batch.position(r)}, so prefill, decode and several
+ * sequences at once are the same call.
+ */
+public interface Backend extends AutoCloseable {
+
+    String name();
+
+    /** A 2-D weight [rows, cols] in the checkpoint's layout ([out, in] for a linear layer). */
+    WeightMatrix matrix(HostTensor weight);
+
+    /** A 1-D weight (norm scale, bias). */
+    WeightVector vector(HostTensor weight);
+
+    Activations activations(int rows, int cols);
+
+    KvCache kvCache(int layers, int kvHeads, int headDim);
+
+    void write(Activations dst, float[] rowMajor);
+
+    /** Copies row {@code row} into {@code dst}. */
+    void readRow(Activations src, int row, float[] dst);
+
+    /** out[r] = table[ids[r]] */
+    void embed(WeightMatrix table, int[] ids, Activations out);
+
+    /** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight */
+    void rmsNorm(Activations x, WeightVector weight, float eps, Activations out);
+
+    /** out[r] = W x[r], with W of shape [out.cols, x.cols]. */
+    void matmul(Activations x, WeightMatrix w, Activations out);
+
+    /** x[r] += bias */
+    void addBias(Activations x, WeightVector bias);
+
+    /**
+     * Rotary embedding in place, pairing element i with i + headDim/2 of each head (the rotate-half layout of
+     * Hugging Face checkpoints), at each row's position.
+     */
+    void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies);
+
+    /**
+     * Stores each row's keys and values in the cache at its slot and position, then attends each query row
+     * causally over its own sequence (only the last {@code shape.window()} positions when that is positive).
+     */
+    void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch,
+                   AttentionShape shape, Activations out);
+
+    /** out = silu(gate) * up */
+    void swiglu(Activations gate, Activations up, Activations out);
+
+    /** acc += x */
+    void add(Activations acc, Activations x);
+
+    /** dst[i] = src[rows[i]] */
+    void gatherRows(Activations src, int[] rows, Activations dst);
+
+    @Override
+    void close();
+}

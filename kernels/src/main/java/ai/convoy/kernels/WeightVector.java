@@ -1,0 +1,6 @@
+package ai.convoy.kernels;
+
+/** A backend's 1-D weight. */
+public interface WeightVector {
+    int size();
+}

@@ -1,0 +1,10 @@
+package ai.convoy.kernels.cpu;
+
+import ai.convoy.kernels.WeightVector;
+
+record CpuVector(float[] data) implements WeightVector {
+    @Override
+    public int size() {
+        return data.length;
+    }
+}

@@ -1,0 +1,187 @@
+package ai.convoy.runtime.generate;
+
+import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.model.Transformer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Prefills a set of prompts in one batch, then decodes all live sequences together, one token each per step,
+ * until each stops on a stop token, its token budget or the model's context.
+ */
+public final class Generator {
+    private final Transformer model;
+
+    public enum FinishReason { STOP_TOKEN, MAX_NEW_TOKENS, CONTEXT_FULL }
+
+    /** @param promptLogits whether the listener receives the logits of every prompt position */
+    public record Request(int[] prompt, SamplingParams params, boolean promptLogits) {
+        public Request(int[] prompt, SamplingParams params) {
+            this(prompt, params, false);
+        }
+    }
+
+    public record Result(int[] tokens, FinishReason reason, int promptTokens) {
+    }
+
+    /** Receives output as it is produced; {@code sequence} is the request's index. */
+    public interface Listener {
+        default void promptLogits(int sequence, float[][] logits) {
+        }
+
+        void token(int sequence, int token);
+
+        default void finished(int sequence, Result result) {
+        }
+    }
+
+    public Generator(Transformer model) {
+        this.model = model;
+    }
+
+    private static final class Sequence {
+        final int index;
+        final int slot;
+        final int promptLength;
+        final int[] tokens;
+        final Sampler sampler;
+        final SamplingParams params;
+        int length;
+        FinishReason finished;
+
+        Sequence(int index, int slot, Request request, int capacity) {
+            this.index = index;
+            this.slot = slot;
+            this.promptLength = request.prompt().length;
+            this.tokens = Arrays.copyOf(request.prompt(), capacity + 1);
+            this.length = promptLength;
+            this.params = request.params();
+            this.sampler = new Sampler(request.params());
+        }
+
+        int generated() {
+            return length - promptLength;
+        }
+
+        Result result() {
+            return new Result(Arrays.copyOfRange(tokens, promptLength, length), finished, promptLength);
+        }
+    }
+
+    /** Checks a prompt against the model before any work: ids inside the vocabulary, length inside the context. */
+    public void validate(int[] prompt) {
+        ModelConfig config = model.config();
+        if (prompt.length == 0) {
+            throw new ConvoyException("the prompt is empty: give at least one token");
+        }
+        for (int id : prompt) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw ConvoyException.in(config.source(), "token id " + id + " is outside the vocabulary (vocab_size "
+                        + config.vocabSize() + ", valid ids 0.." + (config.vocabSize() - 1) + ")");
+            }
+        }
+        if (prompt.length > config.maxPositions()) {
+            throw ConvoyException.in(config.source(), "the prompt has " + prompt.length
+                    + " tokens, longer than the model's context of " + config.maxPositions() + " (max_position_embeddings)");
+        }
+    }
+
+    public List<Result> generate(List<Request> requests, Listener listener) {
+        requests.forEach(r -> validate(r.prompt()));
+        int context = model.config().maxPositions();
+        try (KvCache cache = model.newKvCache()) {
+            List<Sequence> sequences = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                Request r = requests.get(i);
+                int capacity = (int) Math.min(context, (long) r.prompt().length + r.params().maxNewTokens());
+                sequences.add(new Sequence(i, cache.openSlot(capacity), r, capacity));
+            }
+            prefill(requests, sequences, cache, listener);
+            List<Sequence> live = new ArrayList<>(sequences.stream().filter(s -> s.finished == null).toList());
+            while (!live.isEmpty()) {
+                decodeStep(live, cache, listener);
+                live.removeIf(s -> s.finished != null);
+            }
+            return sequences.stream().map(Sequence::result).toList();
+        }
+    }
+
+    private void prefill(List<Request> requests, List<Sequence> sequences, KvCache cache, Listener listener) {
+        int rows = sequences.stream().mapToInt(s -> s.promptLength).sum();
+        int[] tokens = new int[rows];
+        int[] slots = new int[rows];
+        int[] positions = new int[rows];
+        List<Integer> logitRows = new ArrayList<>();
+        int row = 0;
+        for (Sequence s : sequences) {
+            boolean all = requests.get(s.index).promptLogits();
+            for (int p = 0; p < s.promptLength; p++, row++) {
+                tokens[row] = s.tokens[p];
+                slots[row] = s.slot;
+                positions[row] = p;
+                if (all || p == s.promptLength - 1) {
+                    logitRows.add(row);
+                }
+            }
+        }
+        float[][] logits = model.forward(tokens, new TokenBatch(slots, positions),
+                cache, logitRows.stream().mapToInt(Integer::intValue).toArray());
+        int next = 0;
+        for (Sequence s : sequences) {
+            if (requests.get(s.index).promptLogits()) {
+                listener.promptLogits(s.index, Arrays.copyOfRange(logits, next, next + s.promptLength));
+                next += s.promptLength;
+            } else {
+                next += 1;
+            }
+            accept(s, logits[next - 1], cache, listener);
+        }
+    }
+
+    private void decodeStep(List<Sequence> live, KvCache cache, Listener listener) {
+        int n = live.size();
+        int[] tokens = new int[n];
+        int[] slots = new int[n];
+        int[] positions = new int[n];
+        int[] logitRows = new int[n];
+        for (int i = 0; i < n; i++) {
+            Sequence s = live.get(i);
+            tokens[i] = s.tokens[s.length - 1];
+            slots[i] = s.slot;
+            positions[i] = s.length - 1;
+            logitRows[i] = i;
+        }
+        float[][] logits = model.forward(tokens, new TokenBatch(slots, positions), cache, logitRows);
+        for (int i = 0; i < n; i++) {
+            accept(live.get(i), logits[i], cache, listener);
+        }
+    }
+
+    /** Samples the sequence's next token from its logits, or finishes it when its budget is spent. */
+    private void accept(Sequence s, float[] logits, KvCache cache, Listener listener) {
+        if (s.generated() >= s.params.maxNewTokens()) {
+            finish(s, FinishReason.MAX_NEW_TOKENS, cache, listener);
+            return;
+        }
+        int token = s.sampler.next(logits, s.tokens, s.length);
+        s.tokens[s.length++] = token;
+        listener.token(s.index, token);
+        if (s.params.stopTokenIds().contains(token)) {
+            finish(s, FinishReason.STOP_TOKEN, cache, listener);
+        } else if (s.generated() >= s.params.maxNewTokens()) {
+            finish(s, FinishReason.MAX_NEW_TOKENS, cache, listener);
+        } else if (s.length >= model.config().maxPositions()) {
+            finish(s, FinishReason.CONTEXT_FULL, cache, listener);
+        }
+    }
+
+    private static void finish(Sequence s, FinishReason reason, KvCache cache, Listener listener) {
+        s.finished = reason;
+        cache.closeSlot(s.slot);
+        listener.finished(s.index, s.result());
+    }
+}

@@ -1,0 +1,164 @@
+package ai.convoy.runtime.model;
+
+import ai.convoy.runtime.ConvoyException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A model's {@code config.json}, for Llama, Mistral and Qwen2, in either key style found on the Hub:
+ * transformers 4 ({@code rope_theta}, {@code rope_scaling}, {@code torch_dtype}) or transformers 5
+ * ({@code rope_parameters}, {@code dtype}).
+ *
+ * @param slidingWindows per layer, how many latest positions each query sees; 0 for full attention
+ */
+public record ModelConfig(Path source, Architecture architecture, int vocabSize, int hiddenSize,
+                          int intermediateSize, int layers, int heads, int kvHeads, int headDim,
+                          int maxPositions, float rmsNormEps, boolean tieWordEmbeddings, Rope rope,
+                          int[] slidingWindows, String dtype, List<Integer> eosTokenIds) {
+
+    public static final String FILE = "config.json";
+
+    /** Reads {@code config.json} from a model directory, or the file itself. */
+    public static ModelConfig read(Path dirOrFile) {
+        Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve(FILE) : dirOrFile;
+        JsonNode json;
+        try {
+            json = new ObjectMapper().readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw ConvoyException.in(file, "no such file");
+        } catch (IOException e) {
+            throw ConvoyException.in(file, "cannot parse: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (json == null || !json.isObject()) {
+            throw ConvoyException.in(file, "not a JSON object");
+        }
+        return parse(file, json);
+    }
+
+    static ModelConfig parse(Path file, JsonNode json) {
+        Fields f = new Fields(file, json);
+        Architecture arch = architecture(file, json);
+        String act = json.path("hidden_act").asText("silu");
+        if (!act.equals("silu")) {
+            throw ConvoyException.in(file, "hidden_act '" + act + "' is not supported (Convoy runs silu)");
+        }
+        int hidden = f.positiveInt("hidden_size");
+        int heads = f.positiveInt("num_attention_heads");
+        int kvHeads = json.hasNonNull("num_key_value_heads") ? f.positiveInt("num_key_value_heads") : heads;
+        if (heads % kvHeads != 0) {
+            throw ConvoyException.in(file, "num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
+        }
+        int headDim = json.hasNonNull("head_dim") ? f.positiveInt("head_dim") : hidden / heads;
+        if (headDim % 2 != 0) {
+            throw ConvoyException.in(file, "head_dim " + headDim + " is odd; rotary embeddings need an even head_dim");
+        }
+        int layers = f.positiveInt("num_hidden_layers");
+        String dtype = json.hasNonNull("dtype") ? json.get("dtype").asText() : json.path("torch_dtype").asText("bfloat16");
+        return new ModelConfig(file, arch, f.positiveInt("vocab_size"), hidden, f.positiveInt("intermediate_size"),
+                layers, heads, kvHeads, headDim, f.positiveInt("max_position_embeddings"),
+                (float) json.path("rms_norm_eps").asDouble(1e-6), json.path("tie_word_embeddings").asBoolean(false),
+                rope(file, json), slidingWindows(arch, json, layers), dtype, eosTokenIds(json.path("eos_token_id")));
+    }
+
+    private static Architecture architecture(Path file, JsonNode json) {
+        if (json.hasNonNull("model_type")) {
+            String type = json.get("model_type").asText();
+            return Architecture.ofModelType(type).orElseThrow(() -> ConvoyException.in(file,
+                    "unsupported model_type '" + type + "' (supported: " + Architecture.supported() + ")"));
+        }
+        String cls = json.path("architectures").path(0).asText("");
+        return Architecture.ofClassName(cls).orElseThrow(() -> ConvoyException.in(file,
+                "no model_type, and architectures '" + cls + "' is not supported (supported: " + Architecture.supported() + ")"));
+    }
+
+    private static Rope rope(Path file, JsonNode json) {
+        JsonNode params;
+        double theta;
+        if (json.path("rope_parameters").isObject()) {
+            params = json.get("rope_parameters");
+            theta = params.path("rope_theta").asDouble(json.path("rope_theta").asDouble(10000.0));
+        } else {
+            params = json.path("rope_scaling");
+            theta = json.path("rope_theta").asDouble(10000.0);
+        }
+        String type = params.isObject() ? params.path("rope_type").asText(params.path("type").asText("default")) : "default";
+        return switch (type) {
+            case "default" -> Rope.unscaled(theta);
+            case "linear" -> new Rope(type, theta, requiredDouble(file, params, "factor"), 1, 1, 0);
+            case "llama3" -> new Rope(type, theta, requiredDouble(file, params, "factor"),
+                    requiredDouble(file, params, "low_freq_factor"), requiredDouble(file, params, "high_freq_factor"),
+                    (int) requiredDouble(file, params, "original_max_position_embeddings"));
+            default -> throw ConvoyException.in(file, "rope scaling '" + type + "' is not supported (supported: default, linear, llama3)");
+        };
+    }
+
+    private static double requiredDouble(Path file, JsonNode node, String key) {
+        if (!node.path(key).isNumber()) {
+            throw ConvoyException.in(file, "rope scaling needs a number for " + key);
+        }
+        return node.get(key).asDouble();
+    }
+
+    /** Mistral windows every layer; Qwen2 only with use_sliding_window, on the layers layer_types marks. */
+    private static int[] slidingWindows(Architecture arch, JsonNode json, int layers) {
+        int[] windows = new int[layers];
+        int window = json.path("sliding_window").asInt(0);
+        if (window <= 0 || arch == Architecture.LLAMA) {
+            return windows;
+        }
+        if (arch == Architecture.QWEN2 && !json.path("use_sliding_window").asBoolean(false)) {
+            return windows;
+        }
+        JsonNode types = json.path("layer_types");
+        int maxWindowLayers = json.path("max_window_layers").asInt(0);
+        for (int i = 0; i < layers; i++) {
+            boolean sliding;
+            if (types.isArray() && types.size() == layers) {
+                sliding = types.get(i).asText().equals("sliding_attention");
+            } else {
+                sliding = arch == Architecture.MISTRAL || i >= maxWindowLayers;
+            }
+            windows[i] = sliding ? window : 0;
+        }
+        return windows;
+    }
+
+    /** A token id field that may be one id or a list of them. */
+    public static List<Integer> eosTokenIds(JsonNode node) {
+        List<Integer> ids = new ArrayList<>();
+        if (node.isArray()) {
+            node.forEach(n -> ids.add(n.asInt()));
+        } else if (node.isNumber()) {
+            ids.add(node.asInt());
+        }
+        return List.copyOf(ids);
+    }
+
+    /** Parameters as the checkpoint stores them (embeddings counted once when tied). */
+    public long parameterCount() {
+        long embed = (long) vocabSize * hiddenSize;
+        long attention = (long) hiddenSize * headDim * (2L * heads + 2L * kvHeads);
+        long mlp = 3L * hiddenSize * intermediateSize;
+        long norms = 2L * hiddenSize;
+        return embed * (tieWordEmbeddings ? 1 : 2) + layers * (attention + mlp + norms) + hiddenSize;
+    }
+
+    private record Fields(Path file, JsonNode json) {
+        int positiveInt(String key) {
+            JsonNode n = json.get(key);
+            if (n == null || n.isNull()) {
+                throw ConvoyException.in(file, "missing " + key);
+            }
+            if (!n.canConvertToInt() || n.asInt() <= 0) {
+                throw ConvoyException.in(file, key + " must be a positive integer, found " + n);
+            }
+            return n.asInt();
+        }
+    }
+}

@@ -1,0 +1,195 @@
+package ai.convoy.runtime.model;
+
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.AttentionShape;
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.HostTensor;
+import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.WeightMatrix;
+import ai.convoy.kernels.WeightVector;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.Checkpoint;
+import java.util.Arrays;
+
+/**
+ * A Llama-family decoder on one backend: the forward pass of a flat batch of token rows, in the order the
+ * reference implementation runs it.
+ */
+public final class Transformer {
+    private final ModelConfig config;
+    private final Backend backend;
+    private final WeightMatrix embedTokens;
+    private final Layer[] layers;
+    private final WeightVector finalNorm;
+    private final WeightMatrix lmHead;
+    private final float[] inverseFrequencies;
+
+    /** A linear layer: y = W x (+ b). */
+    record Linear(WeightMatrix weight, WeightVector bias) {
+    }
+
+    record Layer(WeightVector inputNorm, Linear q, Linear k, Linear v, Linear o, WeightVector postAttentionNorm,
+                 Linear gate, Linear up, Linear down, AttentionShape attention) {
+    }
+
+    private Transformer(ModelConfig config, Backend backend, WeightMatrix embedTokens, Layer[] layers,
+                        WeightVector finalNorm, WeightMatrix lmHead) {
+        this.config = config;
+        this.backend = backend;
+        this.embedTokens = embedTokens;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+        this.inverseFrequencies = config.rope().inverseFrequencies(config.headDim());
+    }
+
+    /** Binds the checkpoint's tensors to the backend, checking each one's shape against the config. */
+    public static Transformer load(ModelConfig config, Checkpoint checkpoint, Backend backend) {
+        Binder bind = new Binder(config, checkpoint, backend);
+        int hidden = config.hiddenSize();
+        int qDim = config.heads() * config.headDim();
+        int kvDim = config.kvHeads() * config.headDim();
+        int inter = config.intermediateSize();
+        WeightMatrix embed = bind.matrix("model.embed_tokens.weight", config.vocabSize(), hidden);
+        Layer[] layers = new Layer[config.layers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = "model.layers." + i + ".";
+            float scale = (float) (1.0 / Math.sqrt(config.headDim()));
+            layers[i] = new Layer(
+                    bind.vector(p + "input_layernorm.weight", hidden),
+                    bind.linear(p + "self_attn.q_proj", qDim, hidden),
+                    bind.linear(p + "self_attn.k_proj", kvDim, hidden),
+                    bind.linear(p + "self_attn.v_proj", kvDim, hidden),
+                    bind.linear(p + "self_attn.o_proj", hidden, qDim),
+                    bind.vector(p + "post_attention_layernorm.weight", hidden),
+                    bind.linear(p + "mlp.gate_proj", inter, hidden),
+                    bind.linear(p + "mlp.up_proj", inter, hidden),
+                    bind.linear(p + "mlp.down_proj", hidden, inter),
+                    new AttentionShape(config.heads(), config.kvHeads(), config.headDim(), scale, config.slidingWindows()[i]));
+        }
+        WeightVector norm = bind.vector("model.norm.weight", hidden);
+        WeightMatrix lmHead;
+        if (config.tieWordEmbeddings()) {
+            lmHead = embed;
+        } else if (checkpoint.has("lm_head.weight")) {
+            lmHead = bind.matrix("lm_head.weight", config.vocabSize(), hidden);
+        } else {
+            throw ConvoyException.in(config.source(), "tie_word_embeddings is false but the checkpoint has no lm_head.weight");
+        }
+        return new Transformer(config, backend, embed, layers, norm, lmHead);
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public KvCache newKvCache() {
+        return backend.kvCache(config.layers(), config.kvHeads(), config.headDim());
+    }
+
+    /** Bytes of weights held by the backend (tied embeddings counted once). */
+    public long weightBytes() {
+        long bytes = embedTokens.bytes() + (lmHead == embedTokens ? 0 : lmHead.bytes());
+        for (Layer l : layers) {
+            for (Linear lin : new Linear[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
+                bytes += lin.weight().bytes();
+            }
+        }
+        return bytes;
+    }
+
+    /**
+     * Runs {@code tokens} (one per row of {@code batch}) through the model, storing their keys and values in
+     * {@code cache}, and returns the logits of the rows listed in {@code logitRows}.
+     */
+    public float[][] forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows) {
+        int rows = tokens.length;
+        int hidden = config.hiddenSize();
+        int qDim = config.heads() * config.headDim();
+        int kvDim = config.kvHeads() * config.headDim();
+        Activations x = backend.activations(rows, hidden);
+        Activations normed = backend.activations(rows, hidden);
+        Activations q = backend.activations(rows, qDim);
+        Activations k = backend.activations(rows, kvDim);
+        Activations v = backend.activations(rows, kvDim);
+        Activations attended = backend.activations(rows, qDim);
+        Activations projected = backend.activations(rows, hidden);
+        Activations gate = backend.activations(rows, config.intermediateSize());
+        Activations up = backend.activations(rows, config.intermediateSize());
+
+        backend.embed(embedTokens, tokens, x);
+        for (int i = 0; i < layers.length; i++) {
+            Layer layer = layers[i];
+            // attention block
+            backend.rmsNorm(x, layer.inputNorm(), config.rmsNormEps(), normed);
+            linear(normed, layer.q(), q);
+            linear(normed, layer.k(), k);
+            linear(normed, layer.v(), v);
+            backend.rope(q, config.heads(), config.headDim(), batch, inverseFrequencies);
+            backend.rope(k, config.kvHeads(), config.headDim(), batch, inverseFrequencies);
+            backend.attention(cache, i, q, k, v, batch, layer.attention(), attended);
+            linear(attended, layer.o(), projected);
+            backend.add(x, projected);
+            // feed-forward block
+            backend.rmsNorm(x, layer.postAttentionNorm(), config.rmsNormEps(), normed);
+            linear(normed, layer.gate(), gate);
+            linear(normed, layer.up(), up);
+            backend.swiglu(gate, up, gate);
+            linear(gate, layer.down(), projected);
+            backend.add(x, projected);
+        }
+        Activations selected = backend.activations(logitRows.length, hidden);
+        backend.gatherRows(x, logitRows, selected);
+        Activations finalNormed = backend.activations(logitRows.length, hidden);
+        backend.rmsNorm(selected, finalNorm, config.rmsNormEps(), finalNormed);
+        Activations logits = backend.activations(logitRows.length, config.vocabSize());
+        backend.matmul(finalNormed, lmHead, logits);
+        float[][] out = new float[logitRows.length][config.vocabSize()];
+        for (int r = 0; r < out.length; r++) {
+            backend.readRow(logits, r, out[r]);
+        }
+        return out;
+    }
+
+    private void linear(Activations in, Linear layer, Activations out) {
+        backend.matmul(in, layer.weight(), out);
+        if (layer.bias() != null) {
+            backend.addBias(out, layer.bias());
+        }
+    }
+
+    /** Looks up tensors by their Hugging Face names and checks their shapes. */
+    private record Binder(ModelConfig config, Checkpoint checkpoint, Backend backend) {
+        WeightMatrix matrix(String name, long rows, long cols) {
+            return backend.matrix(checked(name, rows, cols));
+        }
+
+        WeightVector vector(String name, long size) {
+            return backend.vector(checked(name, size));
+        }
+
+        Linear linear(String prefix, int out, int in) {
+            WeightMatrix w = matrix(prefix + ".weight", out, in);
+            WeightVector b = checkpoint.has(prefix + ".bias") ? vector(prefix + ".bias", out) : null;
+            return new Linear(w, b);
+        }
+
+        private HostTensor checked(String name, long... shape) {
+            HostTensor t = checkpoint.get(name);
+            if (!Arrays.equals(t.shape(), shape)) {
+                throw ConvoyException.in(checkpoint.fileOf(name), "tensor " + name + " has shape " + Arrays.toString(t.shape())
+                        + " but config.json implies " + Arrays.toString(shape));
+            }
+            if (!t.dtype().isFloatingPoint()) {
+                throw ConvoyException.in(checkpoint.fileOf(name), "tensor " + name + " is " + t.dtype()
+                        + "; unquantized weights must be F32, F16 or BF16");
+            }
+            return t;
+        }
+    }
+}

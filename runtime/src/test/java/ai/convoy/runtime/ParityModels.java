@@ -1,0 +1,82 @@
+package ai.convoy.runtime;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+
+/** The reference models made by ops/parity/make_models.py with Hugging Face transformers. */
+public final class ParityModels {
+    private ParityModels() {
+    }
+
+    /** A parity model directory and its recorded reference outputs. */
+    public record Reference(Path dir, int[] promptIds, int[] greedyIds) {
+        public String name() {
+            return dir.getFileName().toString();
+        }
+
+        public Path logits() {
+            return dir.resolve("logits.npy");
+        }
+
+        @Override
+        public String toString() {
+            return name();
+        }
+    }
+
+    public static Path root() {
+        String dir = System.getProperty("convoy.parity.dir");
+        Path root = dir != null ? Path.of(dir) : Path.of("src/test/resources/parity");
+        if (!Files.isDirectory(root)) {
+            throw new IllegalStateException("parity models not found at " + root.toAbsolutePath());
+        }
+        return root;
+    }
+
+    public static List<Reference> all() {
+        try (Stream<Path> dirs = Files.list(root())) {
+            return dirs.filter(d -> Files.isRegularFile(d.resolve("reference.json"))).sorted().map(ParityModels::read).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static Reference named(String name) {
+        return read(root().resolve(name));
+    }
+
+    private static Reference read(Path dir) {
+        try {
+            JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
+            return new Reference(dir, ints(ref.get("prompt_ids")), ints(ref.get("greedy_ids")));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static int[] ints(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.get(i).asInt();
+        }
+        return out;
+    }
+
+    /** ||a - b|| / ||b|| over every element. */
+    public static double relativeL2(float[] a, float[] b) {
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = (double) a[i] - b[i];
+            diff += d * d;
+            norm += (double) b[i] * b[i];
+        }
+        return Math.sqrt(diff / norm);
+    }
+}
