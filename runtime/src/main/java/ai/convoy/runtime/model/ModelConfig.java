@@ -16,11 +16,12 @@ import java.util.List;
  * ({@code rope_parameters}, {@code dtype}).
  *
  * @param slidingWindows per layer, how many latest positions each query sees; 0 for full attention
+ * @param bosTokenId     the beginning-of-sequence token, or -1 when the config names none
  */
 public record ModelConfig(Path source, Architecture architecture, int vocabSize, int hiddenSize,
                           int intermediateSize, int layers, int heads, int kvHeads, int headDim,
                           int maxPositions, float rmsNormEps, boolean tieWordEmbeddings, Rope rope,
-                          int[] slidingWindows, String dtype, List<Integer> eosTokenIds) {
+                          int[] slidingWindows, String dtype, int bosTokenId, List<Integer> eosTokenIds) {
 
     public static final String FILE = "config.json";
 
@@ -63,7 +64,8 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
         return new ModelConfig(file, arch, f.positiveInt("vocab_size"), hidden, f.positiveInt("intermediate_size"),
                 layers, heads, kvHeads, headDim, f.positiveInt("max_position_embeddings"),
                 (float) json.path("rms_norm_eps").asDouble(1e-6), json.path("tie_word_embeddings").asBoolean(false),
-                rope(file, json), slidingWindows(arch, json, layers), dtype, eosTokenIds(json.path("eos_token_id")));
+                rope(file, json), slidingWindows(arch, json, layers), dtype, json.path("bos_token_id").asInt(-1),
+                eosTokenIds(json.path("eos_token_id")));
     }
 
     private static Architecture architecture(Path file, JsonNode json) {

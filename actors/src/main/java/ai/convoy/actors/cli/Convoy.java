@@ -1,0 +1,51 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.runtime.ConvoyException;
+import java.io.PrintWriter;
+import java.util.Arrays;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code convoy} command line. */
+@Command(name = "convoy", mixinStandardHelpOptions = true, version = "convoy 0.1.0",
+        description = "Runs Llama-family language models across GPUs, CPUs and hosts.",
+        subcommands = {RunCommand.class, InspectCommand.class, CommandLine.HelpCommand.class})
+public final class Convoy {
+    static final int EXIT_BAD_INPUT = 2;
+    static final int EXIT_INTERNAL = 1;
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns its exit code; errors are one line unless --verbose is given. */
+    public static int execute(String... args) {
+        return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+    }
+
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        boolean verbose = Arrays.asList(args).contains("--verbose");
+        CommandLine cli = new CommandLine(new Convoy()).setOut(out).setErr(err);
+        cli.setParameterExceptionHandler((e, a) -> {
+            PrintWriter w = e.getCommandLine().getErr();
+            w.println("convoy: error: " + e.getMessage() + " (see 'convoy " + e.getCommandLine().getCommandName() + " --help')");
+            w.flush();
+            return EXIT_BAD_INPUT;
+        });
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            PrintWriter w = commandLine.getErr();
+            if (verbose) {
+                e.printStackTrace(w);
+            }
+            if (e instanceof ConvoyException) {
+                w.println("convoy: error: " + e.getMessage());
+                w.flush();
+                return EXIT_BAD_INPUT;
+            }
+            w.println("convoy: internal error: " + e + (verbose ? "" : " (run with --verbose for the stack trace)"));
+            w.flush();
+            return EXIT_INTERNAL;
+        });
+        return cli.execute(args);
+    }
+}

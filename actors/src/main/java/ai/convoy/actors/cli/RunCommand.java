@@ -1,0 +1,153 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.Npy;
+import ai.convoy.runtime.generate.Generator;
+import ai.convoy.runtime.generate.SamplingParams;
+import ai.convoy.runtime.model.Model;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "run", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Generates tokens from a prompt and streams them as they come.")
+final class RunCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @ArgGroup(exclusive = true)
+    PromptOptions prompt;
+
+    static final class PromptOptions {
+        @Option(names = "--tokens", split = ",", paramLabel = "ID", description = "Prompt token ids, comma-separated.")
+        int[] tokens;
+
+        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text (needs the model's tokenizer).")
+        String text;
+    }
+
+    @Option(names = "--max-new-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature; 0 is greedy (default: ${DEFAULT-VALUE}).")
+    float temperature;
+
+    @Option(names = "--top-k", defaultValue = "40", description = "Sample among the k most likely tokens; 0 is off (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "0.95", description = "Nucleus sampling mass; 1 is off (default: ${DEFAULT-VALUE}).")
+    float topP;
+
+    @Option(names = "--repetition-penalty", defaultValue = "1.0", description = "Penalty for tokens already present; 1 is off (default: ${DEFAULT-VALUE}).")
+    float repetitionPenalty;
+
+    @Option(names = "--seed", description = "Random seed for sampling (default: different each run).")
+    Long seed;
+
+    @Option(names = "--stop-token-ids", split = ",", paramLabel = "ID",
+            description = "Token ids that end generation (default: the model's eos_token_id).")
+    List<Integer> stopTokenIds;
+
+    @Option(names = "--quantization", defaultValue = "none", description = "Weight format: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+    Quantization quantization;
+
+    @Option(names = "--logits-out", paramLabel = "FILE.npy", description = "Write the logits of every prompt position as float32 [prompt_len, vocab_size].")
+    Path logitsOut;
+
+    @Option(names = "--print-ids", description = "Print the generated ids on one line, comma-separated, on standard output (the token stream then goes to standard error).")
+    boolean printIds;
+
+    @Override
+    public Integer call() {
+        if (quantization == Quantization.nf4) {
+            throw new ConvoyException("--quantization nf4 is not available in this version; use --quantization none");
+        }
+        if (prompt != null && prompt.text != null) {
+            throw new ConvoyException("--prompt needs a tokenizer, which this version does not have yet; give token ids with --tokens");
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        try (Model model = Model.open(modelOptions.directory(), new CpuBackend())) {
+            int[] promptIds = promptIds(model, err);
+            SamplingParams params = samplingParams(model);
+            Generator generator = new Generator(model.transformer());
+            generator.validate(promptIds);
+            PrintWriter stream = printIds ? err : out;
+            long start = System.nanoTime();
+            long[] firstToken = {0};
+            Generator.Result result = generator.generate(List.of(new Generator.Request(promptIds, params, logitsOut != null)),
+                    new Generator.Listener() {
+                        @Override
+                        public void promptLogits(int sequence, float[][] logits) {
+                            Npy.writeFloat32(logitsOut, logits.length, logits[0].length, Arrays.asList(logits));
+                        }
+
+                        @Override
+                        public void token(int sequence, int token) {
+                            if (firstToken[0] == 0) {
+                                firstToken[0] = System.nanoTime();
+                            }
+                            stream.print(token);
+                            stream.print(' ');
+                            stream.flush();
+                        }
+                    }).getFirst();
+            long end = System.nanoTime();
+            stream.println();
+            stream.flush();
+            if (printIds) {
+                out.println(Arrays.stream(result.tokens()).mapToObj(Integer::toString).collect(Collectors.joining(",")));
+                out.flush();
+            }
+            summarize(err, promptIds.length, result, start, firstToken[0], end);
+        }
+        return 0;
+    }
+
+    private int[] promptIds(Model model, PrintWriter err) {
+        if (prompt != null && prompt.tokens != null) {
+            return prompt.tokens;
+        }
+        int bos = model.config().bosTokenId();
+        if (bos < 0) {
+            throw new ConvoyException("give a prompt with --tokens (the model's config.json names no bos_token_id to start from)");
+        }
+        err.println("convoy: no prompt given: starting from the beginning-of-sequence token " + bos);
+        return new int[] {bos};
+    }
+
+    private SamplingParams samplingParams(Model model) {
+        try {
+            return new SamplingParams(temperature, topK, topP, repetitionPenalty,
+                    seed == null ? OptionalLong.empty() : OptionalLong.of(seed), maxNewTokens,
+                    stopTokenIds != null ? stopTokenIds : model.eosTokenIds());
+        } catch (IllegalArgumentException e) {
+            throw new ConvoyException("invalid sampling option: " + e.getMessage());
+        }
+    }
+
+    private static void summarize(PrintWriter err, int promptTokens, Generator.Result result, long start, long firstToken, long end) {
+        int generated = result.tokens().length;
+        double prefillSeconds = ((firstToken == 0 ? end : firstToken) - start) / 1e9;
+        double decodeSeconds = firstToken == 0 ? 0 : (end - firstToken) / 1e9;
+        String decodeRate = generated > 1 ? String.format(", %.1f tokens/s decode", (generated - 1) / decodeSeconds) : "";
+        err.printf("convoy: prompt %d tokens in %.3f s; generated %d tokens%s; stopped: %s%n", promptTokens, prefillSeconds,
+                generated, decodeRate, result.reason().name().toLowerCase().replace('_', ' '));
+        err.flush();
+    }
+}

@@ -1,0 +1,28 @@
+package ai.convoy.actors.cli;
+
+/** Human-readable sizes. */
+final class Units {
+    private Units() {
+    }
+
+    static String bytes(long n) {
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = n;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? n + " B" : String.format("%.2f %s", v, units[u]);
+    }
+
+    static String count(long n) {
+        if (n >= 1_000_000_000L) {
+            return String.format("%.2fB", n / 1e9);
+        }
+        if (n >= 1_000_000L) {
+            return String.format("%.2fM", n / 1e6);
+        }
+        return String.format("%.1fK", n / 1e3);
+    }
+}
