@@ -8,7 +8,7 @@ Each model is saved as bf16 safetensors (sharded where asked) with:
 Greedy ids are computed by re-running the whole sequence each step (no KV cache), so the
 reference does not depend on transformers' cache implementation.
 
-Usage: python3 ops/parity/make_models.py OUT_DIR [--only NAME] [--seed-offset N]
+Usage: python3 ops/parity/make_models.py OUT_DIR [--set fixtures|extra] [--only NAME] [--seed-offset N]
 """
 import argparse, json, os, sys
 import numpy as np
@@ -54,6 +54,47 @@ MODELS = {
                  bos_token_id=1, eos_token_id=2, rope_theta=10000.0, sliding_window=9)),
 }
 
+# Checked like the models above but kept out of the repository: other dtypes, key styles and shapes.
+EXTRA = {
+    "x-llama-fp32-rope3-v4": dict(
+        cls=(LlamaConfig, LlamaForCausalLM), shard="300KB", key_style=4, prompt_len=23, dtype=torch.float32,
+        cfg=dict(vocab_size=2000, hidden_size=192, intermediate_size=320, num_hidden_layers=4,
+                 num_attention_heads=6, num_key_value_heads=3, max_position_embeddings=512,
+                 rms_norm_eps=1e-5, initializer_range=0.06, tie_word_embeddings=False,
+                 bos_token_id=1, eos_token_id=[2, 3], rope_theta=500000.0,
+                 rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                   high_freq_factor=4.0, original_max_position_embeddings=64))),
+    "x-qwen2-tied-fp16": dict(
+        cls=(Qwen2Config, Qwen2ForCausalLM), shard=None, key_style=5, prompt_len=9, dtype=torch.float16,
+        cfg=dict(vocab_size=640, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
+                 num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
+                 rms_norm_eps=1e-6, initializer_range=0.1, tie_word_embeddings=True,
+                 bos_token_id=1, eos_token_id=2, rope_theta=10000.0, use_sliding_window=False)),
+    "x-llama-biases": dict(
+        cls=(LlamaConfig, LlamaForCausalLM), shard=None, key_style=5, prompt_len=30,
+        cfg=dict(vocab_size=500, hidden_size=128, intermediate_size=192, num_hidden_layers=2,
+                 num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=64,
+                 rms_norm_eps=1e-5, initializer_range=0.08, tie_word_embeddings=False,
+                 attention_bias=True, mlp_bias=True, bos_token_id=1, eos_token_id=2, rope_theta=10000.0,
+                 rope_scaling=dict(rope_type="linear", factor=2.0))),
+    "x-mistral-nowindow-sharded": dict(
+        cls=(MistralConfig, MistralForCausalLM), shard="200KB", key_style=4, prompt_len=40,
+        cfg=dict(vocab_size=1024, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
+                 num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=128,
+                 rms_norm_eps=1e-5, initializer_range=0.08, tie_word_embeddings=False,
+                 bos_token_id=1, eos_token_id=2, rope_theta=1000000.0, sliding_window=None)),
+}
+
+
+def randomize_defaults(model, gen):
+    """transformers starts biases at 0 and norm scales at 1, which would leave them untested: draw them too."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+            elif "norm" in name:
+                p.copy_(1 + torch.randn(p.shape, generator=gen) * 0.2)
+
 
 @torch.no_grad()
 def greedy(model, ids, steps):
@@ -86,7 +127,9 @@ def build(name, spec, out_root, seed_offset):
     config._attn_implementation = "eager"
     for attempt in range(200):
         torch.manual_seed(1000 + attempt + seed_offset)
-        model = model_cls(config).to(torch.bfloat16).eval()
+        model = model_cls(config)
+        randomize_defaults(model, torch.Generator().manual_seed(500 + attempt + seed_offset))
+        model = model.to(spec.get("dtype", torch.bfloat16)).eval()
         ref = model_cls(config).eval()
         ref.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
         gen = torch.Generator().manual_seed(7 + attempt + seed_offset)
@@ -128,9 +171,11 @@ def main():
     p.add_argument("out")
     p.add_argument("--only")
     p.add_argument("--seed-offset", type=int, default=0)
+    p.add_argument("--set", choices=["fixtures", "extra"], default="fixtures",
+                   help="fixtures: the models committed as test resources; extra: models kept out of the repository")
     a = p.parse_args()
     torch.set_grad_enabled(False)
-    for name, spec in MODELS.items():
+    for name, spec in (MODELS if a.set == "fixtures" else EXTRA).items():
         if a.only and a.only != name:
             continue
         build(name, spec, a.out, a.seed_offset)
