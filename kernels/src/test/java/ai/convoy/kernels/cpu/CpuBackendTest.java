@@ -1,0 +1,211 @@
+package ai.convoy.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.AttentionShape;
+import ai.convoy.kernels.DType;
+import ai.convoy.kernels.HostTensor;
+import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Each CPU operation against a plain double-precision loop, on fresh random inputs, with outputs poisoned first. */
+class CpuBackendTest {
+    private final CpuBackend cpu = new CpuBackend();
+    private final SplittableRandom random = new SplittableRandom(System.nanoTime());
+
+    private Activations poisoned(int rows, int cols) {
+        Activations a = cpu.activations(rows, cols);
+        float[] nan = new float[rows * cols];
+        Arrays.fill(nan, Float.NaN);
+        cpu.write(a, nan);
+        return a;
+    }
+
+    private Activations filled(int rows, int cols, float[] values) {
+        Activations a = cpu.activations(rows, cols);
+        cpu.write(a, values);
+        return a;
+    }
+
+    private float[] read(Activations a) {
+        float[] out = new float[a.rows() * a.cols()];
+        float[] row = new float[a.cols()];
+        for (int r = 0; r < a.rows(); r++) {
+            cpu.readRow(a, r, row);
+            System.arraycopy(row, 0, out, r * a.cols(), a.cols());
+        }
+        return out;
+    }
+
+    private static void assertClose(double[] expected, float[] actual, double relative) {
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            assertFalse(Float.isNaN(actual[i]), "element " + i + " was not written");
+            diff += (expected[i] - actual[i]) * (expected[i] - actual[i]);
+            norm += expected[i] * expected[i];
+        }
+        assertTrue(Math.sqrt(diff / norm) < relative, "relative L2 " + Math.sqrt(diff / norm));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
+    void matmulMatchesTheNaiveProduct(DType dtype) {
+        for (int[] size : new int[][] {{1, 37, 5}, {1, 256, 300}, {3, 131, 70}, {7, 64, 1}, {2, 1000, 129}}) {
+            int rows = size[0], in = size[1], out = size[2];
+            HostTensor w = RandomTensors.of(dtype, random, out, in);
+            float[] x = RandomTensors.floats(random, rows * in);
+            Activations y = poisoned(rows, out);
+            cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
+            double[] expected = new double[rows * out];
+            for (int r = 0; r < rows; r++) {
+                for (int o = 0; o < out; o++) {
+                    double s = 0;
+                    for (int i = 0; i < in; i++) {
+                        s += (double) w.getFloat((long) o * in + i) * x[r * in + i];
+                    }
+                    expected[r * out + o] = s;
+                }
+            }
+            assertClose(expected, read(y), 1e-5);
+        }
+    }
+
+    @Test
+    void rmsNormSwigluAddAndEmbed() {
+        int rows = 3, n = 77;
+        float[] x = RandomTensors.floats(random, rows * n);
+        HostTensor w = RandomTensors.of(DType.F32, random, n);
+        Activations normed = poisoned(rows, n);
+        cpu.rmsNorm(filled(rows, n, x), cpu.vector(w), 1e-5f, normed);
+        double[] expected = new double[rows * n];
+        for (int r = 0; r < rows; r++) {
+            double ms = 0;
+            for (int i = 0; i < n; i++) {
+                ms += (double) x[r * n + i] * x[r * n + i];
+            }
+            double inv = 1 / Math.sqrt(ms / n + 1e-5);
+            for (int i = 0; i < n; i++) {
+                expected[r * n + i] = w.getFloat(i) * x[r * n + i] * inv;
+            }
+        }
+        assertClose(expected, read(normed), 1e-6);
+
+        float[] g = RandomTensors.floats(random, rows * n);
+        float[] u = RandomTensors.floats(random, rows * n);
+        Activations s = poisoned(rows, n);
+        cpu.swiglu(filled(rows, n, g), filled(rows, n, u), s);
+        double[] silu = new double[rows * n];
+        for (int i = 0; i < silu.length; i++) {
+            silu[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
+        }
+        assertClose(silu, read(s), 1e-6);
+
+        Activations acc = filled(rows, n, g.clone());
+        cpu.add(acc, filled(rows, n, u));
+        double[] sum = new double[rows * n];
+        for (int i = 0; i < sum.length; i++) {
+            sum[i] = (double) g[i] + u[i];
+        }
+        assertClose(sum, read(acc), 1e-7);
+
+        HostTensor table = RandomTensors.of(DType.BF16, random, 10, n);
+        Activations e = poisoned(2, n);
+        cpu.embed(cpu.matrix(table), new int[] {7, 2}, e);
+        float[] got = read(e);
+        assertEquals(table.getFloat(7L * n + 5), got[5]);
+        assertEquals(table.getFloat(2L * n + 76), got[n + 76]);
+    }
+
+    @Test
+    void ropeRotatesEachHalfPairByPosition() {
+        int heads = 3, headDim = 8, half = 4;
+        int[] positions = {0, 5, 17};
+        float[] inv = {1f, 0.3f, 0.05f, 0.001f};
+        float[] x = RandomTensors.floats(random, positions.length * heads * headDim);
+        Activations a = filled(positions.length, heads * headDim, x);
+        cpu.rope(a, heads, headDim, new TokenBatch(new int[3], positions), inv);
+        double[] expected = new double[x.length];
+        for (int r = 0; r < positions.length; r++) {
+            for (int h = 0; h < heads; h++) {
+                int b = r * heads * headDim + h * headDim;
+                for (int i = 0; i < half; i++) {
+                    double angle = positions[r] * (double) inv[i];
+                    expected[b + i] = x[b + i] * Math.cos(angle) - x[b + i + half] * Math.sin(angle);
+                    expected[b + i + half] = x[b + i + half] * Math.cos(angle) + x[b + i] * Math.sin(angle);
+                }
+            }
+        }
+        assertClose(expected, read(a), 1e-6);
+    }
+
+    @Test
+    void groupedQueryAttentionOverTwoSequencesWithAndWithoutAWindow() {
+        int heads = 4, kvHeads = 2, headDim = 16, layers = 2;
+        for (int window : new int[] {0, 3}) {
+            AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, 0.25f, window);
+            try (KvCache cache = cpu.kvCache(layers, kvHeads, headDim)) {
+                int a = cache.openSlot(8);
+                int b = cache.openSlot(8);
+                // sequence a prefills 5 positions while sequence b prefills 2, all in one batch, on layer 1
+                int[] slots = {a, a, a, a, a, b, b};
+                int[] positions = {0, 1, 2, 3, 4, 0, 1};
+                int rows = slots.length;
+                float[] q = RandomTensors.floats(random, rows * heads * headDim);
+                float[] k = RandomTensors.floats(random, rows * kvHeads * headDim);
+                float[] v = RandomTensors.floats(random, rows * kvHeads * headDim);
+                Activations out = poisoned(rows, heads * headDim);
+                cpu.attention(cache, 1, filled(rows, heads * headDim, q), filled(rows, kvHeads * headDim, k),
+                        filled(rows, kvHeads * headDim, v), new TokenBatch(slots, positions), shape, out);
+                assertClose(naiveAttention(q, k, v, slots, positions, shape), read(out), 1e-5);
+            }
+        }
+    }
+
+    private static double[] naiveAttention(float[] q, float[] k, float[] v, int[] slots, int[] positions, AttentionShape s) {
+        int rows = slots.length;
+        int qw = s.heads() * s.headDim();
+        int kw = s.kvHeads() * s.headDim();
+        double[] out = new double[rows * qw];
+        for (int r = 0; r < rows; r++) {
+            for (int h = 0; h < s.heads(); h++) {
+                int kvh = h / (s.heads() / s.kvHeads());
+                double[] scores = new double[rows];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int t = 0; t < rows; t++) {
+                    boolean visible = slots[t] == slots[r] && positions[t] <= positions[r]
+                            && (s.window() == 0 || positions[r] - positions[t] < s.window());
+                    if (!visible) {
+                        scores[t] = Double.NEGATIVE_INFINITY;
+                        continue;
+                    }
+                    double dot = 0;
+                    for (int d = 0; d < s.headDim(); d++) {
+                        dot += (double) q[r * qw + h * s.headDim() + d] * k[t * kw + kvh * s.headDim() + d];
+                    }
+                    scores[t] = dot * s.scale();
+                    max = Math.max(max, scores[t]);
+                }
+                double sum = 0;
+                for (int t = 0; t < rows; t++) {
+                    scores[t] = Math.exp(scores[t] - max);
+                    sum += scores[t];
+                }
+                for (int t = 0; t < rows; t++) {
+                    for (int d = 0; d < s.headDim(); d++) {
+                        out[r * qw + h * s.headDim() + d] += scores[t] / sum * v[t * kw + kvh * s.headDim() + d];
+                    }
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,39 @@
+package ai.convoy.kernels.cpu;
+
+import ai.convoy.kernels.DType;
+import ai.convoy.kernels.HostTensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+/** Random weights in each stored dtype, and their exact float values for references. */
+final class RandomTensors {
+    private RandomTensors() {
+    }
+
+    static HostTensor of(DType dtype, SplittableRandom random, long... shape) {
+        long n = HostTensor.elementCount(shape);
+        MemorySegment data = Arena.ofAuto().allocate(n * dtype.bytes(), 8);
+        for (long i = 0; i < n; i++) {
+            float v = (float) random.nextGaussian();
+            switch (dtype) {
+                case F32 -> data.set(ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 4 * i, v);
+                case F16 -> data.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2 * i, Float.floatToFloat16(v));
+                case BF16 -> data.set(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2 * i,
+                        (short) (Float.floatToIntBits(v) >>> 16));
+                default -> throw new IllegalArgumentException(dtype.name());
+            }
+        }
+        return new HostTensor("w", dtype, shape, data);
+    }
+
+    static float[] floats(SplittableRandom random, int n) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = (float) random.nextGaussian();
+        }
+        return out;
+    }
+}
