@@ -112,9 +112,17 @@ public final class CpuBackend implements Backend {
             }
             // several rows: widen each weight row once and reuse it for every activation row
             float[] wRow = scratch(inCols);
+            float[] four = new float[4];
             for (int j = from; j < to; j++) {
                 m.row(j, wRow);
-                for (int r = 0; r < rows; r++) {
+                int r = 0;
+                for (; r + 4 <= rows; r += 4) {
+                    VectorMath.dot4(wRow, in, r * inCols, inCols, inCols, four);
+                    for (int k = 0; k < 4; k++) {
+                        o[(r + k) * outCols + j] = four[k];
+                    }
+                }
+                for (; r < rows; r++) {
                     o[r * outCols + j] = VectorMath.dot(in, r * inCols, wRow, 0, inCols);
                 }
             }

@@ -1,6 +1,7 @@
 package ai.convoy.kernels.cpu;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -17,6 +18,8 @@ final class VectorMath {
     private static final VectorSpecies<Short> S = WIDE ? VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2)) : null;
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
     private VectorMath() {
     }
@@ -43,22 +46,63 @@ final class VectorMath {
         return sum;
     }
 
+    /**
+     * Dot products of one weight row w[0..n) with four activation rows starting at x[xOff], x[xOff + stride], ...,
+     * into out[0..4): each weight vector is loaded once for four FMAs.
+     */
+    static void dot4(float[] w, float[] x, int xOff, int stride, int n, float[] out) {
+        int i = 0;
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        if (WIDE) {
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = FloatVector.zero(F);
+            FloatVector a2 = FloatVector.zero(F);
+            FloatVector a3 = FloatVector.zero(F);
+            for (; i + F.length() <= n; i += F.length()) {
+                FloatVector wv = FloatVector.fromArray(F, w, i);
+                a0 = wv.fma(FloatVector.fromArray(F, x, xOff + i), a0);
+                a1 = wv.fma(FloatVector.fromArray(F, x, xOff + stride + i), a1);
+                a2 = wv.fma(FloatVector.fromArray(F, x, xOff + 2 * stride + i), a2);
+                a3 = wv.fma(FloatVector.fromArray(F, x, xOff + 3 * stride + i), a3);
+            }
+            s0 = a0.reduceLanes(VectorOperators.ADD);
+            s1 = a1.reduceLanes(VectorOperators.ADD);
+            s2 = a2.reduceLanes(VectorOperators.ADD);
+            s3 = a3.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            s0 += w[i] * x[xOff + i];
+            s1 += w[i] * x[xOff + stride + i];
+            s2 += w[i] * x[xOff + 2 * stride + i];
+            s3 += w[i] * x[xOff + 3 * stride + i];
+        }
+        out[0] = s0;
+        out[1] = s1;
+        out[2] = s2;
+        out[3] = s3;
+    }
+
     /** Dot product of {@code n} little-endian bf16 values at {@code byteOffset} with x[xOff..]. */
     static float dotBf16(MemorySegment w, long byteOffset, float[] x, int xOff, int n) {
         int i = 0;
         float sum = 0f;
         if (WIDE && n >= F.length()) {
+            // four independent accumulators keep the FMA units busy while the bf16 widening is in flight
             FloatVector acc0 = FloatVector.zero(F);
             FloatVector acc1 = FloatVector.zero(F);
+            FloatVector acc2 = FloatVector.zero(F);
+            FloatVector acc3 = FloatVector.zero(F);
             int step = F.length();
-            for (; i + 2 * step <= n; i += 2 * step) {
+            for (; i + 4 * step <= n; i += 4 * step) {
                 acc0 = bf16(w, byteOffset + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
                 acc1 = bf16(w, byteOffset + 2L * (i + step)).fma(FloatVector.fromArray(F, x, xOff + i + step), acc1);
+                acc2 = bf16(w, byteOffset + 2L * (i + 2 * step)).fma(FloatVector.fromArray(F, x, xOff + i + 2 * step), acc2);
+                acc3 = bf16(w, byteOffset + 2L * (i + 3 * step)).fma(FloatVector.fromArray(F, x, xOff + i + 3 * step), acc3);
             }
             for (; i + step <= n; i += step) {
                 acc0 = bf16(w, byteOffset + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
             }
-            sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
         }
         for (; i < n; i++) {
             sum += bf16Scalar(w, byteOffset + 2L * i) * x[xOff + i];
@@ -71,16 +115,30 @@ final class VectorMath {
         int i = 0;
         float sum = 0f;
         if (WIDE) {
-            FloatVector acc = FloatVector.zero(F);
-            for (; i + F.length() <= n; i += F.length()) {
-                acc = FloatVector.fromMemorySegment(F, w, byteOffset + 4L * i, LE).fma(FloatVector.fromArray(F, x, xOff + i), acc);
+            FloatVector acc0 = FloatVector.zero(F);
+            FloatVector acc1 = FloatVector.zero(F);
+            FloatVector acc2 = FloatVector.zero(F);
+            FloatVector acc3 = FloatVector.zero(F);
+            int step = F.length();
+            for (; i + 4 * step <= n; i += 4 * step) {
+                acc0 = f32(w, byteOffset + 4L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
+                acc1 = f32(w, byteOffset + 4L * (i + step)).fma(FloatVector.fromArray(F, x, xOff + i + step), acc1);
+                acc2 = f32(w, byteOffset + 4L * (i + 2 * step)).fma(FloatVector.fromArray(F, x, xOff + i + 2 * step), acc2);
+                acc3 = f32(w, byteOffset + 4L * (i + 3 * step)).fma(FloatVector.fromArray(F, x, xOff + i + 3 * step), acc3);
             }
-            sum = acc.reduceLanes(VectorOperators.ADD);
+            for (; i + step <= n; i += step) {
+                acc0 = f32(w, byteOffset + 4L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
+            }
+            sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
         }
         for (; i < n; i++) {
-            sum += w.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE), byteOffset + 4L * i) * x[xOff + i];
+            sum += w.get(FLOAT_LE, byteOffset + 4L * i) * x[xOff + i];
         }
         return sum;
+    }
+
+    private static FloatVector f32(MemorySegment w, long byteOffset) {
+        return FloatVector.fromMemorySegment(F, w, byteOffset, LE);
     }
 
     static void bf16ToFloat(MemorySegment w, long byteOffset, float[] dst, int n) {
@@ -101,7 +159,7 @@ final class VectorMath {
     }
 
     private static float bf16Scalar(MemorySegment w, long byteOffset) {
-        return Float.intBitsToFloat((w.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE), byteOffset) & 0xffff) << 16);
+        return Float.intBitsToFloat((w.get(SHORT_LE, byteOffset) & 0xffff) << 16);
     }
 
     /** acc[aOff..] += scale * x[xOff..] */
