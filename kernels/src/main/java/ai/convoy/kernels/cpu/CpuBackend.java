@@ -184,8 +184,12 @@ public final class CpuBackend implements Backend {
         float[] o = data(out);
         int headDim = shape.headDim();
         int group = shape.heads() / shape.kvHeads();
+        long positions = 0;
+        for (int r = 0; r < batch.rows(); r++) {
+            positions += batch.position(r) + 1;
+        }
         IntStream work = IntStream.range(0, batch.rows() * shape.heads());
-        if (batch.rows() > 1) {
+        if (positions * shape.heads() * headDim >= PARALLEL_MIN_WORK) {
             work = work.parallel();
         }
         work.forEach(job -> {
