@@ -48,6 +48,26 @@ public record HostTensor(String name, DType dtype, long[] shape, MemorySegment d
         };
     }
 
+    /** Elements [from, from + n) of a floating-point tensor widened to floats, into dst[0..n). */
+    public void readFloats(long from, float[] dst, int n) {
+        switch (dtype) {
+            case F32 -> MemorySegment.copy(data, FLOAT_LE, from * 4, dst, 0, n);
+            case BF16 -> {
+                short[] bits = new short[n];
+                MemorySegment.copy(data, SHORT_LE, from * 2, bits, 0, n);
+                for (int i = 0; i < n; i++) {
+                    dst[i] = Float.intBitsToFloat((bits[i] & 0xffff) << 16);
+                }
+            }
+            case F16 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[i] = Float.float16ToFloat(data.get(SHORT_LE, (from + i) * 2));
+                }
+            }
+            default -> throw new IllegalStateException(name + " is " + dtype + ", not a floating-point tensor");
+        }
+    }
+
     /** The whole tensor widened to floats; for small tensors such as norms and biases. */
     public float[] toFloatArray() {
         float[] out = new float[Math.toIntExact(elementCount())];
