@@ -16,6 +16,9 @@ public interface Backend extends AutoCloseable {
     /** A 2-D weight [rows, cols] in the checkpoint's layout ([out, in] for a linear layer). */
     WeightMatrix matrix(HostTensor weight);
 
+    /** A quantized 2-D weight (NF4, FP4, INT8), kept quantized on the device. */
+    WeightMatrix matrix(QuantizedWeight weight);
+
     /** A 1-D weight (norm scale, bias). */
     WeightVector vector(HostTensor weight);
 

@@ -9,6 +9,7 @@ import ai.convoy.runtime.formats.Npy;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Rope;
 import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.quant.QuantizationOptions;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,7 +31,7 @@ class FixtureSensitivityTest {
     private static double errorWith(ParityModels.Reference ref, UnaryOperator<ModelConfig> change, Path weights) {
         ModelConfig config = change.apply(ModelConfig.read(ref.dir()));
         try (Checkpoint checkpoint = Checkpoint.open(weights)) {
-            Transformer t = Transformer.load(config, checkpoint, new CpuBackend());
+            Transformer t = Transformer.load(config, checkpoint, new CpuBackend(), QuantizationOptions.NONE);
             int n = ref.promptIds().length;
             float[][] logits = t.forward(ref.promptIds(), new TokenBatch(new int[n], IntStream.range(0, n).toArray()),
                     openedCache(t, n), IntStream.range(0, n).toArray());

@@ -20,13 +20,23 @@ public final class ParityModels {
             return dir.getFileName().toString();
         }
 
+        /** For a quantized reference, the folder of its full-precision model. */
+        public Path sourceModel() {
+            return dir.getParent();
+        }
+
+        /** For a quantized reference, its quantization (the folder name up to a dash: nf4, fp4, int8). */
+        public String method() {
+            return name().split("-")[0];
+        }
+
         public Path logits() {
             return dir.resolve("logits.npy");
         }
 
         @Override
         public String toString() {
-            return name();
+            return root().relativize(dir).toString();
         }
     }
 
@@ -49,6 +59,17 @@ public final class ParityModels {
 
     public static Reference named(String name) {
         return read(root().resolve(name));
+    }
+
+    /** Quantized references: each model's folders made by ops/parity/make_quantized.py (nf4, nf4-plain, fp4, int8). */
+    public static List<Reference> quantized() {
+        return all().stream().flatMap(model -> {
+            try (Stream<Path> dirs = Files.list(model.dir())) {
+                return dirs.filter(d -> Files.isRegularFile(d.resolve("reference.json"))).sorted().map(ParityModels::read).toList().stream();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }).toList();
     }
 
     private static Reference read(Path dir) {

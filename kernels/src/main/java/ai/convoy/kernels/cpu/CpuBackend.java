@@ -3,6 +3,9 @@ package ai.convoy.kernels.cpu;
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.AttentionShape;
 import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.FourBitWeight;
+import ai.convoy.kernels.Int8Weight;
+import ai.convoy.kernels.QuantizedWeight;
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
@@ -22,7 +25,15 @@ public final class CpuBackend implements Backend {
 
     @Override
     public WeightMatrix matrix(HostTensor weight) {
-        return new CpuMatrix(weight);
+        return new DenseCpuMatrix(weight);
+    }
+
+    @Override
+    public WeightMatrix matrix(QuantizedWeight weight) {
+        return switch (weight) {
+            case FourBitWeight w -> new FourBitCpuMatrix(w);
+            case Int8Weight w -> new Int8CpuMatrix(w);
+        };
     }
 
     @Override
@@ -104,14 +115,14 @@ public final class CpuBackend implements Backend {
         range.forEach(b -> {
             int from = (int) ((long) outCols * b / blocks);
             int to = (int) ((long) outCols * (b + 1) / blocks);
+            float[] wRow = scratch(inCols);
             if (rows == 1) {
                 for (int j = from; j < to; j++) {
-                    o[j] = m.dot(j, in, 0);
+                    o[j] = m.dot(j, in, 0, wRow);
                 }
                 return;
             }
             // several rows: widen each weight row once and reuse it for every activation row
-            float[] wRow = scratch(inCols);
             float[] four = new float[4];
             for (int j = from; j < to; j++) {
                 m.row(j, wRow);

@@ -1,73 +1,16 @@
 package ai.convoy.kernels.cpu;
 
-import ai.convoy.kernels.DType;
-import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.WeightMatrix;
-import java.lang.foreign.MemorySegment;
 
-/** A weight read in place from host memory (memory-mapped checkpoints are never copied). */
-final class CpuMatrix implements WeightMatrix {
-    private final MemorySegment data;
-    private final DType dtype;
-    private final int rows;
-    private final int cols;
-    private final HostTensor source;
+/** A weight the CPU backend multiplies by: it yields its rows as floats, dense or dequantized. */
+abstract sealed class CpuMatrix implements WeightMatrix permits DenseCpuMatrix, FourBitCpuMatrix, Int8CpuMatrix {
 
-    CpuMatrix(HostTensor t) {
-        if (t.rank() != 2) {
-            throw new IllegalArgumentException(t + " is not a matrix");
-        }
-        if (!t.dtype().isFloatingPoint()) {
-            throw new IllegalArgumentException(t + ": the CPU backend multiplies F32, F16 and BF16 weights only");
-        }
-        this.source = t;
-        this.data = t.data();
-        this.dtype = t.dtype();
-        this.rows = Math.toIntExact(t.shape()[0]);
-        this.cols = Math.toIntExact(t.shape()[1]);
-    }
+    /** Row {@code row} widened or dequantized into dst[0..cols). */
+    abstract void row(int row, float[] dst);
 
-    @Override
-    public int rows() {
-        return rows;
-    }
-
-    @Override
-    public int cols() {
-        return cols;
-    }
-
-    @Override
-    public long bytes() {
-        return data.byteSize();
-    }
-
-    /** Row {@code row} of W dotted with x[xOff .. xOff+cols). */
-    float dot(int row, float[] x, int xOff) {
-        long offset = (long) row * cols * dtype.bytes();
-        return switch (dtype) {
-            case BF16 -> VectorMath.dotBf16(data, offset, x, xOff, cols);
-            case F32 -> VectorMath.dotF32(data, offset, x, xOff, cols);
-            default -> {
-                float sum = 0f;
-                long base = (long) row * cols;
-                for (int i = 0; i < cols; i++) {
-                    sum += source.getFloat(base + i) * x[xOff + i];
-                }
-                yield sum;
-            }
-        };
-    }
-
-    /** Row {@code row} widened to floats into dst[0..cols). */
-    void row(int row, float[] dst) {
-        long base = (long) row * cols;
-        if (dtype == DType.BF16) {
-            VectorMath.bf16ToFloat(data, base * 2, dst, cols);
-        } else {
-            for (int i = 0; i < cols; i++) {
-                dst[i] = source.getFloat(base + i);
-            }
-        }
+    /** Row {@code row} of W dotted with x[xOff .. xOff+cols); {@code scratch} holds at least cols floats. */
+    float dot(int row, float[] x, int xOff, float[] scratch) {
+        row(row, scratch);
+        return VectorMath.dot(scratch, 0, x, xOff, cols());
     }
 }

@@ -6,10 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.AttentionShape;
+import ai.convoy.kernels.BlockScales;
+import ai.convoy.kernels.FourBitWeight;
+import ai.convoy.kernels.Int8Weight;
 import ai.convoy.kernels.DType;
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -77,6 +81,74 @@ class CpuBackendTest {
             }
             assertClose(expected, read(y), 1e-5);
         }
+    }
+
+    private FourBitWeight randomFourBit(int rows, int cols, int blocksize, boolean nested) {
+        long n = (long) rows * cols;
+        byte[] packed = new byte[(int) ((n + 1) / 2)];
+        for (int i = 0; i < packed.length; i++) {
+            packed[i] = (byte) random.nextInt(256);
+        }
+        int blocks = (int) ((n + blocksize - 1) / blocksize);
+        float[] codebook = RandomTensors.floats(random, 16);
+        BlockScales scales;
+        if (nested) {
+            byte[] codes = new byte[blocks];
+            for (int i = 0; i < blocks; i++) {
+                codes[i] = (byte) random.nextInt(256);
+            }
+            scales = new BlockScales.Nested(MemorySegment.ofArray(codes), RandomTensors.floats(random, 256),
+                    RandomTensors.floats(random, (blocks + 255) / 256), 256, 0.3f);
+        } else {
+            scales = new BlockScales.Plain(RandomTensors.floats(random, blocks));
+        }
+        return new FourBitWeight("w", rows, cols, blocksize, codebook, MemorySegment.ofArray(packed), scales);
+    }
+
+    @Test
+    void fourBitMatmulMatchesItsDequantizedValues() {
+        // 96 columns in blocks of 64: blocks straddle rows, the general path; 128 in blocks of 64: the aligned path
+        for (int[] size : new int[][] {{1, 96, 33}, {3, 96, 20}, {1, 128, 40}, {5, 128, 9}, {2, 256, 17}}) {
+            for (boolean nested : new boolean[] {false, true}) {
+                int rows = size[0], in = size[1], out = size[2];
+                FourBitWeight w = randomFourBit(out, in, 64, nested);
+                float[] x = RandomTensors.floats(random, rows * in);
+                Activations y = poisoned(rows, out);
+                cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
+                double[] expected = new double[rows * out];
+                for (int r = 0; r < rows; r++) {
+                    for (int o = 0; o < out; o++) {
+                        for (int i = 0; i < in; i++) {
+                            expected[r * out + o] += (double) w.get((long) o * in + i) * x[r * in + i];
+                        }
+                    }
+                }
+                assertClose(expected, read(y), 1e-5);
+            }
+        }
+    }
+
+    @Test
+    void int8MatmulMatchesItsDequantizedValues() {
+        int rows = 3, in = 70, out = 11;
+        byte[] q = new byte[in * out];
+        for (int i = 0; i < q.length; i++) {
+            q[i] = (byte) (random.nextInt(255) - 127);
+        }
+        float[] scb = RandomTensors.floats(random, out);
+        Int8Weight w = new Int8Weight("w", out, in, MemorySegment.ofArray(q), scb);
+        float[] x = RandomTensors.floats(random, rows * in);
+        Activations y = poisoned(rows, out);
+        cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
+        double[] expected = new double[rows * out];
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                    expected[r * out + o] += q[o * in + i] * (double) scb[o] / 127 * x[r * in + i];
+                }
+            }
+        }
+        assertClose(expected, read(y), 1e-5);
     }
 
     @Test

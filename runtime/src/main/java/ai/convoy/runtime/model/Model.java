@@ -3,6 +3,7 @@ package ai.convoy.runtime.model;
 import ai.convoy.kernels.Backend;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.quant.QuantizationOptions;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -33,10 +34,15 @@ public final class Model implements AutoCloseable {
     }
 
     public static Model open(Path directory, Backend backend) {
+        return open(directory, backend, QuantizationOptions.NONE);
+    }
+
+    /** Opens the model; full-precision linear weights are quantized while loading as {@code options} ask. */
+    public static Model open(Path directory, Backend backend, QuantizationOptions options) {
         ModelConfig config = readConfig(directory);
         Checkpoint checkpoint = Checkpoint.open(directory);
         try {
-            return new Model(directory, config, checkpoint, Transformer.load(config, checkpoint, backend));
+            return new Model(directory, config, checkpoint, Transformer.load(config, checkpoint, backend, options));
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;

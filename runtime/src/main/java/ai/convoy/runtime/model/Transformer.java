@@ -3,14 +3,13 @@ package ai.convoy.runtime.model;
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.AttentionShape;
 import ai.convoy.kernels.Backend;
-import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.WeightVector;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Checkpoint;
-import java.util.Arrays;
+import ai.convoy.runtime.quant.QuantizationOptions;
 
 /**
  * A Llama-family decoder on one backend: the forward pass of a flat batch of token rows, in the order the
@@ -44,18 +43,21 @@ public final class Transformer {
         this.inverseFrequencies = config.rope().inverseFrequencies(config.headDim());
     }
 
-    /** Binds the checkpoint's tensors to the backend, checking each one's shape against the config. */
-    public static Transformer load(ModelConfig config, Checkpoint checkpoint, Backend backend) {
-        Binder bind = new Binder(config, checkpoint, backend);
+    /**
+     * Binds the checkpoint's tensors to the backend, checking each one's shape against the config; linear weights
+     * are read quantized when the checkpoint stores them so, or quantized one at a time as {@code options} ask.
+     */
+    public static Transformer load(ModelConfig config, Checkpoint checkpoint, Backend backend, QuantizationOptions options) {
+        WeightBinder bind = new WeightBinder(checkpoint, backend, options);
         int hidden = config.hiddenSize();
         int qDim = config.heads() * config.headDim();
         int kvDim = config.kvHeads() * config.headDim();
         int inter = config.intermediateSize();
-        WeightMatrix embed = bind.matrix("model.embed_tokens.weight", config.vocabSize(), hidden);
+        WeightMatrix embed = bind.dense("model.embed_tokens.weight", config.vocabSize(), hidden);
         Layer[] layers = new Layer[config.layers()];
+        float scale = (float) (1.0 / Math.sqrt(config.headDim()));
         for (int i = 0; i < layers.length; i++) {
             String p = "model.layers." + i + ".";
-            float scale = (float) (1.0 / Math.sqrt(config.headDim()));
             layers[i] = new Layer(
                     bind.vector(p + "input_layernorm.weight", hidden),
                     bind.linear(p + "self_attn.q_proj", qDim, hidden),
@@ -73,7 +75,7 @@ public final class Transformer {
         if (config.tieWordEmbeddings()) {
             lmHead = embed;
         } else if (checkpoint.has("lm_head.weight")) {
-            lmHead = bind.matrix("lm_head.weight", config.vocabSize(), hidden);
+            lmHead = bind.lmHead(config.vocabSize(), hidden);
         } else {
             throw ConvoyException.in(config.source(), "tie_word_embeddings is false but the checkpoint has no lm_head.weight");
         }
@@ -160,36 +162,6 @@ public final class Transformer {
         backend.matmul(in, layer.weight(), out);
         if (layer.bias() != null) {
             backend.addBias(out, layer.bias());
-        }
-    }
-
-    /** Looks up tensors by their Hugging Face names and checks their shapes. */
-    private record Binder(ModelConfig config, Checkpoint checkpoint, Backend backend) {
-        WeightMatrix matrix(String name, long rows, long cols) {
-            return backend.matrix(checked(name, rows, cols));
-        }
-
-        WeightVector vector(String name, long size) {
-            return backend.vector(checked(name, size));
-        }
-
-        Linear linear(String prefix, int out, int in) {
-            WeightMatrix w = matrix(prefix + ".weight", out, in);
-            WeightVector b = checkpoint.has(prefix + ".bias") ? vector(prefix + ".bias", out) : null;
-            return new Linear(w, b);
-        }
-
-        private HostTensor checked(String name, long... shape) {
-            HostTensor t = checkpoint.get(name);
-            if (!Arrays.equals(t.shape(), shape)) {
-                throw ConvoyException.in(checkpoint.fileOf(name), "tensor " + name + " has shape " + Arrays.toString(t.shape())
-                        + " but config.json implies " + Arrays.toString(shape));
-            }
-            if (!t.dtype().isFloatingPoint()) {
-                throw ConvoyException.in(checkpoint.fileOf(name), "tensor " + name + " is " + t.dtype()
-                        + "; unquantized weights must be F32, F16 or BF16");
-            }
-            return t;
         }
     }
 }
