@@ -53,13 +53,13 @@ class FixtureSensitivityTest {
     private static ModelConfig withRope(ModelConfig c, Rope rope) {
         return new ModelConfig(c.source(), c.architecture(), c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.layers(),
                 c.heads(), c.kvHeads(), c.headDim(), c.maxPositions(), c.rmsNormEps(), c.tieWordEmbeddings(), rope,
-                c.slidingWindows(), c.dtype(), c.bosTokenId(), c.eosTokenIds());
+                c.slidingWindows(), c.dtype(), c.bosTokenId(), c.eosTokenIds(), c.storedQuantization());
     }
 
     private static ModelConfig withoutWindows(ModelConfig c) {
         return new ModelConfig(c.source(), c.architecture(), c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.layers(),
                 c.heads(), c.kvHeads(), c.headDim(), c.maxPositions(), c.rmsNormEps(), c.tieWordEmbeddings(), c.rope(),
-                new int[c.layers()], c.dtype(), c.bosTokenId(), c.eosTokenIds());
+                new int[c.layers()], c.dtype(), c.bosTokenId(), c.eosTokenIds(), c.storedQuantization());
     }
 
     @Test

@@ -6,6 +6,8 @@ import ai.convoy.runtime.formats.Npy;
 import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.Model;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.quant.QuantizationOptions;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -63,8 +65,12 @@ final class RunCommand implements Callable<Integer> {
             description = "Token ids that end generation (default: the model's eos_token_id).")
     List<Integer> stopTokenIds;
 
-    @Option(names = "--quantization", defaultValue = "none", description = "Weight format: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
-    Quantization quantization;
+    @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
+            description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}); a bitsandbytes checkpoint runs as stored.")
+    String quantization;
+
+    @Mixin
+    QuantizationMixin quantizationSettings;
 
     @Option(names = "--logits-out", paramLabel = "FILE.npy", description = "Write the logits of every prompt position as float32 [prompt_len, vocab_size].")
     Path logitsOut;
@@ -74,19 +80,21 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (quantization == Quantization.nf4) {
-            throw new ConvoyException("--quantization nf4 is not available in this version; use --quantization none");
-        }
+        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
         if (prompt != null && prompt.text != null) {
             throw new ConvoyException("--prompt needs a tokenizer, which this version does not have yet; give token ids with --tokens");
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        try (Model model = Model.open(modelOptions.directory(), new CpuBackend())) {
-            int[] promptIds = promptIds(model, err);
+        Path dir = modelOptions.directory();
+        ModelConfig config = Model.readConfig(dir);
+        int[] promptIds = promptIds(config, err);
+        Generator.validate(config, promptIds);
+        long loadStart = System.nanoTime();
+        try (Model model = Model.open(dir, new CpuBackend(), options)) {
+            reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
             SamplingParams params = samplingParams(model);
             Generator generator = new Generator(model.transformer());
-            generator.validate(promptIds);
             PrintWriter stream = printIds ? err : out;
             long start = System.nanoTime();
             long[] firstToken = {0};
@@ -119,11 +127,27 @@ final class RunCommand implements Callable<Integer> {
         return 0;
     }
 
-    private int[] promptIds(Model model, PrintWriter err) {
+    private static void reportLoad(PrintWriter err, Model model, QuantizationOptions options, double seconds) {
+        String stored = model.config().storedQuantization();
+        String how;
+        if (!stored.equals("none")) {
+            how = "bitsandbytes " + stored + " checkpoint, run as stored";
+            if (options.method() != QuantizationOptions.Method.NONE && !options.method().cliName().equals(stored)) {
+                how += " (--quantization " + options.method().cliName() + " does not apply)";
+            }
+        } else {
+            how = options.method() == QuantizationOptions.Method.NONE ? "unquantized" : "quantized while loading to " + options.describe();
+        }
+        err.printf("convoy: loaded %s in %.3f s: %s, weights %s%n", model.directory(), seconds, how,
+                Units.bytes(model.transformer().weightBytes()));
+        err.flush();
+    }
+
+    private int[] promptIds(ModelConfig config, PrintWriter err) {
         if (prompt != null && prompt.tokens != null) {
             return prompt.tokens;
         }
-        int bos = model.config().bosTokenId();
+        int bos = config.bosTokenId();
         if (bos < 0) {
             throw new ConvoyException("give a prompt with --tokens (the model's config.json names no bos_token_id to start from)");
         }

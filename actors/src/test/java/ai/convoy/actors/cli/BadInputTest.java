@@ -5,9 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.convoy.kernels.HostTensor;
 import ai.convoy.runtime.ParityModels;
+import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.formats.SafetensorsWriter;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -104,6 +109,46 @@ class BadInputTest {
         CliRun run = run(ParityModels.root().resolve("qwen2-bias"), "1,x");
         assertEquals(2, run.exitCode());
         assertTrue(run.err().startsWith("convoy: error: "), run.err());
+    }
+
+    /** A copy of a bitsandbytes checkpoint with one tensor's bytes and shape replaced. */
+    private Path corruptedNf4(String tensor, byte[] bytes, long[] shape) throws IOException {
+        Path src = ParityModels.named("qwen2-bias").dir().resolve("nf4");
+        Path dst = tmp.resolve("corrupt");
+        Files.createDirectories(dst);
+        Files.copy(src.resolve("config.json"), dst.resolve("config.json"));
+        try (Checkpoint c = Checkpoint.open(src); SafetensorsWriter w = new SafetensorsWriter(dst, Long.MAX_VALUE)) {
+            for (HostTensor t : c.tensors().values()) {
+                if (t.name().equals(tensor)) {
+                    w.add(t.name(), t.dtype(), shape, MemorySegment.ofArray(bytes));
+                } else {
+                    w.add(t.name(), t.dtype(), t.shape(), t.data());
+                }
+            }
+        }
+        return dst;
+    }
+
+    private static final String WEIGHT = "model.layers.1.mlp.up_proj.weight";
+    private static final String STATE = WEIGHT + ".quant_state.bitsandbytes__nf4";
+
+    @Test
+    void quantStateThatIsNotJson() throws IOException {
+        byte[] bad = "{\"quant_type\": \"nf4\", \"blocksize\": ".getBytes(StandardCharsets.UTF_8);
+        assertOneLineError(run(corruptedNf4(STATE, bad, new long[] {bad.length}), "1,2"), STATE, "JSON");
+    }
+
+    @Test
+    void quantStateWithTheWrongShape() throws IOException {
+        byte[] wrong = ("{\"quant_type\": \"nf4\", \"blocksize\": 64, \"dtype\": \"bfloat16\", \"shape\": [288, 100],"
+                + " \"nested_blocksize\": 256, \"nested_dtype\": \"float32\", \"nested_offset\": 0.2}").getBytes(StandardCharsets.UTF_8);
+        assertOneLineError(run(corruptedNf4(STATE, wrong, new long[] {wrong.length}), "1,2"), STATE, "[288, 100]", "[288, 128]");
+    }
+
+    @Test
+    void absmaxCountThatDoesNotMatchTheBlocks() throws IOException {
+        // 288 x 128 values in blocks of 64 make 576 blocks; give 500 codes
+        assertOneLineError(run(corruptedNf4(WEIGHT + ".absmax", new byte[500], new long[] {500}), "1,2"), WEIGHT + ".absmax", "576");
     }
 
     @Test

@@ -8,6 +8,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /** SIMD loops of the CPU backend (Vector API), each with a scalar tail. */
@@ -21,7 +22,32 @@ final class VectorMath {
     private static final ValueLayout.OfFloat FLOAT_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfShort SHORT_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
 
+    // lane i takes lane i + step: adding v to its rotations by L/2, L/4, ..., 1 sums every lane into lane 0
+    private static final VectorShuffle<Float>[] HALVINGS = halvings();
+
     private VectorMath() {
+    }
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] halvings() {
+        int steps = Integer.numberOfTrailingZeros(F.length());
+        VectorShuffle<Float>[] out = new VectorShuffle[steps];
+        for (int k = 0, step = F.length() / 2; step > 0; k++, step /= 2) {
+            int s = step;
+            out[k] = VectorShuffle.fromOp(F, i -> (i + s) % F.length());
+        }
+        return out;
+    }
+
+    /**
+     * The sum of the lanes in a fixed order. reduceLanes leaves the order open, and its compiled and interpreted
+     * forms differ in the last bit; a fixed tree keeps every run of a model bit-identical.
+     */
+    static float sumLanes(FloatVector v) {
+        for (VectorShuffle<Float> h : HALVINGS) {
+            v = v.add(v.rearrange(h));
+        }
+        return v.lane(0);
     }
 
     static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
@@ -38,7 +64,7 @@ final class VectorMath {
             for (; i + step <= n; i += step) {
                 acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
             }
-            sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            sum = sumLanes(acc0.add(acc1));
         }
         for (; i < n; i++) {
             sum += a[aOff + i] * b[bOff + i];
@@ -65,10 +91,10 @@ final class VectorMath {
                 a2 = wv.fma(FloatVector.fromArray(F, x, xOff + 2 * stride + i), a2);
                 a3 = wv.fma(FloatVector.fromArray(F, x, xOff + 3 * stride + i), a3);
             }
-            s0 = a0.reduceLanes(VectorOperators.ADD);
-            s1 = a1.reduceLanes(VectorOperators.ADD);
-            s2 = a2.reduceLanes(VectorOperators.ADD);
-            s3 = a3.reduceLanes(VectorOperators.ADD);
+            s0 = sumLanes(a0);
+            s1 = sumLanes(a1);
+            s2 = sumLanes(a2);
+            s3 = sumLanes(a3);
         }
         for (; i < n; i++) {
             s0 += w[i] * x[xOff + i];
@@ -102,7 +128,7 @@ final class VectorMath {
             for (; i + step <= n; i += step) {
                 acc0 = bf16(w, byteOffset + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
             }
-            sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+            sum = sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
         }
         for (; i < n; i++) {
             sum += bf16Scalar(w, byteOffset + 2L * i) * x[xOff + i];
@@ -129,7 +155,7 @@ final class VectorMath {
             for (; i + step <= n; i += step) {
                 acc0 = f32(w, byteOffset + 4L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
             }
-            sum = acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+            sum = sumLanes(acc0.add(acc1).add(acc2.add(acc3)));
         }
         for (; i < n; i++) {
             sum += w.get(FLOAT_LE, byteOffset + 4L * i) * x[xOff + i];

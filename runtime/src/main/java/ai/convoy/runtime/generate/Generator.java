@@ -73,8 +73,7 @@ public final class Generator {
     }
 
     /** Checks a prompt against the model before any work: ids inside the vocabulary, length inside the context. */
-    public void validate(int[] prompt) {
-        ModelConfig config = model.config();
+    public static void validate(ModelConfig config, int[] prompt) {
         if (prompt.length == 0) {
             throw new ConvoyException("the prompt is empty: give at least one token");
         }
@@ -91,7 +90,7 @@ public final class Generator {
     }
 
     public List<Result> generate(List<Request> requests, Listener listener) {
-        requests.forEach(r -> validate(r.prompt()));
+        requests.forEach(r -> validate(model.config(), r.prompt()));
         int context = model.config().maxPositions();
         try (KvCache cache = model.newKvCache()) {
             List<Sequence> sequences = new ArrayList<>();

@@ -17,11 +17,13 @@ import java.util.List;
  *
  * @param slidingWindows per layer, how many latest positions each query sees; 0 for full attention
  * @param bosTokenId     the beginning-of-sequence token, or -1 when the config names none
+ * @param storedQuantization how the checkpoint's weights are stored: none, or nf4, fp4, int8 (bitsandbytes)
  */
 public record ModelConfig(Path source, Architecture architecture, int vocabSize, int hiddenSize,
                           int intermediateSize, int layers, int heads, int kvHeads, int headDim,
                           int maxPositions, float rmsNormEps, boolean tieWordEmbeddings, Rope rope,
-                          int[] slidingWindows, String dtype, int bosTokenId, List<Integer> eosTokenIds) {
+                          int[] slidingWindows, String dtype, int bosTokenId, List<Integer> eosTokenIds,
+                          String storedQuantization) {
 
     public static final String FILE = "config.json";
 
@@ -65,7 +67,7 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
                 layers, heads, kvHeads, headDim, f.positiveInt("max_position_embeddings"),
                 (float) json.path("rms_norm_eps").asDouble(1e-6), json.path("tie_word_embeddings").asBoolean(false),
                 rope(file, json), slidingWindows(arch, json, layers), dtype, json.path("bos_token_id").asInt(-1),
-                eosTokenIds(json.path("eos_token_id")));
+                eosTokenIds(json.path("eos_token_id")), storedQuantization(file, json.path("quantization_config")));
     }
 
     private static Architecture architecture(Path file, JsonNode json) {
@@ -77,6 +79,24 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
         String cls = json.path("architectures").path(0).asText("");
         return Architecture.ofClassName(cls).orElseThrow(() -> ConvoyException.in(file,
                 "no model_type, and architectures '" + cls + "' is not supported (supported: " + Architecture.supported() + ")"));
+    }
+
+    private static String storedQuantization(Path file, JsonNode q) {
+        if (!q.isObject()) {
+            return "none";
+        }
+        String method = q.path("quant_method").asText("");
+        if (!method.equals("bitsandbytes")) {
+            throw ConvoyException.in(file, "quantization_config quant_method '" + method + "' is not supported (supported: bitsandbytes)");
+        }
+        if (q.path("load_in_4bit").asBoolean(false)) {
+            String storage = q.path("bnb_4bit_quant_storage").asText("uint8");
+            if (!storage.equals("uint8")) {
+                throw ConvoyException.in(file, "bnb_4bit_quant_storage '" + storage + "' is not supported (supported: uint8)");
+            }
+            return q.path("bnb_4bit_quant_type").asText("fp4");
+        }
+        return q.path("load_in_8bit").asBoolean(false) ? "int8" : "none";
     }
 
     private static Rope rope(Path file, JsonNode json) {

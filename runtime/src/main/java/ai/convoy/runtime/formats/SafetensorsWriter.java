@@ -1,0 +1,139 @@
+package ai.convoy.runtime.formats;
+
+import ai.convoy.kernels.DType;
+import ai.convoy.runtime.ConvoyException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Writes a checkpoint as safetensors shards of at most {@code maxShardBytes}, with a
+ * {@code model.safetensors.index.json} when there is more than one. Tensor data streams to disk as it is added
+ * (only the header waits for the shard to end), so a checkpoint larger than memory can be written.
+ */
+public final class SafetensorsWriter implements AutoCloseable {
+    private static final long CHUNK = 1L << 30;
+
+    private final Path dir;
+    private final long maxShardBytes;
+    private final List<Path> shards = new ArrayList<>();
+    private final Map<String, Integer> shardOf = new LinkedHashMap<>();
+    private final Map<String, Object> header = new LinkedHashMap<>();
+    private FileChannel data;
+    private Path dataFile;
+    private long dataBytes;
+    private long totalBytes;
+
+    public SafetensorsWriter(Path dir, long maxShardBytes) {
+        this.dir = dir;
+        this.maxShardBytes = maxShardBytes;
+    }
+
+    public void add(String name, DType dtype, long[] shape, MemorySegment bytes) {
+        if (shardOf.containsKey(name)) {
+            throw new IllegalArgumentException("tensor " + name + " written twice");
+        }
+        try {
+            if (data != null && dataBytes > 0 && dataBytes + bytes.byteSize() > maxShardBytes) {
+                finishShard();
+            }
+            if (data == null) {
+                dataFile = dir.resolve(".shard-" + (shards.size() + 1) + ".data");
+                data = FileChannel.open(dataFile, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                        StandardOpenOption.WRITE, StandardOpenOption.READ);
+                dataBytes = 0;
+                header.clear();
+                header.put("__metadata__", Map.of("format", "pt"));
+            }
+            for (long at = 0; at < bytes.byteSize(); at += CHUNK) {
+                ByteBuffer b = bytes.asSlice(at, Math.min(CHUNK, bytes.byteSize() - at)).asByteBuffer();
+                while (b.hasRemaining()) {
+                    data.write(b);
+                }
+            }
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("dtype", dtype.name());
+            entry.put("shape", shape);
+            entry.put("data_offsets", new long[] {dataBytes, dataBytes + bytes.byteSize()});
+            header.put(name, entry);
+            dataBytes += bytes.byteSize();
+            totalBytes += bytes.byteSize();
+            shardOf.put(name, shards.size());
+        } catch (IOException e) {
+            throw ConvoyException.in(dir, "cannot write: " + e.getMessage());
+        }
+    }
+
+    /** Header (padded with spaces to 8 bytes), then the shard's data copied from its temporary file. */
+    private void finishShard() throws IOException {
+        byte[] json = new ObjectMapper().writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) {
+            head.put((byte) ' ');
+        }
+        head.flip();
+        Path shard = dir.resolve(".shard-" + (shards.size() + 1) + ".safetensors");
+        try (FileChannel out = FileChannel.open(shard, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+            while (head.hasRemaining()) {
+                out.write(head);
+            }
+            long copied = 0;
+            while (copied < dataBytes) {
+                copied += data.transferTo(copied, dataBytes - copied, out);
+            }
+        }
+        data.close();
+        Files.delete(dataFile);
+        data = null;
+        shards.add(shard);
+    }
+
+    /** Finishes the last shard and gives the shards their final names. */
+    @Override
+    public void close() {
+        try {
+            if (data != null) {
+                finishShard();
+            }
+            int n = shards.size();
+            if (n == 1) {
+                Files.move(shards.getFirst(), dir.resolve(Checkpoint.SINGLE_FILE), StandardCopyOption.REPLACE_EXISTING);
+                return;
+            }
+            Map<String, String> weightMap = new TreeMap<>();
+            for (Map.Entry<String, Integer> e : shardOf.entrySet()) {
+                weightMap.put(e.getKey(), shardName(e.getValue(), n));
+            }
+            for (int i = 0; i < n; i++) {
+                Files.move(shards.get(i), dir.resolve(shardName(i, n)), StandardCopyOption.REPLACE_EXISTING);
+            }
+            Map<String, Object> index = new LinkedHashMap<>();
+            index.put("metadata", Map.of("total_size", totalBytes));
+            index.put("weight_map", weightMap);
+            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(dir.resolve(Checkpoint.INDEX_FILE).toFile(), index);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot finish the checkpoint in " + dir, e);
+        }
+    }
+
+    private static String shardName(int i, int n) {
+        return String.format("model-%05d-of-%05d.safetensors", i + 1, n);
+    }
+}
