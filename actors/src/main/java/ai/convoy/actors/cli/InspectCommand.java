@@ -4,9 +4,13 @@ import ai.convoy.kernels.HostTensor;
 import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.quant.CheckpointQuantizer;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.quant.QuantizedSize;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -48,10 +52,20 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("rope          %s, theta %s%s%n", c.rope().type(), c.rope().theta(),
                     c.rope().type().equals("default") ? "" : ", factor " + c.rope().factor());
             out.printf("embeddings    %s%n", c.tieWordEmbeddings() ? "tied to lm_head" : "separate lm_head");
-            out.printf("parameters    %,d (%s)%n", stored, Units.count(stored));
-            out.printf("weights       %s as stored (%s), %s in float32%n", Units.bytes(checkpoint.totalBytes()), c.dtype(),
-                    Units.bytes(stored * 4));
+            boolean quantized = !c.storedQuantization().equals("none");
+            // a quantized checkpoint stores packed bytes, not parameters: count those from the config
+            long parameters = quantized ? c.parameterCount() : stored;
+            out.printf("parameters    %,d (%s)%n", parameters, Units.count(parameters));
+            if (quantized) {
+                out.printf("weights       %s as stored (bitsandbytes %s)%n", Units.bytes(checkpoint.totalBytes()), c.storedQuantization());
+            } else {
+                out.printf("weights       %s as stored (%s), %s in float32%n", Units.bytes(checkpoint.totalBytes()), c.dtype(),
+                        Units.bytes(stored * 4));
+            }
             out.printf("KV cache      %s per token in float32%n", Units.bytes(2L * c.layers() * c.kvHeads() * c.headDim() * 4));
+            if (!quantized) {
+                printQuantizedSizes(out, checkpoint);
+            }
             if (!noTensors) {
                 out.printf("%ntensors (%d)%n", checkpoint.tensors().size());
                 Map<String, HostTensor> sorted = new TreeMap<>(InspectCommand::compareNatural);
@@ -64,6 +78,36 @@ final class InspectCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The weights' memory under each quantization: linear layers quantized, everything else as stored. */
+    private static void printQuantizedSizes(PrintWriter out, Checkpoint checkpoint) {
+        out.printf("%nweights by quantization (linear layers quantized; embeddings, norms and lm_head as stored)%n");
+        out.printf("  %-26s %12s   %s%n", "quantization", "bytes", "bits per linear-layer parameter");
+        record Variant(String label, QuantizationOptions.Method method, boolean doubleQuant) {
+        }
+        List<Variant> variants = List.of(new Variant("none (as stored)", QuantizationOptions.Method.NONE, false),
+                new Variant("nf4, double quantization", QuantizationOptions.Method.NF4, true),
+                new Variant("nf4", QuantizationOptions.Method.NF4, false),
+                new Variant("fp4, double quantization", QuantizationOptions.Method.FP4, true),
+                new Variant("int8", QuantizationOptions.Method.INT8, false));
+        for (Variant v : variants) {
+            long total = 0;
+            long linearBytes = 0;
+            long linearParams = 0;
+            for (HostTensor t : checkpoint.tensors().values()) {
+                if (CheckpointQuantizer.isLinearWeight(t.name()) && t.rank() == 2) {
+                    long b = QuantizedSize.bytes(v.method(), t.shape()[0], t.shape()[1], QuantizationOptions.DEFAULT_BLOCKSIZE,
+                            v.doubleQuant(), t.dtype().bytes());
+                    linearBytes += b;
+                    linearParams += t.elementCount();
+                    total += b;
+                } else {
+                    total += t.data().byteSize();
+                }
+            }
+            out.printf("  %-26s %12s   %.2f%n", v.label(), Units.bytes(total), linearParams == 0 ? 0 : 8.0 * linearBytes / linearParams);
+        }
     }
 
     /** Orders names with their numbers compared as numbers, so layer 2 comes before layer 10. */

@@ -60,8 +60,10 @@ final class QuantizeCommand implements Callable<Integer> {
             });
         }
         double seconds = (System.nanoTime() - start) / 1e9;
-        spec.commandLine().getOut().printf("wrote %s: %d weights quantized to %s, %s -> %s, in %.1f s%n", out, summary.quantizedTensors(),
-                options.describe(), Units.bytes(summary.sourceBytes()), Units.bytes(summary.writtenBytes()), seconds);
+        long peak = Units.peakResidentBytes();
+        spec.commandLine().getOut().printf("wrote %s: %d weights quantized to %s, %s -> %s, in %.1f s%s%n", out, summary.quantizedTensors(),
+                options.describe(), Units.bytes(summary.sourceBytes()), Units.bytes(summary.writtenBytes()), seconds,
+                peak < 0 ? "" : ", peak resident memory " + Units.bytes(peak));
         spec.commandLine().getOut().flush();
         err.flush();
         return 0;

@@ -36,6 +36,20 @@ final class Units {
         return (long) (Double.parseDouble(m.group(1)) * unit);
     }
 
+    /** Peak resident memory of this process (VmHWM), or -1 where /proc does not tell. */
+    static long peakResidentBytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            return -1;
+        }
+        return -1;
+    }
+
     static String count(long n) {
         if (n >= 1_000_000_000L) {
             return String.format("%.2fB", n / 1e9);

@@ -125,6 +125,7 @@ class BadInputTest {
                     w.add(t.name(), t.dtype(), t.shape(), t.data());
                 }
             }
+            w.finish();
         }
         return dst;
     }

@@ -24,7 +24,9 @@ import java.util.TreeMap;
 /**
  * Writes a checkpoint as safetensors shards of at most {@code maxShardBytes}, with a
  * {@code model.safetensors.index.json} when there is more than one. Tensor data streams to disk as it is added
- * (only the header waits for the shard to end), so a checkpoint larger than memory can be written.
+ * (only the header waits for the shard to end), so a checkpoint larger than memory can be written. Files get their
+ * final names only in {@link #finish()}; closing without finishing removes what was written, so a failed write
+ * never leaves a checkpoint that looks complete.
  */
 public final class SafetensorsWriter implements AutoCloseable {
     private static final long CHUNK = 1L << 30;
@@ -38,6 +40,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     private Path dataFile;
     private long dataBytes;
     private long totalBytes;
+    private boolean finished;
 
     public SafetensorsWriter(Path dir, long maxShardBytes) {
         this.dir = dir;
@@ -106,12 +109,12 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     /** Finishes the last shard and gives the shards their final names. */
-    @Override
-    public void close() {
+    public void finish() {
         try {
             if (data != null) {
                 finishShard();
             }
+            finished = true;
             int n = shards.size();
             if (n == 1) {
                 Files.move(shards.getFirst(), dir.resolve(Checkpoint.SINGLE_FILE), StandardCopyOption.REPLACE_EXISTING);
@@ -130,6 +133,25 @@ public final class SafetensorsWriter implements AutoCloseable {
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(dir.resolve(Checkpoint.INDEX_FILE).toFile(), index);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot finish the checkpoint in " + dir, e);
+        }
+    }
+
+    /** Removes the shards of an unfinished write. */
+    @Override
+    public void close() {
+        if (finished) {
+            return;
+        }
+        try {
+            if (data != null) {
+                data.close();
+                Files.deleteIfExists(dataFile);
+            }
+            for (Path shard : shards) {
+                Files.deleteIfExists(shard);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove the unfinished checkpoint in " + dir, e);
         }
     }
 

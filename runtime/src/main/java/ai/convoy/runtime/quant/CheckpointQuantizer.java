@@ -65,6 +65,7 @@ public final class CheckpointQuantizer {
                 done += t.data().byteSize();
                 progress.accept(new Progress(done, total, t.name()));
             }
+            writer.finish();
         }
         config.set("quantization_config", quantizationConfig(options));
         writeConfigTree(out.resolve(ModelConfig.FILE), config);
@@ -73,7 +74,12 @@ public final class CheckpointQuantizer {
     }
 
     static boolean isQuantized(String name, QuantizationOptions options) {
-        return LINEAR_WEIGHT.matcher(name).matches() || (options.quantizeLmHead() && name.equals("lm_head.weight"));
+        return isLinearWeight(name) || (options.quantizeLmHead() && name.equals("lm_head.weight"));
+    }
+
+    /** The weights transformers quantizes by default: every linear layer but lm_head. */
+    public static boolean isLinearWeight(String name) {
+        return LINEAR_WEIGHT.matcher(name).matches();
     }
 
     private static Map<String, BnbLayout.Entry> quantize(HostTensor t, QuantizationOptions options) {
