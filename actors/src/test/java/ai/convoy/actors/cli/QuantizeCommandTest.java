@@ -2,6 +2,7 @@ package ai.convoy.actors.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.runtime.ParityModels;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -56,6 +58,35 @@ class QuantizeCommandTest {
         ObjectMapper json = new ObjectMapper();
         assertEquals(json.readTree(ref.dir().resolve("config.json").toFile()).get("quantization_config"),
                 json.readTree(out.resolve("config.json").toFile()).get("quantization_config"));
+    }
+
+    @Test
+    void lmHeadIsQuantizedOnlyWhenAsked() {
+        Path source = ParityModels.named("mistral-swa").dir();
+        Path plain = tmp.resolve("plain");
+        Path withHead = tmp.resolve("head");
+        assertEquals(0, CliRun.of("quantize", "--model", source.toString(), "--out", plain.toString()).exitCode());
+        assertEquals(0, CliRun.of("quantize", "--model", source.toString(), "--out", withHead.toString(), "--quantize-lm-head").exitCode());
+        try (Checkpoint p = Checkpoint.open(plain); Checkpoint h = Checkpoint.open(withHead)) {
+            assertEquals(ai.convoy.kernels.DType.BF16, p.get("lm_head.weight").dtype());
+            assertEquals(ai.convoy.kernels.DType.U8, h.get("lm_head.weight").dtype());
+            assertTrue(h.has("lm_head.weight.quant_state.bitsandbytes__nf4"));
+        }
+        CliRun run = CliRun.of("run", "--model", withHead.toString(), "--tokens", "5,6,7", "--max-new-tokens", "3", "--temperature", "0");
+        assertEquals(0, run.exitCode(), run.err());
+    }
+
+    @Test
+    void refusesToOverwriteOrToQuantizeTwice() throws IOException {
+        Path source = ParityModels.named("mistral-swa").dir();
+        java.nio.file.Files.createDirectories(tmp.resolve("full"));
+        java.nio.file.Files.writeString(tmp.resolve("full/keep.txt"), "x");
+        CliRun full = CliRun.of("quantize", "--model", source.toString(), "--out", tmp.resolve("full").toString());
+        assertEquals(2, full.exitCode());
+        assertTrue(full.err().contains("not empty"), full.err());
+        CliRun twice = CliRun.of("quantize", "--model", source.resolve("nf4").toString(), "--out", tmp.resolve("again").toString());
+        assertEquals(2, twice.exitCode());
+        assertTrue(twice.err().contains("already quantized"), twice.err());
     }
 
     @ParameterizedTest

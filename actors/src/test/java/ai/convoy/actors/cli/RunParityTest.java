@@ -23,11 +23,25 @@ class RunParityTest {
         return ParityModels.all();
     }
 
+    static List<ParityModels.Reference> nf4References() {
+        return ParityModels.quantized().stream().filter(r -> r.name().equals("nf4")).toList();
+    }
+
     @ParameterizedTest
     @MethodSource("models")
     void logitsAndGreedyIdsMatchTheReference(ParityModels.Reference ref) {
-        Path logits = tmp.resolve(ref.name() + ".npy");
-        CliRun run = CliRun.of("run", "--model", ref.dir().toString(), "--quantization", "none",
+        check(ref, ref.dir(), "none");
+    }
+
+    @ParameterizedTest
+    @MethodSource("nf4References")
+    void nf4WhileLoadingMatchesTheNf4Reference(ParityModels.Reference ref) {
+        check(ref, ref.sourceModel(), "nf4");
+    }
+
+    private void check(ParityModels.Reference ref, Path model, String quantization) {
+        Path logits = tmp.resolve("logits.npy");
+        CliRun run = CliRun.of("run", "--model", model.toString(), "--quantization", quantization,
                 "--tokens", Arrays.stream(ref.promptIds()).mapToObj(Integer::toString).collect(Collectors.joining(",")),
                 "--logits-out", logits.toString(), "--max-new-tokens", "24", "--temperature", "0", "--print-ids");
         assertEquals(0, run.exitCode(), run.err());
