@@ -8,8 +8,11 @@ import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.ChatTemplate;
+import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.OptionalLong;
@@ -39,9 +42,15 @@ final class RunCommand implements Callable<Integer> {
         @Option(names = "--tokens", split = ",", paramLabel = "ID", description = "Prompt token ids, comma-separated.")
         int[] tokens;
 
-        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text (needs the model's tokenizer).")
+        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text, encoded by the model's tokenizer.json with its special tokens.")
         String text;
+
+        @Option(names = "--chat", description = "A conversation on the terminal through the model's chat template; /exit or end of input stops.")
+        boolean chat;
     }
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "With --chat: a system message to start the conversation.")
+    String system;
 
     @Option(names = "--max-new-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
@@ -81,21 +90,28 @@ final class RunCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
-        if (prompt != null && prompt.text != null) {
-            throw new ConvoyException("--prompt needs a tokenizer, which this version does not have yet; give token ids with --tokens");
-        }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
-        int[] promptIds = promptIds(config, err);
-        Generator.validate(config, promptIds);
+        Tokenizer tokenizer = needsTokenizer() ? loadTokenizer(dir) : Tokenizer.existsIn(dir) ? Tokenizer.load(dir) : null;
+        ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
+                "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")) : null;
+        int[] promptIds = isChat() ? null : promptIds(config, tokenizer, err);
+        if (promptIds != null) {
+            Generator.validate(config, promptIds);
+        }
         long loadStart = System.nanoTime();
         try (Model model = Model.open(dir, new CpuBackend(), options)) {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
-            SamplingParams params = samplingParams(model);
+            SamplingParams params = samplingParams(model, tokenizer, chatTemplate);
             Generator generator = new Generator(model.transformer());
+            if (isChat()) {
+                new ChatSession(generator, tokenizer, chatTemplate, params, system, out, err).run();
+                return 0;
+            }
             PrintWriter stream = printIds ? err : out;
+            TokenPrinter printer = TokenPrinter.of(tokenizer, stream);
             long start = System.nanoTime();
             long[] firstToken = {0};
             Generator.Result result = generator.generate(List.of(new Generator.Request(promptIds, params, logitsOut != null)),
@@ -110,9 +126,7 @@ final class RunCommand implements Callable<Integer> {
                             if (firstToken[0] == 0) {
                                 firstToken[0] = System.nanoTime();
                             }
-                            stream.print(token);
-                            stream.print(' ');
-                            stream.flush();
+                            printer.print(token);
                         }
                     }).getFirst();
             long end = System.nanoTime();
@@ -125,6 +139,21 @@ final class RunCommand implements Callable<Integer> {
             summarize(err, promptIds.length, result, start, firstToken[0], end);
         }
         return 0;
+    }
+
+    private boolean isChat() {
+        return prompt != null && prompt.chat;
+    }
+
+    private boolean needsTokenizer() {
+        return prompt != null && (prompt.chat || prompt.text != null);
+    }
+
+    private static Tokenizer loadTokenizer(Path dir) {
+        if (!Tokenizer.existsIn(dir)) {
+            throw ConvoyException.in(dir, "no tokenizer.json in the model directory: --prompt and --chat need one (or give --tokens)");
+        }
+        return Tokenizer.load(dir);
     }
 
     private static void reportLoad(PrintWriter err, Model model, QuantizationOptions options, double seconds) {
@@ -143,9 +172,16 @@ final class RunCommand implements Callable<Integer> {
         err.flush();
     }
 
-    private int[] promptIds(ModelConfig config, PrintWriter err) {
+    private int[] promptIds(ModelConfig config, Tokenizer tokenizer, PrintWriter err) {
         if (prompt != null && prompt.tokens != null) {
             return prompt.tokens;
+        }
+        if (prompt != null && prompt.text != null) {
+            int[] ids = tokenizer.encode(prompt.text, true);
+            if (ids.length == 0) {
+                throw new ConvoyException("--prompt is empty and the tokenizer adds no special tokens to start from");
+            }
+            return ids;
         }
         int bos = config.bosTokenId();
         if (bos < 0) {
@@ -155,11 +191,15 @@ final class RunCommand implements Callable<Integer> {
         return new int[] {bos};
     }
 
-    private SamplingParams samplingParams(Model model) {
+    /** Stops at the given ids, else at the model's eos ids and the chat template's end-of-turn token. */
+    private SamplingParams samplingParams(Model model, Tokenizer tokenizer, ChatTemplate chat) {
+        List<Integer> stops = new ArrayList<>(stopTokenIds != null ? stopTokenIds : model.eosTokenIds());
+        if (stopTokenIds == null && chat != null && tokenizer != null) {
+            tokenizer.id(chat.eosToken()).filter(id -> !stops.contains(id)).ifPresent(stops::add);
+        }
         try {
             return new SamplingParams(temperature, topK, topP, repetitionPenalty,
-                    seed == null ? OptionalLong.empty() : OptionalLong.of(seed), maxNewTokens,
-                    stopTokenIds != null ? stopTokenIds : model.eosTokenIds());
+                    seed == null ? OptionalLong.empty() : OptionalLong.of(seed), maxNewTokens, stops);
         } catch (IllegalArgumentException e) {
             throw new ConvoyException("invalid sampling option: " + e.getMessage());
         }

@@ -43,6 +43,10 @@ public final class Generator {
         this.model = model;
     }
 
+    public ModelConfig config() {
+        return model.config();
+    }
+
     private static final class Sequence {
         final int index;
         final int slot;
