@@ -123,7 +123,8 @@ public final class ChatTemplate {
         context.put("eos_token", eosToken);
         RenderResult result = jinjava.renderForResult(template, context);
         if (result.hasErrors()) {
-            throw ConvoyException.in(source, "chat template: " + result.getErrors().getFirst().getMessage());
+            throw ConvoyException.in(source, "chat template: " + result.getErrors().getFirst().getMessage()
+                    + " (Convoy renders templates with Jinjava, which lacks some Python-only features such as str.startswith and [::-1])");
         }
         return result.getOutput();
     }
