@@ -7,4 +7,9 @@ record CpuVector(float[] data) implements WeightVector {
     public int size() {
         return data.length;
     }
+
+    @Override
+    public long bytes() {
+        return 4L * data.length;
+    }
 }

@@ -94,12 +94,13 @@ public final class Transformer {
         return backend.kvCache(config.layers(), config.kvHeads(), config.headDim());
     }
 
-    /** Bytes of weights held by the backend (tied embeddings counted once). */
+    /** Bytes of weights held by the backend: matrices, norms and biases (tied embeddings counted once). */
     public long weightBytes() {
-        long bytes = embedTokens.bytes() + (lmHead == embedTokens ? 0 : lmHead.bytes());
+        long bytes = embedTokens.bytes() + (lmHead == embedTokens ? 0 : lmHead.bytes()) + finalNorm.bytes();
         for (Layer l : layers) {
+            bytes += l.inputNorm().bytes() + l.postAttentionNorm().bytes();
             for (Linear lin : new Linear[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
-                bytes += lin.weight().bytes();
+                bytes += lin.weight().bytes() + (lin.bias() == null ? 0 : lin.bias().bytes());
             }
         }
         return bytes;
