@@ -59,7 +59,7 @@ public record QuantizationOptions(Method method, int blocksize, boolean doubleQu
 
     public String describe() {
         return switch (method) {
-            case NONE -> "none";
+            case NONE -> "unquantized";
             case INT8 -> "int8 (row-wise)";
             default -> method.cliName() + " (blocksize " + blocksize + (doubleQuant ? ", double quantization" : "") + ")";
         } + (quantizeLmHead && method != Method.NONE ? ", lm_head too" : "");
