@@ -21,11 +21,14 @@ The algorithm, as bitsandbytes' kernels run it:
 
 Usage: python3 ops/parity/make_quantized.py PARITY_DIR [--variants nf4|all] [--only MODEL]
 """
-import argparse, glob, json, os, shutil
+import argparse, glob, json, os, shutil, sys
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_models import greedy  # noqa: E402  (the same greedy reference as the bf16 fixtures)
 
 NF4_VALUES = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
               -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
@@ -166,18 +169,6 @@ def quantization_config(variant, compute_dtype):
             "bnb_4bit_use_double_quant": variant in ("nf4", "fp4"), "llm_int8_enable_fp32_cpu_offload": False,
             "llm_int8_has_fp16_weight": False, "llm_int8_skip_modules": None, "llm_int8_threshold": 6.0,
             "load_in_4bit": four, "load_in_8bit": not four, "quant_method": "bitsandbytes"}
-
-
-@torch.no_grad()
-def greedy(model, ids, steps):
-    seq, out, margins = list(ids), [], []
-    for _ in range(steps):
-        logits = model(torch.tensor([seq])).logits[0, -1]
-        top = torch.topk(logits, 2)
-        out.append(int(top.indices[0]))
-        margins.append(float(top.values[0] - top.values[1]))
-        seq.append(out[-1])
-    return out, margins
 
 
 def build(model_dir, variant):

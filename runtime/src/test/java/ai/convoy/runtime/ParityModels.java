@@ -89,6 +89,33 @@ public final class ParityModels {
         return out;
     }
 
+    /** The logits of every prompt position, flattened row-major, and the greedy continuation. */
+    public record Run(float[] promptLogits, int[] tokens) {
+    }
+
+    public static Run greedy(ai.convoy.runtime.model.Model model, int[] prompt, int newTokens) {
+        float[][][] logits = new float[1][][];
+        ai.convoy.runtime.generate.SamplingParams params = ai.convoy.runtime.generate.SamplingParams.GREEDY.withMaxNewTokens(newTokens);
+        int[] tokens = new ai.convoy.runtime.generate.Generator(model.transformer()).generate(
+                List.of(new ai.convoy.runtime.generate.Generator.Request(prompt, params, true)),
+                new ai.convoy.runtime.generate.Generator.Listener() {
+                    @Override
+                    public void promptLogits(int sequence, float[][] l) {
+                        logits[0] = l;
+                    }
+
+                    @Override
+                    public void token(int sequence, int token) {
+                    }
+                }).getFirst().tokens();
+        int vocab = logits[0][0].length;
+        float[] flat = new float[logits[0].length * vocab];
+        for (int r = 0; r < logits[0].length; r++) {
+            System.arraycopy(logits[0][r], 0, flat, r * vocab, vocab);
+        }
+        return new Run(flat, tokens);
+    }
+
     /** ||a - b|| / ||b|| over every element. */
     public static double relativeL2(float[] a, float[] b) {
         double diff = 0;

@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.runtime.formats.Npy;
-import ai.convoy.runtime.generate.Generator;
-import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.Model;
 import java.util.Arrays;
 import java.util.List;
@@ -27,31 +25,18 @@ class ParityTest {
     void promptLogitsAndGreedyIdsMatchTransformers(ParityModels.Reference ref) {
         Npy.Matrix expected = Npy.readFloat32(ref.logits());
         try (Model model = Model.open(ref.dir(), new CpuBackend())) {
-            float[][][] logits = new float[1][][];
-            SamplingParams greedy = SamplingParams.GREEDY.withMaxNewTokens(ref.greedyIds().length);
-            Generator.Result result = new Generator(model.transformer()).generate(
-                    List.of(new Generator.Request(ref.promptIds(), greedy, true)), new Generator.Listener() {
-                        @Override
-                        public void promptLogits(int sequence, float[][] l) {
-                            logits[0] = l;
-                        }
-
-                        @Override
-                        public void token(int sequence, int token) {
-                        }
-                    }).getFirst();
-
-            assertEquals(expected.rows(), logits[0].length);
-            float[] flat = new float[expected.rows() * expected.cols()];
+            ParityModels.Run run = ParityModels.greedy(model, ref.promptIds(), ref.greedyIds().length);
+            int cols = expected.cols();
             for (int r = 0; r < expected.rows(); r++) {
-                System.arraycopy(logits[0][r], 0, flat, r * expected.cols(), expected.cols());
-                double rowError = ParityModels.relativeL2(logits[0][r], expected.row(r));
+                float[] row = Arrays.copyOfRange(run.promptLogits(), r * cols, (r + 1) * cols);
+                double rowError = ParityModels.relativeL2(row, expected.row(r));
                 assertTrue(rowError < 1e-3, ref + " position " + r + ": relative L2 " + rowError);
             }
-            double error = ParityModels.relativeL2(flat, expected.data());
+            assertEquals(expected.data().length, run.promptLogits().length);
+            double error = ParityModels.relativeL2(run.promptLogits(), expected.data());
             assertTrue(error < 1e-4, ref + ": relative L2 of all prompt logits " + error);
             assertArrayEquals(Arrays.copyOf(ref.greedyIds(), CHECKED_GREEDY_TOKENS),
-                    Arrays.copyOf(result.tokens(), CHECKED_GREEDY_TOKENS), ref + ": greedy ids");
+                    Arrays.copyOf(run.tokens(), CHECKED_GREEDY_TOKENS), ref + ": greedy ids");
         }
     }
 }

@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 final class DenseCpuMatrix extends CpuMatrix {
     private final MemorySegment data;
     private final DType dtype;
-    private final int rows;
     private final int cols;
     private final HostTensor source;
 
@@ -19,26 +18,11 @@ final class DenseCpuMatrix extends CpuMatrix {
         if (!t.dtype().isFloatingPoint()) {
             throw new IllegalArgumentException(t + ": the CPU backend multiplies F32, F16 and BF16 weights only");
         }
+        super(Math.toIntExact(t.shape()[0]), Math.toIntExact(t.shape()[1]), t.data().byteSize());
         this.source = t;
         this.data = t.data();
         this.dtype = t.dtype();
-        this.rows = Math.toIntExact(t.shape()[0]);
-        this.cols = Math.toIntExact(t.shape()[1]);
-    }
-
-    @Override
-    public int rows() {
-        return rows;
-    }
-
-    @Override
-    public int cols() {
-        return cols;
-    }
-
-    @Override
-    public long bytes() {
-        return data.byteSize();
+        this.cols = cols();
     }
 
     @Override

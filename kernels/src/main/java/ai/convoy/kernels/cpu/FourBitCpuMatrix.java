@@ -13,25 +13,11 @@ final class FourBitCpuMatrix extends CpuMatrix {
     private final ThreadLocal<byte[]> bytes;
 
     FourBitCpuMatrix(FourBitWeight w) {
+        super(w.rows(), w.cols(), w.bytes());
         this.w = w;
         this.codebook = w.codebook().clone();
         this.blockAligned = w.cols() % w.blocksize() == 0;
         this.bytes = ThreadLocal.withInitial(() -> new byte[(w.cols() + 1) / 2]);
-    }
-
-    @Override
-    public int rows() {
-        return w.rows();
-    }
-
-    @Override
-    public int cols() {
-        return w.cols();
-    }
-
-    @Override
-    public long bytes() {
-        return w.bytes();
     }
 
     @Override

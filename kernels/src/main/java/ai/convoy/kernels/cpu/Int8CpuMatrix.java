@@ -10,23 +10,9 @@ final class Int8CpuMatrix extends CpuMatrix {
     private final ThreadLocal<byte[]> bytes;
 
     Int8CpuMatrix(Int8Weight w) {
+        super(w.rows(), w.cols(), w.bytes());
         this.w = w;
         this.bytes = ThreadLocal.withInitial(() -> new byte[w.cols()]);
-    }
-
-    @Override
-    public int rows() {
-        return w.rows();
-    }
-
-    @Override
-    public int cols() {
-        return w.cols();
-    }
-
-    @Override
-    public long bytes() {
-        return w.bytes();
     }
 
     @Override

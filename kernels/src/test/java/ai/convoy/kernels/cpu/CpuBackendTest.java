@@ -49,6 +49,23 @@ class CpuBackendTest {
         return out;
     }
 
+    private interface WeightAt {
+        double at(int row, int col);
+    }
+
+    /** y[r, o] = sum_i W[o, i] x[r, i], in double precision. */
+    private static double[] naiveProduct(int rows, int in, int out, float[] x, WeightAt w) {
+        double[] y = new double[rows * out];
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                    y[r * out + o] += w.at(o, i) * x[r * in + i];
+                }
+            }
+        }
+        return y;
+    }
+
     private static void assertClose(double[] expected, float[] actual, double relative) {
         double diff = 0;
         double norm = 0;
@@ -69,17 +86,7 @@ class CpuBackendTest {
             float[] x = RandomTensors.floats(random, rows * in);
             Activations y = poisoned(rows, out);
             cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
-            double[] expected = new double[rows * out];
-            for (int r = 0; r < rows; r++) {
-                for (int o = 0; o < out; o++) {
-                    double s = 0;
-                    for (int i = 0; i < in; i++) {
-                        s += (double) w.getFloat((long) o * in + i) * x[r * in + i];
-                    }
-                    expected[r * out + o] = s;
-                }
-            }
-            assertClose(expected, read(y), 1e-5);
+            assertClose(naiveProduct(rows, in, out, x, (o, i) -> w.getFloat((long) o * in + i)), read(y), 1e-5);
         }
     }
 
@@ -115,15 +122,7 @@ class CpuBackendTest {
                 float[] x = RandomTensors.floats(random, rows * in);
                 Activations y = poisoned(rows, out);
                 cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
-                double[] expected = new double[rows * out];
-                for (int r = 0; r < rows; r++) {
-                    for (int o = 0; o < out; o++) {
-                        for (int i = 0; i < in; i++) {
-                            expected[r * out + o] += (double) w.get((long) o * in + i) * x[r * in + i];
-                        }
-                    }
-                }
-                assertClose(expected, read(y), 1e-5);
+                assertClose(naiveProduct(rows, in, out, x, (o, i) -> w.get((long) o * in + i)), read(y), 1e-5);
             }
         }
     }
@@ -140,15 +139,7 @@ class CpuBackendTest {
         float[] x = RandomTensors.floats(random, rows * in);
         Activations y = poisoned(rows, out);
         cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
-        double[] expected = new double[rows * out];
-        for (int r = 0; r < rows; r++) {
-            for (int o = 0; o < out; o++) {
-                for (int i = 0; i < in; i++) {
-                    expected[r * out + o] += q[o * in + i] * (double) scb[o] / 127 * x[r * in + i];
-                }
-            }
-        }
-        assertClose(expected, read(y), 1e-5);
+        assertClose(naiveProduct(rows, in, out, x, (o, i) -> q[o * in + i] * (double) scb[o] / 127), read(y), 1e-5);
     }
 
     @Test
