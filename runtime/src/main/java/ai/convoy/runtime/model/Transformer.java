@@ -12,13 +12,16 @@ import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.quant.QuantizationOptions;
 
 /**
- * A Llama-family decoder on one backend: the forward pass of a flat batch of token rows, in the order the
- * reference implementation runs it.
+ * A Llama-family decoder, or a contiguous part of one, on one backend: the forward pass of a flat batch of token
+ * rows in the order the reference implementation runs it. A part (a pipeline stage) holds layers
+ * {@code firstLayer..lastLayer}, and the embeddings when it is the first part and the final norm and lm_head when
+ * it is the last.
  */
 public final class Transformer {
     private final ModelConfig config;
     private final Backend backend;
     private final WeightMatrix embedTokens;
+    private final int firstLayer;
     private final Layer[] layers;
     private final WeightVector finalNorm;
     private final WeightMatrix lmHead;
@@ -32,11 +35,12 @@ public final class Transformer {
                  Linear gate, Linear up, Linear down, AttentionShape attention) {
     }
 
-    private Transformer(ModelConfig config, Backend backend, WeightMatrix embedTokens, Layer[] layers,
+    private Transformer(ModelConfig config, Backend backend, WeightMatrix embedTokens, int firstLayer, Layer[] layers,
                         WeightVector finalNorm, WeightMatrix lmHead) {
         this.config = config;
         this.backend = backend;
         this.embedTokens = embedTokens;
+        this.firstLayer = firstLayer;
         this.layers = layers;
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
@@ -48,17 +52,28 @@ public final class Transformer {
      * are read quantized when the checkpoint stores them so, or quantized one at a time as {@code options} ask.
      */
     public static Transformer load(ModelConfig config, Checkpoint checkpoint, Backend backend, QuantizationOptions options) {
+        return loadPart(config, checkpoint, backend, options, 0, config.layers() - 1, true, true);
+    }
+
+    /** Loads layers {@code firstLayer..lastLayer} (none when first > last), and the embeddings and head if asked. */
+    public static Transformer loadPart(ModelConfig config, Checkpoint checkpoint, Backend backend, QuantizationOptions options,
+                                       int firstLayer, int lastLayer, boolean embedding, boolean head) {
+        if (firstLayer < 0 || lastLayer >= config.layers() || firstLayer > lastLayer + 1) {
+            throw new IllegalArgumentException("layers " + firstLayer + ".." + lastLayer + " of " + config.layers());
+        }
         WeightBinder bind = new WeightBinder(checkpoint, backend, options);
         int hidden = config.hiddenSize();
         int qDim = config.heads() * config.headDim();
         int kvDim = config.kvHeads() * config.headDim();
         int inter = config.intermediateSize();
-        WeightMatrix embed = bind.dense("model.embed_tokens.weight", config.vocabSize(), hidden);
-        Layer[] layers = new Layer[config.layers()];
+        WeightMatrix embed = embedding || (head && config.tieWordEmbeddings())
+                ? bind.dense("model.embed_tokens.weight", config.vocabSize(), hidden) : null;
+        Layer[] layers = new Layer[lastLayer - firstLayer + 1];
         float scale = (float) (1.0 / Math.sqrt(config.headDim()));
-        for (int i = 0; i < layers.length; i++) {
+        for (int j = 0; j < layers.length; j++) {
+            int i = firstLayer + j;
             String p = "model.layers." + i + ".";
-            layers[i] = new Layer(
+            layers[j] = new Layer(
                     bind.vector(p + "input_layernorm.weight", hidden),
                     bind.linear(p + "self_attn.q_proj", qDim, hidden),
                     bind.linear(p + "self_attn.k_proj", kvDim, hidden),
@@ -70,16 +85,19 @@ public final class Transformer {
                     bind.linear(p + "mlp.down_proj", hidden, inter),
                     new AttentionShape(config.heads(), config.kvHeads(), config.headDim(), scale, config.slidingWindows()[i]));
         }
-        WeightVector norm = bind.vector("model.norm.weight", hidden);
-        WeightMatrix lmHead;
-        if (config.tieWordEmbeddings()) {
-            lmHead = embed;
-        } else if (checkpoint.has("lm_head.weight")) {
-            lmHead = bind.lmHead(config.vocabSize(), hidden);
-        } else {
-            throw ConvoyException.in(config.source(), "tie_word_embeddings is false but the checkpoint has no lm_head.weight");
+        WeightVector norm = null;
+        WeightMatrix lmHead = null;
+        if (head) {
+            norm = bind.vector("model.norm.weight", hidden);
+            if (config.tieWordEmbeddings()) {
+                lmHead = embed;
+            } else if (checkpoint.has("lm_head.weight")) {
+                lmHead = bind.lmHead(config.vocabSize(), hidden);
+            } else {
+                throw ConvoyException.in(config.source(), "tie_word_embeddings is false but the checkpoint has no lm_head.weight");
+            }
         }
-        return new Transformer(config, backend, embed, layers, norm, lmHead);
+        return new Transformer(config, backend, embedding ? embed : null, firstLayer, layers, norm, lmHead);
     }
 
     public ModelConfig config() {
@@ -90,13 +108,31 @@ public final class Transformer {
         return backend;
     }
 
+    /** A KV cache for this part's layers. */
     public KvCache newKvCache() {
-        return backend.kvCache(config.layers(), config.kvHeads(), config.headDim());
+        return backend.kvCache(layers.length, config.kvHeads(), config.headDim());
+    }
+
+    public int firstLayer() {
+        return firstLayer;
+    }
+
+    public int layerCount() {
+        return layers.length;
+    }
+
+    public boolean hasEmbedding() {
+        return embedTokens != null;
+    }
+
+    public boolean hasHead() {
+        return lmHead != null;
     }
 
     /** Bytes of weights held by the backend: matrices, norms and biases (tied embeddings counted once). */
     public long weightBytes() {
-        long bytes = embedTokens.bytes() + (lmHead == embedTokens ? 0 : lmHead.bytes()) + finalNorm.bytes();
+        long bytes = (embedTokens != null ? embedTokens.bytes() : 0) + (lmHead == null || lmHead == embedTokens ? 0 : lmHead.bytes())
+                + (finalNorm != null ? finalNorm.bytes() : 0);
         for (Layer l : layers) {
             bytes += l.inputNorm().bytes() + l.postAttentionNorm().bytes();
             for (Linear lin : new Linear[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
@@ -111,11 +147,25 @@ public final class Transformer {
      * {@code cache}, and returns the logits of the rows listed in {@code logitRows}.
      */
     public float[][] forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows) {
-        int rows = tokens.length;
+        return logits(runLayers(embed(tokens), batch, cache), logitRows);
+    }
+
+    /** The embeddings of the tokens, one row each. */
+    public Activations embed(int[] tokens) {
+        if (embedTokens == null) {
+            throw new IllegalStateException("this part of the model has no embeddings");
+        }
+        Activations x = backend.activations(tokens.length, config.hiddenSize());
+        backend.embed(embedTokens, tokens, x);
+        return x;
+    }
+
+    /** This part's layers over the hidden states {@code x} (updated in place and returned). */
+    public Activations runLayers(Activations x, TokenBatch batch, KvCache cache) {
+        int rows = x.rows();
         int hidden = config.hiddenSize();
         int qDim = config.heads() * config.headDim();
         int kvDim = config.kvHeads() * config.headDim();
-        Activations x = backend.activations(rows, hidden);
         Activations normed = backend.activations(rows, hidden);
         Activations q = backend.activations(rows, qDim);
         Activations k = backend.activations(rows, kvDim);
@@ -124,8 +174,6 @@ public final class Transformer {
         Activations projected = backend.activations(rows, hidden);
         Activations gate = backend.activations(rows, config.intermediateSize());
         Activations up = backend.activations(rows, config.intermediateSize());
-
-        backend.embed(embedTokens, tokens, x);
         for (int i = 0; i < layers.length; i++) {
             Layer layer = layers[i];
             // attention block
@@ -146,6 +194,15 @@ public final class Transformer {
             linear(gate, layer.down(), projected);
             backend.add(x, projected);
         }
+        return x;
+    }
+
+    /** Final norm and lm_head over the rows listed in {@code logitRows}. */
+    public float[][] logits(Activations x, int[] logitRows) {
+        if (lmHead == null) {
+            throw new IllegalStateException("this part of the model has no lm_head");
+        }
+        int hidden = config.hiddenSize();
         Activations selected = backend.activations(logitRows.length, hidden);
         backend.gatherRows(x, logitRows, selected);
         Activations finalNormed = backend.activations(logitRows.length, hidden);

@@ -1,0 +1,88 @@
+package ai.convoy.runtime.pipeline;
+
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
+import ai.convoy.runtime.model.Transformer;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * One stage of a pipeline: a part of the model on one backend, the KV cache of its layers, and which cache slot
+ * holds which sequence. Sequences are opened with their capacity before their first row arrives, and closed when
+ * they finish or are cancelled, which frees their cache at once.
+ */
+public final class PipelineStage implements AutoCloseable {
+    private final Transformer part;
+    private final KvCache cache;
+    private final Map<Long, Integer> slots = new HashMap<>();
+
+    public PipelineStage(Transformer part) {
+        this.part = part;
+        this.cache = part.newKvCache();
+    }
+
+    public Transformer part() {
+        return part;
+    }
+
+    public void open(long sequence, int capacity) {
+        if (slots.containsKey(sequence)) {
+            throw new IllegalStateException("sequence " + sequence + " is already open");
+        }
+        slots.put(sequence, cache.openSlot(capacity));
+    }
+
+    public void close(long sequence) {
+        Integer slot = slots.remove(sequence);
+        if (slot != null) {
+            cache.closeSlot(slot);
+        }
+    }
+
+    public int openSequences() {
+        return slots.size();
+    }
+
+    /** The stage's result: hidden states for the next stage, or, from the last stage, the requested logits. */
+    public record Result(MicroBatch next, float[][] logits) {
+    }
+
+    public Result run(MicroBatch batch) {
+        int[] localSlots = new int[batch.rows()];
+        for (int r = 0; r < localSlots.length; r++) {
+            Integer slot = slots.get(batch.sequences()[r]);
+            if (slot == null) {
+                throw new IllegalStateException("sequence " + batch.sequences()[r] + " was not opened on this stage");
+            }
+            localSlots[r] = slot;
+        }
+        TokenBatch tokens = new TokenBatch(localSlots, batch.positions());
+        Backend backend = part.backend();
+        Activations x;
+        if (part.hasEmbedding()) {
+            x = part.embed(batch.tokens());
+        } else {
+            HiddenStates in = batch.hidden();
+            x = backend.activations(in.rows(), in.cols());
+            backend.write(x, in.data());
+        }
+        part.runLayers(x, tokens, cache);
+        if (part.hasHead()) {
+            return new Result(null, part.logits(x, batch.logitRows()));
+        }
+        float[] out = new float[x.rows() * x.cols()];
+        float[] row = new float[x.cols()];
+        for (int r = 0; r < x.rows(); r++) {
+            backend.readRow(x, r, row);
+            System.arraycopy(row, 0, out, r * x.cols(), x.cols());
+        }
+        return new Result(batch.withHidden(new HiddenStates(x.rows(), x.cols(), out)), null);
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+    }
+}

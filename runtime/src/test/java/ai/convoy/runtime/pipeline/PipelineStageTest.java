@@ -1,0 +1,77 @@
+package ai.convoy.runtime.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.runtime.ParityModels;
+import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+/** Stages on separate backends, chained by hand, give the whole model's logits bit for bit. */
+class PipelineStageTest {
+
+    private static float[][] chain(List<PipelineStage> stages, MicroBatch batch) {
+        PipelineStage.Result r = null;
+        for (PipelineStage s : stages) {
+            r = s.run(batch);
+            if (r.next() != null) {
+                // through the wire form, as between hosts
+                batch = r.next().withHidden(HiddenStates.fromBytes(r.next().hidden().toBytes()));
+            }
+        }
+        return r.logits();
+    }
+
+    @Test
+    void threeStagesEqualTheWholeModelOverPrefillAndDecode() {
+        for (ParityModels.Reference ref : ParityModels.all()) {
+            ModelConfig c = ModelConfig.read(ref.dir());
+            try (Checkpoint ck = Checkpoint.open(ref.dir())) {
+                int n = c.layers();
+                QuantizationOptions q = QuantizationOptions.NONE;
+                PipelineStage whole = new PipelineStage(Transformer.load(c, ck, new CpuBackend(), q));
+                // first stage: embeddings only; middle: all layers; last: head only (the extremes of a split)
+                List<PipelineStage> parts = List.of(
+                        new PipelineStage(Transformer.loadPart(c, ck, new CpuBackend(), q, 0, -1, true, false)),
+                        new PipelineStage(Transformer.loadPart(c, ck, new CpuBackend(), q, 0, n / 2 - 1 + (n == 1 ? 1 : 0), false, false)),
+                        new PipelineStage(Transformer.loadPart(c, ck, new CpuBackend(), q, n / 2 + (n == 1 ? 1 : 0), n - 1, false, true)));
+                int[] prompt = ref.promptIds();
+                long seq = 42;
+                whole.open(seq, 64);
+                parts.forEach(p -> p.open(seq, 64));
+                MicroBatch prefill = new MicroBatch(1, IntStream.range(0, prompt.length).mapToLong(i -> seq).toArray(),
+                        IntStream.range(0, prompt.length).toArray(), prompt, null, IntStream.range(0, prompt.length).toArray());
+                float[][] expected = whole.run(prefill).logits();
+                float[][] actual = chain(parts, prefill);
+                for (int r = 0; r < prompt.length; r++) {
+                    assertArrayEquals(expected[r], actual[r], ref + " prefill row " + r);
+                }
+                SplittableRandom rnd = new SplittableRandom(3);
+                for (int step = 0; step < 5; step++) {
+                    MicroBatch decode = new MicroBatch(2 + step, new long[] {seq}, new int[] {prompt.length + step},
+                            new int[] {rnd.nextInt(c.vocabSize())}, null, new int[] {0});
+                    assertArrayEquals(whole.run(decode).logits()[0], chain(parts, decode)[0], ref + " decode step " + step);
+                }
+                parts.forEach(p -> p.close(seq));
+                assertEquals(0, parts.get(1).openSequences());
+                assertThrows(IllegalStateException.class, () -> parts.get(1).run(prefill), "closed sequences are refused");
+            }
+        }
+    }
+
+    @Test
+    void hiddenStatesRoundTripAndRejectBadBytes() {
+        HiddenStates h = new HiddenStates(2, 3, new float[] {1, -2, 3.5f, 0, Float.MIN_VALUE, -0f});
+        assertArrayEquals(h.data(), HiddenStates.fromBytes(h.toBytes()).data());
+        byte[] bytes = h.toBytes();
+        assertThrows(IllegalArgumentException.class, () -> HiddenStates.fromBytes(java.util.Arrays.copyOf(bytes, bytes.length - 4)));
+    }
+}
