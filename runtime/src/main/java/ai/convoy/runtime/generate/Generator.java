@@ -50,29 +50,16 @@ public final class Generator {
     private static final class Sequence {
         final int index;
         final int slot;
-        final int promptLength;
-        final int[] tokens;
-        final Sampler sampler;
-        final SamplingParams params;
-        int length;
-        FinishReason finished;
+        final SequenceState state;
 
-        Sequence(int index, int slot, Request request, int capacity) {
+        Sequence(int index, int slot, SequenceState state) {
             this.index = index;
             this.slot = slot;
-            this.promptLength = request.prompt().length;
-            this.tokens = Arrays.copyOf(request.prompt(), capacity + 1);
-            this.length = promptLength;
-            this.params = request.params();
-            this.sampler = new Sampler(request.params());
-        }
-
-        int generated() {
-            return length - promptLength;
+            this.state = state;
         }
 
         Result result() {
-            return new Result(Arrays.copyOfRange(tokens, promptLength, length), finished, promptLength);
+            return new Result(state.generatedTokens(), state.finished(), state.promptLength());
         }
     }
 
@@ -100,21 +87,21 @@ public final class Generator {
             List<Sequence> sequences = new ArrayList<>();
             for (int i = 0; i < requests.size(); i++) {
                 Request r = requests.get(i);
-                int capacity = (int) Math.min(context, (long) r.prompt().length + r.params().maxNewTokens());
-                sequences.add(new Sequence(i, cache.openSlot(capacity), r, capacity));
+                SequenceState state = new SequenceState(r.prompt(), r.params(), context);
+                sequences.add(new Sequence(i, cache.openSlot(state.capacity()), state));
             }
             prefill(requests, sequences, cache, listener);
-            List<Sequence> live = new ArrayList<>(sequences.stream().filter(s -> s.finished == null).toList());
+            List<Sequence> live = new ArrayList<>(sequences.stream().filter(s -> s.state.finished() == null).toList());
             while (!live.isEmpty()) {
                 decodeStep(live, cache, listener);
-                live.removeIf(s -> s.finished != null);
+                live.removeIf(s -> s.state.finished() != null);
             }
             return sequences.stream().map(Sequence::result).toList();
         }
     }
 
     private void prefill(List<Request> requests, List<Sequence> sequences, KvCache cache, Listener listener) {
-        int rows = sequences.stream().mapToInt(s -> s.promptLength).sum();
+        int rows = sequences.stream().mapToInt(s -> s.state.promptLength()).sum();
         int[] tokens = new int[rows];
         int[] slots = new int[rows];
         int[] positions = new int[rows];
@@ -122,11 +109,12 @@ public final class Generator {
         int row = 0;
         for (Sequence s : sequences) {
             boolean all = requests.get(s.index).promptLogits();
-            for (int p = 0; p < s.promptLength; p++, row++) {
-                tokens[row] = s.tokens[p];
+            int promptLength = s.state.promptLength();
+            for (int p = 0; p < promptLength; p++, row++) {
+                tokens[row] = s.state.token(p);
                 slots[row] = s.slot;
                 positions[row] = p;
-                if (all || p == s.promptLength - 1) {
+                if (all || p == promptLength - 1) {
                     logitRows.add(row);
                 }
             }
@@ -136,8 +124,8 @@ public final class Generator {
         int next = 0;
         for (Sequence s : sequences) {
             if (requests.get(s.index).promptLogits()) {
-                listener.promptLogits(s.index, Arrays.copyOfRange(logits, next, next + s.promptLength));
-                next += s.promptLength;
+                listener.promptLogits(s.index, Arrays.copyOfRange(logits, next, next + s.state.promptLength()));
+                next += s.state.promptLength();
             } else {
                 next += 1;
             }
@@ -153,9 +141,9 @@ public final class Generator {
         int[] logitRows = new int[n];
         for (int i = 0; i < n; i++) {
             Sequence s = live.get(i);
-            tokens[i] = s.tokens[s.length - 1];
+            tokens[i] = s.state.lastToken();
             slots[i] = s.slot;
-            positions[i] = s.length - 1;
+            positions[i] = s.state.length() - 1;
             logitRows[i] = i;
         }
         float[][] logits = model.forward(tokens, new TokenBatch(slots, positions), cache, logitRows);
@@ -164,27 +152,15 @@ public final class Generator {
         }
     }
 
-    /** Samples the sequence's next token from its logits, or finishes it when its budget is spent. */
+    /** Samples the sequence's next token from its logits; finishes it when a rule says so. */
     private void accept(Sequence s, float[] logits, KvCache cache, Listener listener) {
-        if (s.generated() >= s.params.maxNewTokens()) {
-            finish(s, FinishReason.MAX_NEW_TOKENS, cache, listener);
-            return;
+        int token = s.state.accept(logits);
+        if (token >= 0) {
+            listener.token(s.index, token);
         }
-        int token = s.sampler.next(logits, s.tokens, s.length);
-        s.tokens[s.length++] = token;
-        listener.token(s.index, token);
-        if (s.params.stopTokenIds().contains(token)) {
-            finish(s, FinishReason.STOP_TOKEN, cache, listener);
-        } else if (s.generated() >= s.params.maxNewTokens()) {
-            finish(s, FinishReason.MAX_NEW_TOKENS, cache, listener);
-        } else if (s.length >= model.config().maxPositions()) {
-            finish(s, FinishReason.CONTEXT_FULL, cache, listener);
+        if (s.state.finished() != null) {
+            cache.closeSlot(s.slot);
+            listener.finished(s.index, s.result());
         }
-    }
-
-    private static void finish(Sequence s, FinishReason reason, KvCache cache, Listener listener) {
-        s.finished = reason;
-        cache.closeSlot(s.slot);
-        listener.finished(s.index, s.result());
     }
 }

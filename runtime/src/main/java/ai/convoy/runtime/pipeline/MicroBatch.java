@@ -3,9 +3,11 @@ package ai.convoy.runtime.pipeline;
 /**
  * Token rows travelling through the pipeline: for each row its sequence and position; the first stage reads the
  * token ids, later stages the hidden states the previous one produced. The last stage returns the logits of the
- * rows in {@code logitRows}.
+ * rows in {@code logitRows}. {@code changes} opens and closes sequences on every stage first; a micro-batch may
+ * carry only changes (no rows), to free a cancelled sequence's cache at once.
  */
-public record MicroBatch(long id, long[] sequences, int[] positions, int[] tokens, HiddenStates hidden, int[] logitRows) {
+public record MicroBatch(long id, SequenceChanges changes, long[] sequences, int[] positions, int[] tokens, HiddenStates hidden,
+                         int[] logitRows) {
     public MicroBatch {
         if (sequences.length != positions.length) {
             throw new IllegalArgumentException("sequences and positions differ in length");
@@ -17,6 +19,6 @@ public record MicroBatch(long id, long[] sequences, int[] positions, int[] token
     }
 
     public MicroBatch withHidden(HiddenStates next) {
-        return new MicroBatch(id, sequences, positions, tokens, next, logitRows);
+        return new MicroBatch(id, changes, sequences, positions, tokens, next, logitRows);
     }
 }

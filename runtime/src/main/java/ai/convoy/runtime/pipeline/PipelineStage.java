@@ -50,6 +50,16 @@ public final class PipelineStage implements AutoCloseable {
     }
 
     public Result run(MicroBatch batch) {
+        SequenceChanges changes = batch.changes();
+        for (long seq : changes.close()) {
+            close(seq);
+        }
+        for (int i = 0; i < changes.open().length; i++) {
+            open(changes.open()[i], changes.capacities()[i]);
+        }
+        if (batch.rows() == 0) {
+            return part.hasHead() ? new Result(null, new float[0][]) : new Result(batch, null);
+        }
         int[] localSlots = new int[batch.rows()];
         for (int r = 0; r < localSlots.length; r++) {
             Integer slot = slots.get(batch.sequences()[r]);
