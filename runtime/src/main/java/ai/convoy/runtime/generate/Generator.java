@@ -16,7 +16,7 @@ import java.util.List;
 public final class Generator {
     private final Transformer model;
 
-    public enum FinishReason { STOP_TOKEN, MAX_NEW_TOKENS, CONTEXT_FULL }
+    public enum FinishReason { STOP_TOKEN, MAX_NEW_TOKENS, CONTEXT_FULL, CANCELLED }
 
     /** @param promptLogits whether the listener receives the logits of every prompt position */
     public record Request(int[] prompt, SamplingParams params, boolean promptLogits) {

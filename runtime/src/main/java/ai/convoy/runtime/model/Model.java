@@ -98,6 +98,10 @@ public final class Model implements AutoCloseable {
 
     /** Token ids that end generation: generation_config.json's eos_token_id when present, else config.json's. */
     public List<Integer> eosTokenIds() {
+        return eosTokenIds(directory, config);
+    }
+
+    public static List<Integer> eosTokenIds(Path directory, ModelConfig config) {
         Path gen = directory.resolve(GENERATION_CONFIG);
         if (Files.isRegularFile(gen)) {
             try {

@@ -1,0 +1,119 @@
+package ai.convoy.actors.pipeline;
+
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.model.Model;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.Tokenizer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/**
+ * A model loaded as a pipeline of stages, one actor each, behind a coordinator; jobs go in as {@link JobRequest}s and
+ * their {@link JobEvent}s come back as they happen.
+ */
+public final class PipelineRuntime implements AutoCloseable {
+    private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
+
+    /** Layers {@code firstLayer..lastLayer} (none when first > last) on a device, with the embeddings or the head. */
+    public record StageSpec(Device device, int firstLayer, int lastLayer, boolean embedding, boolean head) {
+    }
+
+    private final ActorSystem<Coordinator.Command> system;
+    private final Checkpoint checkpoint;
+    private final AtomicLong sinks = new AtomicLong();
+
+    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint) {
+        this.system = system;
+        this.checkpoint = checkpoint;
+    }
+
+    /** The stages of a plan: the embeddings go with the first stage and the head with the last. */
+    public static List<StageSpec> stagesOf(Plan plan) {
+        List<StageSpec> out = new ArrayList<>();
+        List<Plan.Stage> stages = plan.stages();
+        for (int i = 0; i < stages.size(); i++) {
+            Plan.Stage s = stages.get(i);
+            out.add(new StageSpec(s.device(), s.firstLayer(), s.lastLayer(), i == 0, i == stages.size() - 1));
+        }
+        return out;
+    }
+
+    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
+        ModelConfig config = Model.readConfig(modelDir);
+        Checkpoint checkpoint = Checkpoint.open(modelDir);
+        try {
+            List<PipelineStage> stages = new ArrayList<>();
+            for (StageSpec s : specs) {
+                // simulated GPUs and the CPU both compute on the CPU backend
+                stages.add(new PipelineStage(Transformer.loadPart(config, checkpoint, new CpuBackend(), options, s.firstLayer(), s.lastLayer(),
+                        s.embedding(), s.head())));
+            }
+            Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
+            List<Integer> eos = Model.eosTokenIds(modelDir, config);
+            Coordinator.Settings settings = new Coordinator.Settings(config, tokenizer, eos, maxBatch);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint);
+        } catch (RuntimeException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    /** Submits a job; {@code events} sees each event as it comes; the future completes with the last (done or failed). */
+    public CompletableFuture<JobEvent> submit(JobRequest request, Consumer<JobEvent> events) {
+        CompletableFuture<JobEvent> last = new CompletableFuture<>();
+        ActorRef<JobEvent> sink = system.systemActorOf(Behaviors.receive(JobEvent.class).onMessage(JobEvent.class, e -> {
+            events.accept(e);
+            if (e.hasDone() || e.hasFailed()) {
+                last.complete(e);
+                return Behaviors.stopped();
+            }
+            return Behaviors.same();
+        }).build(), "job-" + sinks.incrementAndGet(), Props.empty());
+        system.tell(new Coordinator.Submit(request, sink));
+        return last;
+    }
+
+    public void cancel(String jobId) {
+        system.tell(new Coordinator.Cancel(jobId));
+    }
+
+    /** Each stage's busy time and age. */
+    public List<StageActor.StageStats> stats() {
+        List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join();
+        List<StageActor.StageStats> out = new ArrayList<>();
+        for (ActorRef<StageActor.Command> s : stages) {
+            out.add(ask(s, StageActor.Stats::new).toCompletableFuture().join());
+        }
+        return out;
+    }
+
+    private <Q, R> CompletionStage<R> ask(ActorRef<Q> target, java.util.function.Function<ActorRef<R>, Q> message) {
+        return AskPattern.ask(target, message::apply, ASK_TIMEOUT, system.scheduler());
+    }
+
+    @Override
+    public void close() {
+        system.terminate();
+        system.getWhenTerminated().toCompletableFuture().join();
+        checkpoint.close();
+    }
+}
