@@ -57,26 +57,8 @@ final class PlanCommand implements Callable<Integer> {
     @Mixin
     QuantizationMixin quantizationSettings;
 
-    @Option(names = "--devices", defaultValue = "auto", paramLabel = "auto|cuda:0,cuda:1|sim:0=24GiB,sim:1=24GiB|cpu",
-            description = "Devices to plan for (default: ${DEFAULT-VALUE}: the CUDA GPUs, the CPU and the disk).")
-    String devices;
-
-    @Option(names = "--max-memory", paramLabel = "0=20GiB,1=20GiB,cpu=64GiB",
-            description = "Budgets (GiB, GB, MiB, MB); only the devices named are used. Default: free memory less a safety margin.")
-    String maxMemory;
-
-    @Option(names = "--strategy", defaultValue = "balanced", paramLabel = "balanced|balanced_low_0|sequential|MAP.json",
-            description = "balanced (default), balanced_low_0, sequential, or a JSON device map of module name to device.")
-    String strategy;
-
-    @Option(names = "--max-batch-size", defaultValue = "1", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).")
-    int maxBatch;
-
-    @Option(names = "--max-context", description = "Longest sequence, prompt and output (default: the model's, at most 4096).")
-    Integer maxContext;
-
-    @Option(names = "--kv-dtype", defaultValue = "bf16", paramLabel = "bf16|fp16|fp32", description = "KV cache dtype on GPUs (default: ${DEFAULT-VALUE}; the CPU keeps float32).")
-    String kvDtype;
+    @Mixin
+    PlanOptions planOptions;
 
     @Option(names = "--json", description = "Print the plan as JSON, sizes in bytes.")
     boolean json;
@@ -90,31 +72,12 @@ final class PlanCommand implements Callable<Integer> {
         QuantizationOptions.Method method = quantization != null ? Methods.parse("--quantization", quantization)
                 : config.storedQuantization().equals("none") ? QuantizationOptions.Method.NONE : Methods.parse("stored", config.storedQuantization());
         QuantizationOptions options = quantizationSettings.options(method);
-        int context = maxContext != null ? maxContext : Math.min(config.maxPositions(), 4096);
-        int kvBytes = switch (kvDtype.toLowerCase()) {
-            case "bf16", "fp16", "bfloat16", "float16" -> 2;
-            case "fp32", "float32" -> 4;
-            default -> throw new ConvoyException("--kv-dtype must be bf16, fp16 or fp32, got '" + kvDtype + "'");
-        };
-        Path near = source.model != null ? source.model : Path.of(".");
-        List<Device> deviceList = Devices.resolve(devices, Devices.parseBudgets(maxMemory), Devices.cudaGpus(), Devices.availableRam(),
-                Devices.diskFree(near));
-        if (deviceList.isEmpty()) {
-            throw new ConvoyException("no devices to plan for: name some with --devices or --max-memory");
-        }
-        Planner.Strategy s;
-        Map<String, String> manual = Map.of();
-        switch (strategy.toLowerCase()) {
-            case "balanced" -> s = Planner.Strategy.BALANCED;
-            case "balanced_low_0" -> s = Planner.Strategy.BALANCED_LOW_0;
-            case "sequential" -> s = Planner.Strategy.SEQUENTIAL;
-            default -> {
-                s = Planner.Strategy.MANUAL;
-                manual = readMap(Path.of(strategy));
-            }
-        }
-        Footprint footprint = Footprint.of(config, options);
-        Planner.Request request = new Planner.Request(footprint, deviceList, s, maxBatch, context, kvBytes, manual);
+        Planner.Request request = planOptions.request(config, options, source.model != null ? source.model : Path.of("."));
+        Footprint footprint = request.model();
+        Planner.Strategy s = request.strategy();
+        int context = request.maxContext();
+        int maxBatch = request.maxBatch();
+        String kvDtype = planOptions.kvDtype;
         PrintWriter out = spec.commandLine().getOut();
         Plan plan;
         try {
@@ -132,9 +95,9 @@ final class PlanCommand implements Callable<Integer> {
         }
         if (json) {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(toJson(plan, footprint, options, s,
-                    context, kvDtype)));
+                    maxBatch, context, kvDtype)));
         } else {
-            printTable(out, plan, footprint, options, s, context);
+            PlanPrinter.print(out, plan, footprint, options, s, maxBatch, context, kvDtype);
         }
         out.flush();
         return 0;
@@ -157,41 +120,7 @@ final class PlanCommand implements Callable<Integer> {
         }
     }
 
-    private static Map<String, String> readMap(Path file) {
-        if (!Files.isRegularFile(file)) {
-            throw new ConvoyException("--strategy: '" + file + "' is neither balanced, balanced_low_0, sequential nor a device map file");
-        }
-        try {
-            Map<String, String> map = new LinkedHashMap<>();
-            new ObjectMapper().readTree(file.toFile()).properties().forEach(e -> map.put(e.getKey(), e.getValue().asText()));
-            return map;
-        } catch (IOException e) {
-            throw ConvoyException.in(file, "not a JSON object of module name to device: " + e.getMessage().lines().findFirst().orElse(""));
-        }
-    }
-
-    /** A stage's row: its layers' bytes, plus the device's embeddings/lm_head, workspace and overhead on its first stage. */
-    private record Row(Plan.Stage stage, long weights, long kvCache, long workspace, long overhead) {
-        long total() {
-            return weights + kvCache + workspace + overhead;
-        }
-    }
-
-    private static List<Row> rows(Plan plan) {
-        Map<Device, Boolean> seen = new LinkedHashMap<>();
-        return plan.stages().stream().map(st -> {
-            boolean first = seen.putIfAbsent(st.device(), true) == null;
-            if (!first || st.device().kind() == Device.Kind.DISK) {
-                return new Row(st, st.weights(), st.kvCache(), 0, 0);
-            }
-            Plan.Account a = plan.account(st.device());
-            long layerWeights = plan.stages().stream().filter(x -> x.device().equals(st.device())).mapToLong(Plan.Stage::weights).sum();
-            long layerKv = plan.stages().stream().filter(x -> x.device().equals(st.device())).mapToLong(Plan.Stage::kvCache).sum();
-            return new Row(st, st.weights() + a.weights() - layerWeights, st.kvCache() + a.kvCache() - layerKv, a.workspace(), a.overhead());
-        }).toList();
-    }
-
-    private ObjectNode toJson(Plan plan, Footprint f, QuantizationOptions q, Planner.Strategy s, int context, String kv) {
+    private ObjectNode toJson(Plan plan, Footprint f, QuantizationOptions q, Planner.Strategy s, int maxBatch, int context, String kv) {
         ObjectNode root = new ObjectMapper().createObjectNode();
         root.put("fits", true);
         root.put("model", f.config().architecture().className());
@@ -201,7 +130,7 @@ final class PlanCommand implements Callable<Integer> {
         root.put("max_context", context);
         root.put("kv_cache_dtype", kv.toLowerCase());
         ArrayNode stages = root.putArray("stages");
-        for (Row r : rows(plan)) {
+        for (PlanPrinter.Row r : PlanPrinter.rows(plan)) {
             ObjectNode st = stages.addObject();
             st.put("device", r.stage().device().id());
             st.put("first_layer", r.stage().firstLayer());
@@ -235,32 +164,5 @@ final class PlanCommand implements Callable<Integer> {
             b.put("bytes_per_token", 4L * f.config().hiddenSize());
         }
         return root;
-    }
-
-    private void printTable(PrintWriter out, Plan plan, Footprint f, QuantizationOptions q, Planner.Strategy s, int context) {
-        out.printf("plan: %s, %d layers, weights %s, batch %d x context %d, KV cache %s, strategy %s%n",
-                f.config().architecture().className(), plan.layers(), q.describe(), maxBatch, context, kvDtype, s.name().toLowerCase());
-        out.printf("%-6s %-8s %-9s %11s %11s %11s %11s %11s %11s%n", "stage", "device", "layers", "weights", "KV cache", "workspace",
-                "overhead", "total", "budget");
-        int i = 0;
-        for (Row r : rows(plan)) {
-            Device d = r.stage().device();
-            out.printf("%-6d %-8s %-9s %11s %11s %11s %11s %11s %11s%n", i++, d.id(), r.stage().firstLayer() + "-" + r.stage().lastLayer(),
-                    Units.bytes(r.weights()), Units.bytes(r.kvCache()), Units.bytes(r.workspace()), Units.bytes(r.overhead()),
-                    Units.bytes(r.total()), d.kind() == Device.Kind.DISK ? "-" : Units.bytes(d.budget()));
-        }
-        out.printf("embeddings on %s; final norm and lm_head on %s%n", plan.embedDevice().id(), plan.headDevice().id());
-        int cpuLayers = plan.layersOn(Device.Kind.CPU);
-        int diskLayers = plan.layersOn(Device.Kind.DISK);
-        if (cpuLayers > 0) {
-            out.printf("offloads %d of %d layers to the CPU (they run at CPU speed)%n", cpuLayers, plan.layers());
-        }
-        if (diskLayers > 0) {
-            out.printf("offloads %d of %d layers to the disk (weights stay memory-mapped; they run at CPU speed, paged from disk)%n",
-                    diskLayers, plan.layers());
-        }
-        if (cpuLayers == 0 && diskLayers == 0) {
-            out.printf("fits on the GPUs: smallest margin %s%n", Units.bytes(plan.accounts().stream().mapToLong(Plan.Account::margin).min().orElse(0)));
-        }
     }
 }

@@ -52,6 +52,16 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--system", paramLabel = "TEXT", description = "With --chat: a system message to start the conversation.")
     String system;
 
+    @Mixin
+    PlanOptions planOptions;
+
+    @Option(names = "--prompts-file", paramLabel = "FILE",
+            description = "One job per line (text, or comma-separated ids without a tokenizer), run concurrently through the pipeline.")
+    Path promptsFile;
+
+    @Option(names = "--stats", description = "Print each pipeline stage's share of time spent computing at the end.")
+    boolean stats;
+
     @Option(names = "--max-new-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
@@ -95,6 +105,18 @@ final class RunCommand implements Callable<Integer> {
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
         Tokenizer tokenizer = needsTokenizer() ? loadTokenizer(dir) : Tokenizer.existsIn(dir) ? Tokenizer.load(dir) : null;
+        if (planOptions.given() || promptsFile != null || stats) {
+            if (isChat()) {
+                throw new ConvoyException("--chat runs on one device; leave out --devices, --max-memory, --strategy and --prompts-file");
+            }
+            List<int[]> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer) : List.of(promptIds(config, tokenizer, err));
+            for (int[] p : prompts) {
+                Generator.validate(config, p);
+            }
+            PipelineRun.run(dir, config, options, planOptions, prompts, samplingParams(Model.eosTokenIds(dir, config), tokenizer, null),
+                    tokenizer, stats, printIds, out, err);
+            return 0;
+        }
         ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
                 "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")) : null;
         int[] promptIds = isChat() ? null : promptIds(config, tokenizer, err);
@@ -104,7 +126,7 @@ final class RunCommand implements Callable<Integer> {
         long loadStart = System.nanoTime();
         try (Model model = Model.open(dir, new CpuBackend(), options)) {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
-            SamplingParams params = samplingParams(model, tokenizer, chatTemplate);
+            SamplingParams params = samplingParams(model.eosTokenIds(), tokenizer, chatTemplate);
             Generator generator = new Generator(model.transformer());
             if (isChat()) {
                 new ChatSession(generator, tokenizer, chatTemplate, params, system, out, err).run();
@@ -139,6 +161,36 @@ final class RunCommand implements Callable<Integer> {
             summarize(err, promptIds.length, result, start, firstToken[0], end);
         }
         return 0;
+    }
+
+    /** Each non-blank line a prompt: text through the tokenizer, or comma-separated ids when there is none. */
+    private static List<int[]> promptsFromFile(Path file, Tokenizer tokenizer) {
+        List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(file);
+        } catch (java.io.IOException e) {
+            throw ConvoyException.in(file, "cannot read: " + e.getMessage());
+        }
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i);
+            if (line.isBlank()) {
+                continue;
+            }
+            if (tokenizer != null) {
+                prompts.add(tokenizer.encode(line, true));
+                continue;
+            }
+            try {
+                prompts.add(Arrays.stream(line.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
+            } catch (NumberFormatException e) {
+                throw ConvoyException.in(file, "line " + (i + 1) + " is not comma-separated token ids, and the model has no tokenizer.json");
+            }
+        }
+        if (prompts.isEmpty()) {
+            throw ConvoyException.in(file, "no prompts in the file");
+        }
+        return prompts;
     }
 
     private boolean isChat() {
@@ -192,8 +244,8 @@ final class RunCommand implements Callable<Integer> {
     }
 
     /** Stops at the given ids, else at the model's eos ids and the chat template's end-of-turn token. */
-    private SamplingParams samplingParams(Model model, Tokenizer tokenizer, ChatTemplate chat) {
-        List<Integer> stops = new ArrayList<>(stopTokenIds != null ? stopTokenIds : model.eosTokenIds());
+    private SamplingParams samplingParams(List<Integer> eosTokenIds, Tokenizer tokenizer, ChatTemplate chat) {
+        List<Integer> stops = new ArrayList<>(stopTokenIds != null ? stopTokenIds : eosTokenIds);
         if (stopTokenIds == null && chat != null && tokenizer != null) {
             tokenizer.id(chat.eosToken()).filter(id -> !stops.contains(id)).ifPresent(stops::add);
         }

@@ -46,13 +46,25 @@ public final class PipelineRuntime implements AutoCloseable {
         this.checkpoint = checkpoint;
     }
 
-    /** The stages of a plan: the embeddings go with the first stage and the head with the last. */
+    /**
+     * The stages of a plan: the embeddings join the first layer stage when they share its device, else they are a
+     * stage of their own before it; likewise the final norm and lm_head after the last.
+     */
     public static List<StageSpec> stagesOf(Plan plan) {
         List<StageSpec> out = new ArrayList<>();
         List<Plan.Stage> stages = plan.stages();
+        boolean embedSeparate = !plan.embedDevice().equals(stages.getFirst().device());
+        boolean headSeparate = !plan.headDevice().equals(stages.getLast().device());
+        if (embedSeparate) {
+            out.add(new StageSpec(plan.embedDevice(), 0, -1, true, false));
+        }
         for (int i = 0; i < stages.size(); i++) {
             Plan.Stage s = stages.get(i);
-            out.add(new StageSpec(s.device(), s.firstLayer(), s.lastLayer(), i == 0, i == stages.size() - 1));
+            out.add(new StageSpec(s.device(), s.firstLayer(), s.lastLayer(), i == 0 && !embedSeparate, i == stages.size() - 1 && !headSeparate));
+        }
+        if (headSeparate) {
+            int n = plan.layers();
+            out.add(new StageSpec(plan.headDevice(), n, n - 1, false, true));
         }
         return out;
     }

@@ -1,0 +1,105 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.actors.pipeline.StageActor;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.TokenIds;
+import ai.convoy.runtime.generate.SamplingParams;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.Tokenizer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.Collectors;
+
+/** convoy run through the actor pipeline: plan, print the plan, load the stages, run the jobs, report. */
+final class PipelineRun {
+    private PipelineRun() {
+    }
+
+    static void run(Path dir, ModelConfig config, QuantizationOptions options, PlanOptions planOptions, List<int[]> prompts,
+                    SamplingParams params, Tokenizer tokenizer, boolean stats, boolean printIds, PrintWriter out, PrintWriter err) {
+        Planner.Request request = planOptions.request(config, options, dir);
+        Plan plan = Planner.plan(request);
+        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        err.flush();
+        long loadStart = System.nanoTime();
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, PipelineRuntime.stagesOf(plan), options, request.maxBatch())) {
+            err.printf("convoy: loaded %d stages in %.3f s%n", plan.stages().size(), (System.nanoTime() - loadStart) / 1e9);
+            err.flush();
+            boolean single = prompts.size() == 1;
+            PrintWriter stream = printIds ? err : out;
+            long start = System.nanoTime();
+            List<CompletableFuture<String>> jobs = new ArrayList<>();
+            List<List<Integer>> ids = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++) {
+                int job = i;
+                List<Integer> jobIds = new ArrayList<>();
+                ids.add(jobIds);
+                StringBuilder text = new StringBuilder();
+                jobs.add(runtime.submit(request(job, prompts.get(i), params), e -> {
+                    if (e.hasTokens()) {
+                        jobIds.addAll(e.getTokens().getIdsList());
+                        String piece = tokenizer != null ? e.getTokens().getText()
+                                : e.getTokens().getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" ", "", " "));
+                        text.append(piece);
+                        if (single) {
+                            stream.print(piece);
+                            stream.flush();
+                        }
+                    }
+                }).thenApply(last -> {
+                    if (last.hasFailed()) {
+                        return "[job " + job + " failed: " + last.getFailed().getMessage() + "]";
+                    }
+                    if (!single) {
+                        synchronized (out) {
+                            out.printf("--- job %d (%d prompt tokens, %d generated, %s)%n%s%n", job, last.getDone().getUsage().getPromptTokens(),
+                                    last.getDone().getUsage().getGeneratedTokens(), last.getDone().getReason().name().toLowerCase(), text);
+                            out.flush();
+                        }
+                    }
+                    return text.toString();
+                }));
+            }
+            CompletableFuture.allOf(jobs.toArray(CompletableFuture[]::new)).join();
+            double seconds = (System.nanoTime() - start) / 1e9;
+            if (single) {
+                stream.println();
+                stream.flush();
+            }
+            if (printIds) {
+                ids.forEach(l -> out.println(l.stream().map(String::valueOf).collect(Collectors.joining(","))));
+                out.flush();
+            }
+            long generated = ids.stream().mapToLong(List::size).sum();
+            err.printf("convoy: %d job%s, %d tokens generated in %.2f s: %.1f tokens/s in all%n", prompts.size(), single ? "" : "s", generated,
+                    seconds, generated / seconds);
+            if (stats) {
+                for (StageActor.StageStats s : runtime.stats()) {
+                    err.printf("convoy: %s on %s: computing %.0f%% of the time%n", s.name(),
+                            plan.stages().get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
+                }
+            }
+            err.flush();
+        }
+    }
+
+    private static JobRequest request(int job, int[] prompt, SamplingParams p) {
+        TokenIds.Builder ids = TokenIds.newBuilder();
+        for (int t : prompt) {
+            ids.addIds(t);
+        }
+        ai.convoy.proto.SamplingParams.Builder s = ai.convoy.proto.SamplingParams.newBuilder().setTemperature(p.temperature())
+                .setTopK(p.topK()).setTopP(p.topP()).setRepetitionPenalty(p.repetitionPenalty()).setMaxNewTokens(p.maxNewTokens())
+                .addAllStopTokenIds(p.stopTokenIds());
+        p.seed().ifPresent(seed -> s.setSeed(seed + job));
+        return JobRequest.newBuilder().setJobId("job-" + job).setTokenIds(ids).setSampling(s).build();
+    }
+}
