@@ -65,6 +65,10 @@ public interface Backend extends AutoCloseable {
     /** dst[i] = src[rows[i]] */
     void gatherRows(Activations src, int[] rows, Activations dst);
 
+    /** The end of a step: its activations may be reused (a GPU backend resets its workspace arena here). */
+    default void endStep() {
+    }
+
     @Override
     void close();
 }

@@ -13,6 +13,11 @@ public interface KvCache extends AutoCloseable {
     /** Bytes held by all open slots. */
     long bytes();
 
+    /** The backend's own cache behind any wrapper that accounts for it. */
+    default Object unwrap() {
+        return this;
+    }
+
     @Override
     void close();
 }

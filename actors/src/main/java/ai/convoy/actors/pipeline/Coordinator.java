@@ -40,7 +40,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
-    public sealed interface Command permits Submit, Cancel, StepDone, GetStages {
+    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, GetStages, GetLimits {
     }
 
     public record Submit(JobRequest request, ActorRef<JobEvent> replyTo) implements Command {
@@ -51,6 +51,17 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** The last stage's logits for the logit rows of micro-batch {@code batchId}. */
     public record StepDone(long batchId, float[][] logits) implements Command {
+    }
+
+    /** A stage could not run micro-batch {@code batchId}. */
+    public record StepFailed(long batchId, String stage, RuntimeException cause) implements Command {
+    }
+
+    /** The supervisor's current limits: rows per micro-batch and live sequences. */
+    public record Limits(int maxRows, int maxLive) {
+    }
+
+    public record GetLimits(ActorRef<Limits> replyTo) implements Command {
     }
 
     public record GetStages(ActorRef<List<ActorRef<StageActor.Command>>> replyTo) implements Command {
@@ -92,15 +103,24 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
     }
 
+    /** One row of a step: a prompt position or the next decode position of a sequence. */
+    private record Row(Live owner, int position, int token, boolean wantsLogits) {
+    }
+
     private static final class Group {
         final List<Live> members = new ArrayList<>();
         final List<Long> toClose = new ArrayList<>();
-        List<Live> rowOwners = List.of();
+        final java.util.ArrayDeque<MicroBatch> parts = new java.util.ArrayDeque<>();
+        final List<List<Live>> partOwners = new ArrayList<>();
+        final Map<Live, float[]> logits = new HashMap<>();
+        List<Live> currentOwners = List.of();
+        int currentRows;
         long batchId = -1;
         boolean inFlight;
     }
 
     private final Settings settings;
+    private final Supervisor supervisor;
     private final List<ActorRef<StageActor.Command>> stages;
     private final Group[] groups;
     private final PriorityQueue<Job> queue = new PriorityQueue<>(
@@ -117,6 +137,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Coordinator(ActorContext<Command> ctx, Settings settings, List<PipelineStage> pipeline) {
         super(ctx);
         this.settings = settings;
+        this.supervisor = new Supervisor(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
         // spawned last to first, each knowing the next; stage actors block on compute, so they get their own threads
         List<ActorRef<StageActor.Command>> refs = new ArrayList<>();
         ActorRef<StageActor.Command> next = null;
@@ -138,6 +159,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(Submit.class, this::onSubmit)
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(StepDone.class, this::onStepDone)
+                .onMessage(StepFailed.class, this::onStepFailed)
+                .onMessage(GetLimits.class, g -> {
+                    g.replyTo().tell(new Limits(supervisor.maxRows(), supervisor.maxLive()));
+                    return this;
+                })
                 .onMessage(GetStages.class, g -> {
                     g.replyTo().tell(stages);
                     return this;
@@ -203,18 +229,76 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return this;
     }
 
-    private Behavior<Command> onStepDone(StepDone d) {
+    private Group inFlight(long batchId) {
         for (Group g : groups) {
-            if (g.inFlight && g.batchId == d.batchId()) {
-                g.inFlight = false;
-                for (int i = 0; i < g.rowOwners.size(); i++) {
-                    Live l = g.rowOwners.get(i);
-                    if (!l.cancelled) {
-                        accept(g, l, d.logits()[i]);
+            if (g.inFlight && g.batchId == batchId) {
+                return g;
+            }
+        }
+        return null;
+    }
+
+    private Behavior<Command> onStepDone(StepDone d) {
+        Group g = inFlight(d.batchId());
+        if (g != null) {
+            for (int i = 0; i < g.currentOwners.size(); i++) {
+                g.logits.put(g.currentOwners.get(i), d.logits()[i]);
+            }
+            if (!g.parts.isEmpty()) {
+                sendNextPart(g);
+                return this;
+            }
+            g.inFlight = false;
+            for (Live l : new ArrayList<>(g.members)) {
+                float[] logits = g.logits.get(l);
+                if (logits != null && !l.cancelled) {
+                    accept(g, l, logits);
+                }
+            }
+            g.logits.clear();
+        }
+        schedule();
+        return this;
+    }
+
+    /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
+    private Behavior<Command> onStepFailed(StepFailed f) {
+        Group g = inFlight(f.batchId());
+        if (g == null) {
+            getContext().getLog().warn("{} failed a batch of changes only: {}", f.stage(), f.cause().toString());
+            return this;
+        }
+        g.inFlight = false;
+        g.parts.clear();
+        g.logits.clear();
+        boolean retry = false;
+        if (f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException oom) {
+            if (oom.use() == ai.convoy.kernels.DeviceOutOfMemoryException.Use.KV_CACHE) {
+                List<Live> fresh = g.members.stream().filter(l -> !l.prefilled).toList();
+                // the newest half of this step's new sequences go back to the queue
+                List<Live> evict = fresh.subList(fresh.size() / 2, fresh.size());
+                retry = !evict.isEmpty() && supervisor.kvCacheOutOfMemory(f.stage(), live.size(), evict.size(), oom.getMessage());
+                if (retry) {
+                    for (Live l : evict) {
+                        g.members.remove(l);
+                        live.remove(l.job.request.getJobId());
+                        g.toClose.add(l.sequence);
+                        queue.add(l.job);
                     }
                 }
-                break;
+            } else {
+                retry = supervisor.activationsOutOfMemory(f.stage(), g.currentRows, oom.getMessage());
             }
+        }
+        if (!retry) {
+            Failed.Code code = f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException ? Failed.Code.DOES_NOT_FIT : Failed.Code.INTERNAL;
+            for (Live l : new ArrayList<>(g.members)) {
+                l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setFailed(Failed.newBuilder().setCode(code)
+                        .setMessage(f.stage() + " failed: " + f.cause().getMessage())).build());
+                live.remove(l.job.request.getJobId());
+                g.toClose.add(l.sequence);
+            }
+            g.members.clear();
         }
         schedule();
         return this;
@@ -249,12 +333,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** Every group not in flight takes in queued jobs while the batch has room, and goes round if it has work. */
     private void schedule() {
-        int perGroup = Math.max(1, (settings.maxBatch() + groups.length - 1) / groups.length);
+        int maxLive = supervisor.maxLive();
+        int perGroup = Math.max(1, (maxLive + groups.length - 1) / groups.length);
         for (Group g : groups) {
             if (g.inFlight) {
                 continue;
             }
-            while (!queue.isEmpty() && g.members.size() < perGroup && live.size() < settings.maxBatch()) {
+            while (!queue.isEmpty() && g.members.size() < perGroup && live.size() < maxLive) {
                 Job job = queue.poll();
                 Live l = new Live(job, nextSequence++, new SequenceState(job.prompt, job.params, settings.config().maxPositions()),
                         settings.tokenizer() == null ? null : settings.tokenizer().streamDecoder(true));
@@ -265,42 +350,58 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
     }
 
+    /** Builds the group's step (prefill rows of new sequences, one decode row of the others) and sends its first part. */
     private void send(Group g) {
         List<Long> open = new ArrayList<>();
         List<Integer> capacities = new ArrayList<>();
-        List<Long> sequences = new ArrayList<>();
-        List<Integer> positions = new ArrayList<>();
-        List<Integer> tokens = new ArrayList<>();
-        List<Integer> logitRows = new ArrayList<>();
-        List<Live> owners = new ArrayList<>();
+        List<Row> rows = new ArrayList<>();
         for (Live l : g.members) {
             if (!l.prefilled) {
                 open.add(l.sequence);
                 capacities.add(l.state.capacity());
                 for (int p = 0; p < l.state.promptLength(); p++) {
-                    sequences.add(l.sequence);
-                    positions.add(p);
-                    tokens.add(l.state.token(p));
+                    rows.add(new Row(l, p, l.state.token(p), p == l.state.promptLength() - 1));
                 }
             } else {
-                sequences.add(l.sequence);
-                positions.add(l.state.length() - 1);
-                tokens.add(l.state.lastToken());
+                rows.add(new Row(l, l.state.length() - 1, l.state.lastToken(), true));
             }
-            logitRows.add(sequences.size() - 1);
-            owners.add(l);
         }
-        if (sequences.isEmpty() && g.toClose.isEmpty()) {
+        if (rows.isEmpty() && g.toClose.isEmpty()) {
             return;
         }
         SequenceChanges changes = new SequenceChanges(open.stream().mapToLong(Long::longValue).toArray(),
                 capacities.stream().mapToInt(Integer::intValue).toArray(), g.toClose.stream().mapToLong(Long::longValue).toArray());
         g.toClose.clear();
-        g.batchId = nextBatch++;
-        g.rowOwners = owners;
+        g.parts.clear();
+        g.partOwners.clear();
+        int limit = supervisor.maxRows();
+        for (int from = 0; from == 0 || from < rows.size(); from += limit) {
+            List<Row> part = rows.subList(from, Math.min(rows.size(), from + limit));
+            g.parts.add(part(from == 0 ? changes : SequenceChanges.NONE, part));
+            g.partOwners.add(part.stream().filter(Row::wantsLogits).map(Row::owner).toList());
+        }
         g.inFlight = true;
-        stages.getFirst().tell(new StageActor.Run(new MicroBatch(g.batchId, changes, sequences.stream().mapToLong(Long::longValue).toArray(),
-                positions.stream().mapToInt(Integer::intValue).toArray(), tokens.stream().mapToInt(Integer::intValue).toArray(), null,
-                logitRows.stream().mapToInt(Integer::intValue).toArray())));
+        sendNextPart(g);
+    }
+
+    private MicroBatch part(SequenceChanges changes, List<Row> rows) {
+        List<Integer> logitRows = new ArrayList<>();
+        for (int i = 0; i < rows.size(); i++) {
+            if (rows.get(i).wantsLogits()) {
+                logitRows.add(i);
+            }
+        }
+        return new MicroBatch(-1, changes, rows.stream().mapToLong(r -> r.owner().sequence).toArray(),
+                rows.stream().mapToInt(Row::position).toArray(), rows.stream().mapToInt(Row::token).toArray(), null,
+                logitRows.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    private void sendNextPart(Group g) {
+        MicroBatch next = g.parts.poll();
+        g.currentOwners = g.partOwners.removeFirst();
+        g.currentRows = next.rows();
+        g.batchId = nextBatch++;
+        stages.getFirst().tell(new StageActor.Run(new MicroBatch(g.batchId, next.changes(), next.sequences(), next.positions(), next.tokens(),
+                null, next.logitRows())));
     }
 }

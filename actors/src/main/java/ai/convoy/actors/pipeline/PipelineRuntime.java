@@ -1,6 +1,10 @@
 package ai.convoy.actors.pipeline;
 
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.BudgetedBackend;
+import ai.convoy.kernels.DeviceOutOfMemoryException;
 import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.runtime.ConvoyException;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.runtime.formats.Checkpoint;
@@ -75,9 +79,13 @@ public final class PipelineRuntime implements AutoCloseable {
         try {
             List<PipelineStage> stages = new ArrayList<>();
             for (StageSpec s : specs) {
-                // simulated GPUs and the CPU both compute on the CPU backend
-                stages.add(new PipelineStage(Transformer.loadPart(config, checkpoint, new CpuBackend(), options, s.firstLayer(), s.lastLayer(),
-                        s.embedding(), s.head())));
+                try {
+                    stages.add(new PipelineStage(Transformer.loadPart(config, checkpoint, backendFor(s.device()), options, s.firstLayer(),
+                            s.lastLayer(), s.embedding(), s.head())));
+                } catch (DeviceOutOfMemoryException e) {
+                    throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": "
+                            + e.getMessage());
+                }
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);
@@ -87,6 +95,15 @@ public final class PipelineRuntime implements AutoCloseable {
             checkpoint.close();
             throw e;
         }
+    }
+
+    /** Simulated GPUs compute on the CPU backend under their budget, failing beyond it as a GPU would; the CPU has none. */
+    private static Backend backendFor(Device device) {
+        return switch (device.kind()) {
+            case SIM -> new BudgetedBackend(new CpuBackend(), device.id(), device.budget());
+            case CPU, DISK -> new CpuBackend();
+            case CUDA -> throw new ConvoyException(device.id() + ": the CUDA backend is not part of this version; use sim:N=SIZE or cpu devices");
+        };
     }
 
     /** Submits a job; {@code events} sees each event as it comes; the future completes with the last (done or failed). */
@@ -106,6 +123,11 @@ public final class PipelineRuntime implements AutoCloseable {
 
     public void cancel(String jobId) {
         system.tell(new Coordinator.Cancel(jobId));
+    }
+
+    /** The limits the supervisor keeps now. */
+    public Coordinator.Limits limits() {
+        return ask(system, Coordinator.GetLimits::new).toCompletableFuture().join();
     }
 
     /** Each stage's busy time and age. */

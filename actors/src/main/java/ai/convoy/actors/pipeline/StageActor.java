@@ -40,8 +40,16 @@ public final class StageActor {
             return Behaviors.receive(Command.class)
                     .onMessage(Run.class, run -> {
                         long t0 = System.nanoTime();
-                        PipelineStage.Result result = stage.run(run.batch());
-                        busy[0] += System.nanoTime() - t0;
+                        PipelineStage.Result result;
+                        try {
+                            result = stage.run(run.batch());
+                        } catch (RuntimeException e) {
+                            // the coordinator decides: smaller batches on out-of-memory, failing the step otherwise
+                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e));
+                            return Behaviors.same();
+                        } finally {
+                            busy[0] += System.nanoTime() - t0;
+                        }
                         if (next != null) {
                             next.tell(new Run(result.next()));
                         } else {

@@ -27,11 +27,11 @@ public final class PipelineStage implements AutoCloseable {
         return part;
     }
 
+    /** Opens a sequence's KV cache; opening an open sequence again does nothing (a re-run step repeats its opens). */
     public void open(long sequence, int capacity) {
-        if (slots.containsKey(sequence)) {
-            throw new IllegalStateException("sequence " + sequence + " is already open");
+        if (!slots.containsKey(sequence)) {
+            slots.put(sequence, cache.openSlot(capacity));
         }
-        slots.put(sequence, cache.openSlot(capacity));
     }
 
     public void close(long sequence) {
@@ -49,7 +49,16 @@ public final class PipelineStage implements AutoCloseable {
     public record Result(MicroBatch next, float[][] logits) {
     }
 
+    /** Runs the micro-batch; its activations are released at the end, whatever happens. */
     public Result run(MicroBatch batch) {
+        try {
+            return runRows(batch);
+        } finally {
+            part.backend().endStep();
+        }
+    }
+
+    private Result runRows(MicroBatch batch) {
         SequenceChanges changes = batch.changes();
         for (long seq : changes.close()) {
             close(seq);

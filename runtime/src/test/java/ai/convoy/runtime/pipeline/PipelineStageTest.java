@@ -65,6 +65,9 @@ class PipelineStageTest {
                 assertEquals(0, chain(parts, closing).length, "a changes-only batch runs no rows");
                 assertEquals(0, parts.get(1).openSequences());
                 assertThrows(IllegalStateException.class, () -> parts.get(1).run(prefill), "closed sequences are refused");
+                parts.get(0).open(seq, 8);
+                parts.get(0).open(seq, 8);
+                assertEquals(1, parts.get(0).openSequences(), "opening twice opens once");
             }
         }
     }

@@ -1,0 +1,193 @@
+package ai.convoy.kernels;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A backend under a hard memory budget, as a GPU of that size: weights and KV cache slots stay allocated until
+ * released, activations until the end of the step; an allocation beyond the budget throws
+ * {@link DeviceOutOfMemoryException} the way a CUDA allocation fails. It simulates GPUs on the CPU backend.
+ */
+public final class BudgetedBackend implements Backend {
+    private final Backend inner;
+    private final String device;
+    private final long budget;
+    private long persistent;
+    private long step;
+
+    public BudgetedBackend(Backend inner, String device, long budget) {
+        this.inner = inner;
+        this.device = device;
+        this.budget = budget;
+    }
+
+    private synchronized void reserve(DeviceOutOfMemoryException.Use use, long bytes, boolean forStep) {
+        long free = budget - persistent - step;
+        if (bytes > free) {
+            throw new DeviceOutOfMemoryException(device, use, bytes, free);
+        }
+        if (forStep) {
+            step += bytes;
+        } else {
+            persistent += bytes;
+        }
+    }
+
+    private synchronized void release(long bytes) {
+        persistent -= bytes;
+    }
+
+    /** Bytes held now. */
+    public synchronized long used() {
+        return persistent + step;
+    }
+
+    @Override
+    public String name() {
+        return device;
+    }
+
+    @Override
+    public WeightMatrix matrix(HostTensor weight) {
+        WeightMatrix m = inner.matrix(weight);
+        reserve(DeviceOutOfMemoryException.Use.WEIGHTS, m.bytes(), false);
+        return m;
+    }
+
+    @Override
+    public WeightMatrix matrix(QuantizedWeight weight) {
+        WeightMatrix m = inner.matrix(weight);
+        reserve(DeviceOutOfMemoryException.Use.WEIGHTS, m.bytes(), false);
+        return m;
+    }
+
+    @Override
+    public WeightVector vector(HostTensor weight) {
+        WeightVector v = inner.vector(weight);
+        reserve(DeviceOutOfMemoryException.Use.WEIGHTS, v.bytes(), false);
+        return v;
+    }
+
+    @Override
+    public Activations activations(int rows, int cols) {
+        reserve(DeviceOutOfMemoryException.Use.ACTIVATIONS, 4L * rows * cols, true);
+        return inner.activations(rows, cols);
+    }
+
+    @Override
+    public void endStep() {
+        synchronized (this) {
+            step = 0;
+        }
+        inner.endStep();
+    }
+
+    @Override
+    public KvCache kvCache(int layers, int kvHeads, int headDim) {
+        KvCache cache = inner.kvCache(layers, kvHeads, headDim);
+        long bytesPerPosition = 2L * layers * kvHeads * headDim * Float.BYTES;
+        Map<Integer, Long> held = new HashMap<>();
+        return new KvCache() {
+            @Override
+            public int openSlot(int capacity) {
+                long bytes = bytesPerPosition * capacity;
+                reserve(DeviceOutOfMemoryException.Use.KV_CACHE, bytes, false);
+                int slot = cache.openSlot(capacity);
+                held.put(slot, bytes);
+                return slot;
+            }
+
+            @Override
+            public void closeSlot(int slot) {
+                Long bytes = held.remove(slot);
+                if (bytes != null) {
+                    release(bytes);
+                }
+                cache.closeSlot(slot);
+            }
+
+            @Override
+            public int capacity(int slot) {
+                return cache.capacity(slot);
+            }
+
+            @Override
+            public long bytes() {
+                return cache.bytes();
+            }
+
+            @Override
+            public void close() {
+                held.values().forEach(BudgetedBackend.this::release);
+                held.clear();
+                cache.close();
+            }
+
+            @Override
+            public Object unwrap() {
+                return cache.unwrap();
+            }
+        };
+    }
+
+    @Override
+    public void write(Activations dst, float[] rowMajor) {
+        inner.write(dst, rowMajor);
+    }
+
+    @Override
+    public void readRow(Activations src, int row, float[] dst) {
+        inner.readRow(src, row, dst);
+    }
+
+    @Override
+    public void embed(WeightMatrix table, int[] ids, Activations out) {
+        inner.embed(table, ids, out);
+    }
+
+    @Override
+    public void rmsNorm(Activations x, WeightVector weight, float eps, Activations out) {
+        inner.rmsNorm(x, weight, eps, out);
+    }
+
+    @Override
+    public void matmul(Activations x, WeightMatrix w, Activations out) {
+        inner.matmul(x, w, out);
+    }
+
+    @Override
+    public void addBias(Activations x, WeightVector bias) {
+        inner.addBias(x, bias);
+    }
+
+    @Override
+    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
+        inner.rope(x, heads, headDim, batch, inverseFrequencies);
+    }
+
+    @Override
+    public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
+                          Activations out) {
+        inner.attention((KvCache) cache.unwrap(), layer, q, k, v, batch, shape, out);
+    }
+
+    @Override
+    public void swiglu(Activations gate, Activations up, Activations out) {
+        inner.swiglu(gate, up, out);
+    }
+
+    @Override
+    public void add(Activations acc, Activations x) {
+        inner.add(acc, x);
+    }
+
+    @Override
+    public void gatherRows(Activations src, int[] rows, Activations dst) {
+        inner.gatherRows(src, rows, dst);
+    }
+
+    @Override
+    public void close() {
+        inner.close();
+    }
+}
