@@ -8,15 +8,14 @@ import java.util.Map;
  * released, activations until the end of the step; an allocation beyond the budget throws
  * {@link DeviceOutOfMemoryException} the way a CUDA allocation fails. It simulates GPUs on the CPU backend.
  */
-public final class BudgetedBackend implements Backend {
-    private final Backend inner;
+public final class BudgetedBackend extends ForwardingBackend {
     private final String device;
     private final long budget;
     private long persistent;
     private long step;
 
     public BudgetedBackend(Backend inner, String device, long budget) {
-        this.inner = inner;
+        super(inner);
         this.device = device;
         this.budget = budget;
     }
@@ -131,63 +130,8 @@ public final class BudgetedBackend implements Backend {
     }
 
     @Override
-    public void write(Activations dst, float[] rowMajor) {
-        inner.write(dst, rowMajor);
-    }
-
-    @Override
-    public void readRow(Activations src, int row, float[] dst) {
-        inner.readRow(src, row, dst);
-    }
-
-    @Override
-    public void embed(WeightMatrix table, int[] ids, Activations out) {
-        inner.embed(table, ids, out);
-    }
-
-    @Override
-    public void rmsNorm(Activations x, WeightVector weight, float eps, Activations out) {
-        inner.rmsNorm(x, weight, eps, out);
-    }
-
-    @Override
-    public void matmul(Activations x, WeightMatrix w, Activations out) {
-        inner.matmul(x, w, out);
-    }
-
-    @Override
-    public void addBias(Activations x, WeightVector bias) {
-        inner.addBias(x, bias);
-    }
-
-    @Override
-    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
-        inner.rope(x, heads, headDim, batch, inverseFrequencies);
-    }
-
-    @Override
     public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
                           Activations out) {
         inner.attention((KvCache) cache.unwrap(), layer, q, k, v, batch, shape, out);
-    }
-
-    @Override
-    public void swiglu(Activations gate, Activations up, Activations out) {
-        inner.swiglu(gate, up, out);
-    }
-
-    @Override
-    public void add(Activations acc, Activations x) {
-        inner.add(acc, x);
-    }
-
-    @Override
-    public void gatherRows(Activations src, int[] rows, Activations dst) {
-        inner.gatherRows(src, rows, dst);
-    }
-
-    @Override
-    public void close() {
-        inner.close();
     }
 }

@@ -53,8 +53,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record StepDone(long batchId, float[][] logits) implements Command {
     }
 
-    /** A stage could not run micro-batch {@code batchId}. */
-    public record StepFailed(long batchId, String stage, RuntimeException cause) implements Command {
+    /** A stage could not run micro-batch {@code batchId}; {@code restarted} when it reloaded itself and lost its KV cache. */
+    public record StepFailed(long batchId, String stage, RuntimeException cause, boolean restarted) implements Command {
     }
 
     /** The supervisor's current limits: rows per micro-batch and live sequences. */
@@ -92,7 +92,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         final long sequence;
         final SequenceState state;
         final StreamDecoder decoder;
-        boolean prefilled;
+        // whether every stage holds this sequence's KV cache for all its tokens but the last
+        boolean cached;
         boolean cancelled;
 
         Live(Job job, long sequence, SequenceState state, StreamDecoder decoder) {
@@ -116,6 +117,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<Live> currentOwners = List.of();
         int currentRows;
         long batchId = -1;
+        long sentInEpoch;
         boolean inFlight;
     }
 
@@ -127,14 +129,16 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             Comparator.comparingInt((Job j) -> -j.request.getPriority()).thenComparingLong(j -> j.order));
     private final Map<String, Live> live = new HashMap<>();
     private long nextSequence;
+    // counts stage restarts: a step sent before one may have filled a cache that is gone
+    private long epoch;
     private long nextBatch;
     private long submitted;
 
-    public static Behavior<Command> create(Settings settings, List<PipelineStage> stages) {
+    public static Behavior<Command> create(Settings settings, List<java.util.function.Supplier<PipelineStage>> stages) {
         return Behaviors.setup(ctx -> new Coordinator(ctx, settings, stages));
     }
 
-    private Coordinator(ActorContext<Command> ctx, Settings settings, List<PipelineStage> pipeline) {
+    private Coordinator(ActorContext<Command> ctx, Settings settings, List<java.util.function.Supplier<PipelineStage>> pipeline) {
         super(ctx);
         this.settings = settings;
         this.supervisor = new Supervisor(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
@@ -252,6 +256,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             for (Live l : new ArrayList<>(g.members)) {
                 float[] logits = g.logits.get(l);
                 if (logits != null && !l.cancelled) {
+                    l.cached = g.sentInEpoch == epoch;
                     accept(g, l, logits);
                 }
             }
@@ -272,9 +277,20 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         g.parts.clear();
         g.logits.clear();
         boolean retry = false;
-        if (f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException oom) {
+        if (f.restarted()) {
+            // the stage lost every cache: every live sequence is replayed from its tokens in its group's next step
+            epoch++;
+            for (Group other : groups) {
+                other.members.forEach(l -> l.cached = false);
+            }
+            getContext().getLog().warn("{} restarted; replaying {} live sequences from their tokens", f.stage(), live.size());
+            retry = true;
+        } else if (f.cause() instanceof ai.convoy.runtime.pipeline.UnknownSequenceException) {
+            g.members.forEach(l -> l.cached = false);
+            retry = true;
+        } else if (f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException oom) {
             if (oom.use() == ai.convoy.kernels.DeviceOutOfMemoryException.Use.KV_CACHE) {
-                List<Live> fresh = g.members.stream().filter(l -> !l.prefilled).toList();
+                List<Live> fresh = g.members.stream().filter(l -> !l.cached && l.state.generated() == 0).toList();
                 // the newest half of this step's new sequences go back to the queue
                 List<Live> evict = fresh.subList(fresh.size() / 2, fresh.size());
                 retry = !evict.isEmpty() && supervisor.kvCacheOutOfMemory(f.stage(), live.size(), evict.size(), oom.getMessage());
@@ -305,7 +321,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private void accept(Group g, Live l, float[] logits) {
-        l.prefilled = true;
         int token = l.state.accept(logits);
         if (token >= 0) {
             String text = l.decoder == null ? "" : l.decoder.next(token);
@@ -356,11 +371,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<Integer> capacities = new ArrayList<>();
         List<Row> rows = new ArrayList<>();
         for (Live l : g.members) {
-            if (!l.prefilled) {
+            if (!l.cached) {
+                // a new sequence's prompt, or a replay of every token so far; the last row's logits are the next step's
                 open.add(l.sequence);
                 capacities.add(l.state.capacity());
-                for (int p = 0; p < l.state.promptLength(); p++) {
-                    rows.add(new Row(l, p, l.state.token(p), p == l.state.promptLength() - 1));
+                for (int p = 0; p < l.state.length(); p++) {
+                    rows.add(new Row(l, p, l.state.token(p), p == l.state.length() - 1));
                 }
             } else {
                 rows.add(new Row(l, l.state.length() - 1, l.state.lastToken(), true));
@@ -381,6 +397,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             g.partOwners.add(part.stream().filter(Row::wantsLogits).map(Row::owner).toList());
         }
         g.inFlight = true;
+        g.sentInEpoch = epoch;
         sendNextPart(g);
     }
 

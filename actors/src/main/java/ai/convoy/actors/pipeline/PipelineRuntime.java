@@ -74,18 +74,33 @@ public final class PipelineRuntime implements AutoCloseable {
     }
 
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
+        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device()));
+    }
+
+    /** As {@link #start(Path, List, QuantizationOptions, int)}, with the backend of each stage given. */
+    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
+                                        java.util.function.Function<StageSpec, Backend> backends) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
-            List<PipelineStage> stages = new ArrayList<>();
+            List<java.util.function.Supplier<PipelineStage>> stages = new ArrayList<>();
             for (StageSpec s : specs) {
-                try {
-                    stages.add(new PipelineStage(Transformer.loadPart(config, checkpoint, backendFor(s.device()), options, s.firstLayer(),
-                            s.lastLayer(), s.embedding(), s.head())));
-                } catch (DeviceOutOfMemoryException e) {
-                    throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": "
-                            + e.getMessage());
-                }
+                java.util.function.Supplier<PipelineStage> loader = () -> {
+                    try {
+                        return new PipelineStage(Transformer.loadPart(config, checkpoint, backends.apply(s), options, s.firstLayer(),
+                                s.lastLayer(), s.embedding(), s.head()));
+                    } catch (DeviceOutOfMemoryException e) {
+                        throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": "
+                                + e.getMessage());
+                    }
+                };
+                // load once now, so a stage that cannot fit fails the start, not the first job
+                PipelineStage first = loader.get();
+                java.util.concurrent.atomic.AtomicReference<PipelineStage> preloaded = new java.util.concurrent.atomic.AtomicReference<>(first);
+                stages.add(() -> {
+                    PipelineStage p = preloaded.getAndSet(null);
+                    return p != null ? p : loader.get();
+                });
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);

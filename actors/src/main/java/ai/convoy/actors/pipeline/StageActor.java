@@ -1,7 +1,9 @@
 package ai.convoy.actors.pipeline;
 
+import ai.convoy.kernels.DeviceOutOfMemoryException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.pipeline.UnknownSequenceException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -9,7 +11,9 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 /**
  * Owns one device and its pipeline stage (a device actor for a GPU or simulated GPU, the CPU-offload actor for the
  * layers the plan put on the CPU): runs each micro-batch through its layers and passes it on, to the next stage or,
- * from the last, as logits to the coordinator. It counts the time it spends computing.
+ * from the last, as logits to the coordinator. It counts the time it spends computing. A failure other than
+ * out-of-memory or an unknown sequence reloads the stage from its weights (its KV cache starts empty) before the
+ * coordinator hears of it.
  */
 public final class StageActor {
 
@@ -33,19 +37,27 @@ public final class StageActor {
     }
 
     /** A stage that passes its output to {@code next}, or, when {@code next} is null, its logits to the coordinator. */
-    public static Behavior<Command> create(String name, PipelineStage stage, ActorRef<Command> next, ActorRef<Coordinator.Command> coordinator) {
+    public static Behavior<Command> create(String name, java.util.function.Supplier<PipelineStage> loader, ActorRef<Command> next,
+                                           ActorRef<Coordinator.Command> coordinator) {
         return Behaviors.setup(ctx -> {
             long started = System.nanoTime();
             long[] busy = {0};
+            PipelineStage[] holder = {loader.get()};
             return Behaviors.receive(Command.class)
                     .onMessage(Run.class, run -> {
                         long t0 = System.nanoTime();
                         PipelineStage.Result result;
                         try {
-                            result = stage.run(run.batch());
+                            result = holder[0].run(run.batch());
                         } catch (RuntimeException e) {
-                            // the coordinator decides: smaller batches on out-of-memory, failing the step otherwise
-                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e));
+                            boolean restart = !(e instanceof DeviceOutOfMemoryException) && !(e instanceof UnknownSequenceException);
+                            if (restart) {
+                                ctx.getLog().warn("{} failed ({}); reloading it from its weights", name, e.toString());
+                                holder[0].close();
+                                holder[0] = loader.get();
+                            }
+                            // the coordinator decides: smaller batches on out-of-memory, replaying sequences otherwise
+                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e, restart));
                             return Behaviors.same();
                         } finally {
                             busy[0] += System.nanoTime() - t0;
@@ -62,7 +74,7 @@ public final class StageActor {
                         return Behaviors.same();
                     })
                     .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
-                        stage.close();
+                        holder[0].close();
                         return Behaviors.same();
                     })
                     .build();

@@ -73,7 +73,7 @@ public final class PipelineStage implements AutoCloseable {
         for (int r = 0; r < localSlots.length; r++) {
             Integer slot = slots.get(batch.sequences()[r]);
             if (slot == null) {
-                throw new IllegalStateException("sequence " + batch.sequences()[r] + " was not opened on this stage");
+                throw new UnknownSequenceException(batch.sequences()[r]);
             }
             localSlots[r] = slot;
         }

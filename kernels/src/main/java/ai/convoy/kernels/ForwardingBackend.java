@@ -1,0 +1,106 @@
+package ai.convoy.kernels;
+
+/** A backend that passes every call to another; subclasses change the calls they care about. */
+public abstract class ForwardingBackend implements Backend {
+    protected final Backend inner;
+
+    protected ForwardingBackend(Backend inner) {
+        this.inner = inner;
+    }
+
+    @Override
+    public String name() {
+        return inner.name();
+    }
+
+    @Override
+    public WeightMatrix matrix(HostTensor weight) {
+        return inner.matrix(weight);
+    }
+
+    @Override
+    public WeightMatrix matrix(QuantizedWeight weight) {
+        return inner.matrix(weight);
+    }
+
+    @Override
+    public WeightVector vector(HostTensor weight) {
+        return inner.vector(weight);
+    }
+
+    @Override
+    public Activations activations(int rows, int cols) {
+        return inner.activations(rows, cols);
+    }
+
+    @Override
+    public KvCache kvCache(int layers, int kvHeads, int headDim) {
+        return inner.kvCache(layers, kvHeads, headDim);
+    }
+
+    @Override
+    public void endStep() {
+        inner.endStep();
+    }
+
+    @Override
+    public void write(Activations dst, float[] rowMajor) {
+        inner.write(dst, rowMajor);
+    }
+
+    @Override
+    public void readRow(Activations src, int row, float[] dst) {
+        inner.readRow(src, row, dst);
+    }
+
+    @Override
+    public void embed(WeightMatrix table, int[] ids, Activations out) {
+        inner.embed(table, ids, out);
+    }
+
+    @Override
+    public void rmsNorm(Activations x, WeightVector weight, float eps, Activations out) {
+        inner.rmsNorm(x, weight, eps, out);
+    }
+
+    @Override
+    public void matmul(Activations x, WeightMatrix w, Activations out) {
+        inner.matmul(x, w, out);
+    }
+
+    @Override
+    public void addBias(Activations x, WeightVector bias) {
+        inner.addBias(x, bias);
+    }
+
+    @Override
+    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
+        inner.rope(x, heads, headDim, batch, inverseFrequencies);
+    }
+
+    @Override
+    public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
+                          Activations out) {
+        inner.attention(cache, layer, q, k, v, batch, shape, out);
+    }
+
+    @Override
+    public void swiglu(Activations gate, Activations up, Activations out) {
+        inner.swiglu(gate, up, out);
+    }
+
+    @Override
+    public void add(Activations acc, Activations x) {
+        inner.add(acc, x);
+    }
+
+    @Override
+    public void gatherRows(Activations src, int[] rows, Activations dst) {
+        inner.gatherRows(src, rows, dst);
+    }
+
+    @Override
+    public void close() {
+        inner.close();
+    }
+}
