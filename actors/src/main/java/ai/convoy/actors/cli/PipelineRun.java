@@ -23,8 +23,12 @@ final class PipelineRun {
     private PipelineRun() {
     }
 
+    /**
+     * @param batchSize live sequences at most; 0 detects it (1, 2, 4, ... up to the plan's max batch, the fastest that fits)
+     */
     static void run(Path dir, ModelConfig config, QuantizationOptions options, PlanOptions planOptions, List<int[]> prompts,
-                    SamplingParams params, Tokenizer tokenizer, boolean stats, boolean printIds, PrintWriter out, PrintWriter err) {
+                    SamplingParams params, Tokenizer tokenizer, int batchSize, boolean stats, boolean printIds, PrintWriter out,
+                    PrintWriter err) {
         Planner.Request request = planOptions.request(config, options, dir);
         Plan plan = Planner.plan(request);
         PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
@@ -33,6 +37,8 @@ final class PipelineRun {
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, PipelineRuntime.stagesOf(plan), options, request.maxBatch())) {
             err.printf("convoy: loaded %d stages in %.3f s%n", plan.stages().size(), (System.nanoTime() - loadStart) / 1e9);
             err.flush();
+            int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());
+            runtime.limitLive(live, batchSize == 0 ? "detected" : "--batch-size");
             boolean single = prompts.size() == 1;
             PrintWriter stream = printIds ? err : out;
             long start = System.nanoTime();
@@ -89,6 +95,45 @@ final class PipelineRun {
             }
             err.flush();
         }
+    }
+
+    /**
+     * Runs batches of 1, 2, 4, ... short synthetic jobs and keeps the size with the most tokens per second; stops at
+     * the first size that does not fit (a job refused, or the supervisor lowering the limit below it).
+     */
+    static int detectBatchSize(PipelineRuntime runtime, ModelConfig config, int maxBatch, PrintWriter err) {
+        int promptLength = Math.max(1, Math.min(16, config.maxPositions() - 9));
+        int[] prompt = new int[promptLength];
+        for (int i = 0; i < promptLength; i++) {
+            prompt[i] = i % config.vocabSize();
+        }
+        SamplingParams probe = new SamplingParams(0f, 0, 1f, 1f, java.util.OptionalLong.empty(), 8, List.of());
+        int best = 1;
+        double bestRate = 0;
+        for (int b = 1; b <= maxBatch; b *= 2) {
+            runtime.limitLive(b, "trying a batch of " + b);
+            long start = System.nanoTime();
+            List<CompletableFuture<JobEvent>> jobs = new ArrayList<>();
+            for (int i = 0; i < b; i++) {
+                jobs.add(runtime.submit(request(-1 - i, prompt, probe), e -> { }));
+            }
+            List<JobEvent> ends = jobs.stream().map(CompletableFuture::join).toList();
+            double seconds = (System.nanoTime() - start) / 1e9;
+            boolean fits = ends.stream().allMatch(JobEvent::hasDone) && runtime.limits().maxLive() >= b;
+            if (!fits) {
+                err.printf("convoy: batch size %d does not fit%n", b);
+                break;
+            }
+            double rate = ends.stream().mapToLong(e -> e.getDone().getUsage().getGeneratedTokens()).sum() / seconds;
+            err.printf("convoy: batch size %d: %.1f tokens/s%n", b, rate);
+            if (rate > bestRate) {
+                bestRate = rate;
+                best = b;
+            }
+        }
+        err.printf("convoy: batch size %d chosen%n", best);
+        err.flush();
+        return best;
     }
 
     private static JobRequest request(int job, int[] prompt, SamplingParams p) {

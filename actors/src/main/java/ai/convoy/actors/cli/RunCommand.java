@@ -62,6 +62,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--stats", description = "Print each pipeline stage's share of time spent computing at the end.")
     boolean stats;
 
+    @Option(names = "--batch-size", paramLabel = "N",
+            description = "Live sequences at most, through the pipeline; 0 detects it (1, 2, 4, ... up to --max-batch-size, the fastest that fits). Default: --max-batch-size.")
+    Integer batchSize;
+
     @Option(names = "--max-new-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
@@ -105,7 +109,7 @@ final class RunCommand implements Callable<Integer> {
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
         Tokenizer tokenizer = needsTokenizer() ? loadTokenizer(dir) : Tokenizer.existsIn(dir) ? Tokenizer.load(dir) : null;
-        if (planOptions.given() || promptsFile != null || stats) {
+        if (planOptions.given() || promptsFile != null || stats || batchSize != null) {
             if (isChat()) {
                 throw new ConvoyException("--chat runs on one device; leave out --devices, --max-memory, --strategy and --prompts-file");
             }
@@ -113,8 +117,11 @@ final class RunCommand implements Callable<Integer> {
             for (int[] p : prompts) {
                 Generator.validate(config, p);
             }
+            if (batchSize != null && batchSize < 0) {
+                throw new ConvoyException("--batch-size must be 0 (detect) or positive, got " + batchSize);
+            }
             PipelineRun.run(dir, config, options, planOptions, prompts, samplingParams(Model.eosTokenIds(dir, config), tokenizer, null),
-                    tokenizer, stats, printIds, out, err);
+                    tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, out, err);
             return 0;
         }
         ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,

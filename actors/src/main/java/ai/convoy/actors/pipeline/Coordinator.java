@@ -40,7 +40,11 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
-    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, GetStages, GetLimits {
+    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, GetStages, GetLimits, LimitLive {
+    }
+
+    /** At most this many live sequences from now on. */
+    public record LimitLive(int sequences, String why) implements Command {
     }
 
     public record Submit(JobRequest request, ActorRef<JobEvent> replyTo) implements Command {
@@ -164,6 +168,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(StepDone.class, this::onStepDone)
                 .onMessage(StepFailed.class, this::onStepFailed)
+                .onMessage(LimitLive.class, l -> {
+                    supervisor.limitLive(l.sequences(), l.why());
+                    schedule();
+                    return this;
+                })
                 .onMessage(GetLimits.class, g -> {
                     g.replyTo().tell(new Limits(supervisor.maxRows(), supervisor.maxLive()));
                     return this;

@@ -140,6 +140,11 @@ public final class PipelineRuntime implements AutoCloseable {
         system.tell(new Coordinator.Cancel(jobId));
     }
 
+    /** At most {@code sequences} live sequences from now on. */
+    public void limitLive(int sequences, String why) {
+        system.tell(new Coordinator.LimitLive(sequences, why));
+    }
+
     /** The limits the supervisor keeps now. */
     public Coordinator.Limits limits() {
         return ask(system, Coordinator.GetLimits::new).toCompletableFuture().join();

@@ -26,6 +26,12 @@ public final class Supervisor {
         return maxLive;
     }
 
+    /** Sets the live-sequence limit, as batch-size detection or the user chose it. */
+    public void limitLive(int sequences, String why) {
+        maxLive = Math.max(1, sequences);
+        log.debug("at most {} live sequences ({})", maxLive, why);
+    }
+
     /** After a micro-batch of {@code rows} rows ran out of memory; false when it was one row already. */
     public boolean activationsOutOfMemory(String stage, int rows, String detail) {
         if (rows <= 1) {

@@ -44,6 +44,20 @@ class PipelineRunTest {
         assertTrue(bad.err().contains("line 1"), bad.err());
     }
 
+    @Test
+    void batchSizeZeroDetectsTheFastestThatFits(@TempDir Path tmp) throws IOException {
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "1,2,3\n4,5\n");
+        CliRun run = CliRun.of("run", "--model", MODEL, "--devices", "sim:0=8MiB,sim:1=8MiB", "--max-batch-size", "4", "--max-context", "64",
+                "--batch-size", "0", "--prompts-file", prompts.toString(), "--max-new-tokens", "3", "--temperature", "0");
+        assertEquals(0, run.exitCode(), run.err());
+        for (int b : new int[] {1, 2, 4}) {
+            assertTrue(run.err().contains("batch size " + b + ": "), run.err());
+        }
+        assertTrue(run.err().matches("(?s).*batch size [124] chosen.*"), run.err());
+        assertEquals(2, run.out().lines().filter(l -> l.startsWith("--- job ")).count());
+    }
+
     private static List<String> concat(List<String> a, List<String> b) {
         return java.util.stream.Stream.concat(a.stream(), b.stream()).toList();
     }
