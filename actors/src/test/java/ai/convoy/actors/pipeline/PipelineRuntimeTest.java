@@ -1,6 +1,7 @@
 package ai.convoy.actors.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -128,6 +129,40 @@ class PipelineRuntimeTest {
             for (int i = 0; i < jobs.size(); i++) {
                 assertArrayEquals(solo(single, jobs.get(i)), got.get(i), jobs.get(i).getJobId());
             }
+        }
+    }
+
+    @Test
+    void cancelEndsAJobAtOnceAndLeavesTheOthersUnchanged() {
+        ParityModels.Reference ref = ParityModels.named("llama-tied-headdim");
+        ModelConfig c = ModelConfig.read(ref.dir());
+        JobRequest longJob = job("long", ref.promptIds(), 100, 0f, 0);
+        JobRequest other = job("other", new int[] {5, 6, 7}, 20, 0f, 0);
+        try (Model single = Model.open(ref.dir(), new CpuBackend());
+             PipelineRuntime runtime = PipelineRuntime.start(ref.dir(), split(c.layers(), threeSimsAndCpu().subList(0, 2)), QuantizationOptions.NONE, 4)) {
+            java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(3);
+            List<Integer> longTokens = Collections.synchronizedList(new ArrayList<>());
+            CompletableFuture<JobEvent> cancelled = runtime.submit(longJob, e -> {
+                if (e.hasTokens()) {
+                    longTokens.addAll(e.getTokens().getIdsList());
+                    started.countDown();
+                }
+            });
+            List<Integer> otherTokens = Collections.synchronizedList(new ArrayList<>());
+            CompletableFuture<JobEvent> finished = runtime.submit(other, e -> {
+                if (e.hasTokens()) {
+                    otherTokens.addAll(e.getTokens().getIdsList());
+                }
+            });
+            assertTrue(assertDoesNotThrow(() -> started.await(30, java.util.concurrent.TimeUnit.SECONDS)));
+            runtime.cancel("long");
+            JobEvent end = cancelled.join();
+            assertEquals(Done.Reason.CANCELLED, end.getDone().getReason());
+            assertTrue(longTokens.size() < 100, "stopped early: " + longTokens.size());
+            assertTrue(finished.join().hasDone());
+            assertArrayEquals(solo(single, other), otherTokens.stream().mapToInt(Integer::intValue).toArray());
+            // the pipeline keeps working after the cancel
+            assertArrayEquals(solo(single, other), runAll(runtime, List.of(job("again", new int[] {5, 6, 7}, 20, 0f, 0))).getFirst());
         }
     }
 
