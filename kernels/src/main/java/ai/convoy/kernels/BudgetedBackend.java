@@ -48,14 +48,15 @@ public final class BudgetedBackend extends ForwardingBackend {
 
     @Override
     public WeightMatrix matrix(HostTensor weight) {
-        WeightMatrix m = inner.matrix(weight);
-        reserve(DeviceOutOfMemoryException.Use.WEIGHTS, m.bytes(), false);
-        return m;
+        return held(inner.matrix(weight));
     }
 
     @Override
     public WeightMatrix matrix(QuantizedWeight weight) {
-        WeightMatrix m = inner.matrix(weight);
+        return held(inner.matrix(weight));
+    }
+
+    private WeightMatrix held(WeightMatrix m) {
         reserve(DeviceOutOfMemoryException.Use.WEIGHTS, m.bytes(), false);
         return m;
     }

@@ -2,6 +2,7 @@ package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.model.Model;
 import java.nio.file.Path;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Options every command that opens a model shares. */
@@ -10,8 +11,8 @@ final class ModelOptions {
             description = "Hugging Face model directory (config.json + safetensors). Default: the small model built into Convoy.")
     Path model;
 
-    @Option(names = "--verbose", description = "Print stack traces with errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     boolean usesEmbeddedDefault() {
         return model == null;

@@ -4,8 +4,6 @@ import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.ModelShapes;
-import ai.convoy.runtime.plan.Device;
-import ai.convoy.runtime.plan.Devices;
 import ai.convoy.runtime.plan.Footprint;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
@@ -18,9 +16,6 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -63,8 +58,8 @@ final class PlanCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the plan as JSON, sizes in bytes.")
     boolean json;
 
-    @Option(names = "--verbose", description = "Print stack traces with errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws IOException {

@@ -37,8 +37,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--max-shard-size", defaultValue = "5GB", paramLabel = "SIZE", description = "Largest shard file (default: ${DEFAULT-VALUE}).")
     String maxShardSize;
 
-    @Option(names = "--verbose", description = "Print stack traces with errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() {

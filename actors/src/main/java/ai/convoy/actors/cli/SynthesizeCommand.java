@@ -9,6 +9,7 @@ import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -31,8 +32,8 @@ final class SynthesizeCommand implements Callable<Integer> {
     @Option(names = "--max-shard-size", defaultValue = "5GB", paramLabel = "SIZE", description = "Largest shard file (default: ${DEFAULT-VALUE}).")
     String maxShardSize;
 
-    @Option(names = "--verbose", description = "Print stack traces with errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     static final class ShapeNames implements Iterable<String> {
         @Override

@@ -2,7 +2,6 @@ package ai.convoy.kernels.cpu;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.DType;
-import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.WeightMatrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
