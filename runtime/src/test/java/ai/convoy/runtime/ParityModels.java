@@ -42,7 +42,9 @@ public final class ParityModels {
 
     public static Path root() {
         String dir = System.getProperty("convoy.parity.dir");
-        Path root = dir != null ? Path.of(dir) : Path.of("src/test/resources/parity");
+        // Maven sets the property; run from the module or from the repository root otherwise
+        Path root = dir != null ? Path.of(dir) : Files.isDirectory(Path.of("src/test/resources/parity"))
+                ? Path.of("src/test/resources/parity") : Path.of("runtime/src/test/resources/parity");
         if (!Files.isDirectory(root)) {
             throw new IllegalStateException("parity models not found at " + root.toAbsolutePath());
         }

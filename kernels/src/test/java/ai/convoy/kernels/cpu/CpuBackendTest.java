@@ -82,8 +82,8 @@ class CpuBackendTest {
     void matmulMatchesTheNaiveProduct(DType dtype) {
         for (int[] size : new int[][] {{1, 37, 5}, {1, 256, 300}, {3, 131, 70}, {7, 64, 1}, {2, 1000, 129}}) {
             int rows = size[0], in = size[1], out = size[2];
-            HostTensor w = RandomTensors.of(dtype, random, out, in);
-            float[] x = RandomTensors.floats(random, rows * in);
+            HostTensor w = TestTensors.random(dtype, random, out, in);
+            float[] x = TestTensors.floats(random, rows * in);
             Activations y = poisoned(rows, out);
             cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
             assertClose(naiveProduct(rows, in, out, x, (o, i) -> w.getFloat((long) o * in + i)), read(y), 1e-5);
@@ -97,17 +97,17 @@ class CpuBackendTest {
             packed[i] = (byte) random.nextInt(256);
         }
         int blocks = (int) ((n + blocksize - 1) / blocksize);
-        float[] codebook = RandomTensors.floats(random, 16);
+        float[] codebook = TestTensors.floats(random, 16);
         BlockScales scales;
         if (nested) {
             byte[] codes = new byte[blocks];
             for (int i = 0; i < blocks; i++) {
                 codes[i] = (byte) random.nextInt(256);
             }
-            scales = new BlockScales.Nested(MemorySegment.ofArray(codes), RandomTensors.floats(random, 256),
-                    RandomTensors.floats(random, (blocks + 255) / 256), 256, 0.3f);
+            scales = new BlockScales.Nested(MemorySegment.ofArray(codes), TestTensors.floats(random, 256),
+                    TestTensors.floats(random, (blocks + 255) / 256), 256, 0.3f);
         } else {
-            scales = new BlockScales.Plain(RandomTensors.floats(random, blocks));
+            scales = new BlockScales.Plain(TestTensors.floats(random, blocks));
         }
         return new FourBitWeight("w", rows, cols, blocksize, codebook, MemorySegment.ofArray(packed), scales);
     }
@@ -119,7 +119,7 @@ class CpuBackendTest {
             for (boolean nested : new boolean[] {false, true}) {
                 int rows = size[0], in = size[1], out = size[2];
                 FourBitWeight w = randomFourBit(out, in, 64, nested);
-                float[] x = RandomTensors.floats(random, rows * in);
+                float[] x = TestTensors.floats(random, rows * in);
                 Activations y = poisoned(rows, out);
                 cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
                 assertClose(naiveProduct(rows, in, out, x, (o, i) -> w.get((long) o * in + i)), read(y), 1e-5);
@@ -134,9 +134,9 @@ class CpuBackendTest {
         for (int i = 0; i < q.length; i++) {
             q[i] = (byte) (random.nextInt(255) - 127);
         }
-        float[] scb = RandomTensors.floats(random, out);
+        float[] scb = TestTensors.floats(random, out);
         Int8Weight w = new Int8Weight("w", out, in, MemorySegment.ofArray(q), scb);
-        float[] x = RandomTensors.floats(random, rows * in);
+        float[] x = TestTensors.floats(random, rows * in);
         Activations y = poisoned(rows, out);
         cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);
         assertClose(naiveProduct(rows, in, out, x, (o, i) -> q[o * in + i] * (double) scb[o] / 127), read(y), 1e-5);
@@ -145,8 +145,8 @@ class CpuBackendTest {
     @Test
     void rmsNormSwigluAddAndEmbed() {
         int rows = 3, n = 77;
-        float[] x = RandomTensors.floats(random, rows * n);
-        HostTensor w = RandomTensors.of(DType.F32, random, n);
+        float[] x = TestTensors.floats(random, rows * n);
+        HostTensor w = TestTensors.random(DType.F32, random, n);
         Activations normed = poisoned(rows, n);
         cpu.rmsNorm(filled(rows, n, x), cpu.vector(w), 1e-5f, normed);
         double[] expected = new double[rows * n];
@@ -162,8 +162,8 @@ class CpuBackendTest {
         }
         assertClose(expected, read(normed), 1e-6);
 
-        float[] g = RandomTensors.floats(random, rows * n);
-        float[] u = RandomTensors.floats(random, rows * n);
+        float[] g = TestTensors.floats(random, rows * n);
+        float[] u = TestTensors.floats(random, rows * n);
         Activations s = poisoned(rows, n);
         cpu.swiglu(filled(rows, n, g), filled(rows, n, u), s);
         double[] silu = new double[rows * n];
@@ -180,7 +180,7 @@ class CpuBackendTest {
         }
         assertClose(sum, read(acc), 1e-7);
 
-        HostTensor table = RandomTensors.of(DType.BF16, random, 10, n);
+        HostTensor table = TestTensors.random(DType.BF16, random, 10, n);
         Activations e = poisoned(2, n);
         cpu.embed(cpu.matrix(table), new int[] {7, 2}, e);
         float[] got = read(e);
@@ -193,7 +193,7 @@ class CpuBackendTest {
         int heads = 3, headDim = 8, half = 4;
         int[] positions = {0, 5, 17};
         float[] inv = {1f, 0.3f, 0.05f, 0.001f};
-        float[] x = RandomTensors.floats(random, positions.length * heads * headDim);
+        float[] x = TestTensors.floats(random, positions.length * heads * headDim);
         Activations a = filled(positions.length, heads * headDim, x);
         cpu.rope(a, heads, headDim, new TokenBatch(new int[3], positions), inv);
         double[] expected = new double[x.length];
@@ -222,9 +222,9 @@ class CpuBackendTest {
                 int[] slots = {a, a, a, a, a, b, b};
                 int[] positions = {0, 1, 2, 3, 4, 0, 1};
                 int rows = slots.length;
-                float[] q = RandomTensors.floats(random, rows * heads * headDim);
-                float[] k = RandomTensors.floats(random, rows * kvHeads * headDim);
-                float[] v = RandomTensors.floats(random, rows * kvHeads * headDim);
+                float[] q = TestTensors.floats(random, rows * heads * headDim);
+                float[] k = TestTensors.floats(random, rows * kvHeads * headDim);
+                float[] v = TestTensors.floats(random, rows * kvHeads * headDim);
                 Activations out = poisoned(rows, heads * headDim);
                 cpu.attention(cache, 1, filled(rows, heads * headDim, q), filled(rows, kvHeads * headDim, k),
                         filled(rows, kvHeads * headDim, v), new TokenBatch(slots, positions), shape, out);

@@ -29,11 +29,11 @@ public final class CpuMatVecBenchmark {
                 // four weights, used in turn, so no run finds the previous one in cache
                 WeightMatrix[] weights = new WeightMatrix[4];
                 for (int i = 0; i < weights.length; i++) {
-                    weights[i] = cpu.matrix(RandomTensors.of(dtype, random, shape[0], shape[1]));
+                    weights[i] = cpu.matrix(TestTensors.random(dtype, random, shape[0], shape[1]));
                 }
                 for (int rows : new int[] {1, 8}) {
                     Activations x = cpu.activations(rows, shape[1]);
-                    cpu.write(x, RandomTensors.floats(random, rows * shape[1]));
+                    cpu.write(x, TestTensors.floats(random, rows * shape[1]));
                     Activations y = cpu.activations(rows, shape[0]);
                     double seconds = median(REPEATS, i -> cpu.matmul(x, weights[i % weights.length], y));
                     double gbs = weights[0].bytes() / seconds / 1e9;

@@ -147,7 +147,11 @@ public final class Transformer {
      * {@code cache}, and returns the logits of the rows listed in {@code logitRows}.
      */
     public float[][] forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows) {
-        return logits(runLayers(embed(tokens), batch, cache), logitRows);
+        try {
+            return logits(runLayers(embed(tokens), batch, cache), logitRows);
+        } finally {
+            backend.endStep();
+        }
     }
 
     /** The embeddings of the tokens, one row each. */

@@ -8,12 +8,12 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
-/** Random weights in each stored dtype, and their exact float values for references. */
-final class RandomTensors {
-    private RandomTensors() {
+/** Random weights in each stored dtype, and random activations, for the kernel tests. */
+public final class TestTensors {
+    private TestTensors() {
     }
 
-    static HostTensor of(DType dtype, SplittableRandom random, long... shape) {
+    public static HostTensor random(DType dtype, SplittableRandom random, long... shape) {
         long n = HostTensor.elementCount(shape);
         MemorySegment data = Arena.ofAuto().allocate(n * dtype.bytes(), 8);
         for (long i = 0; i < n; i++) {
@@ -29,7 +29,7 @@ final class RandomTensors {
         return new HostTensor("w", dtype, shape, data);
     }
 
-    static float[] floats(SplittableRandom random, int n) {
+    public static float[] floats(SplittableRandom random, int n) {
         float[] out = new float[n];
         for (int i = 0; i < n; i++) {
             out[i] = (float) random.nextGaussian();

@@ -1,0 +1,88 @@
+package ai.convoy.kernels.cuda;
+
+import ai.convoy.kernels.DeviceOutOfMemoryException;
+import ai.convoy.kernels.KvCache;
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.driver.CUdeviceptr;
+
+/** Per slot, one device buffer of keys and one of values: [layers][capacity][kvHeads * headDim] float32. */
+final class CudaKvCache implements KvCache {
+    private record Slot(CUdeviceptr keys, CUdeviceptr values, int capacity) {
+    }
+
+    private final CudaBackend backend;
+    private final int layers;
+    private final int width;
+    private final List<Slot> slots = new ArrayList<>();
+
+    CudaKvCache(CudaBackend backend, int layers, int width) {
+        this.backend = backend;
+        this.layers = layers;
+        this.width = width;
+    }
+
+    int width() {
+        return width;
+    }
+
+    @Override
+    public synchronized int openSlot(int capacity) {
+        long bytes = 4L * layers * capacity * width;
+        CUdeviceptr k = backend.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
+        CUdeviceptr v;
+        try {
+            v = backend.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
+        } catch (RuntimeException e) {
+            backend.free(k);
+            throw e;
+        }
+        Slot slot = new Slot(k, v, capacity);
+        for (int i = 0; i < slots.size(); i++) {
+            if (slots.get(i) == null) {
+                slots.set(i, slot);
+                return i;
+            }
+        }
+        slots.add(slot);
+        return slots.size() - 1;
+    }
+
+    @Override
+    public synchronized void closeSlot(int slot) {
+        Slot s = slots.get(slot);
+        if (s != null) {
+            backend.free(s.keys());
+            backend.free(s.values());
+            slots.set(slot, null);
+        }
+    }
+
+    @Override
+    public synchronized int capacity(int slot) {
+        return slots.get(slot).capacity();
+    }
+
+    synchronized CUdeviceptr keys(int slot, int layer) {
+        Slot s = slots.get(slot);
+        return s.keys().withByteOffset(4L * layer * s.capacity() * width);
+    }
+
+    synchronized CUdeviceptr values(int slot, int layer) {
+        Slot s = slots.get(slot);
+        return s.values().withByteOffset(4L * layer * s.capacity() * width);
+    }
+
+    @Override
+    public synchronized long bytes() {
+        return slots.stream().filter(java.util.Objects::nonNull).mapToLong(s -> 2L * 4 * layers * s.capacity() * width).sum();
+    }
+
+    @Override
+    public synchronized void close() {
+        for (int i = 0; i < slots.size(); i++) {
+            closeSlot(i);
+        }
+        slots.clear();
+    }
+}

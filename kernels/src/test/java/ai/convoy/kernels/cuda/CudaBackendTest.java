@@ -1,0 +1,199 @@
+package ai.convoy.kernels.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.AttentionShape;
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.BlockScales;
+import ai.convoy.kernels.DType;
+import ai.convoy.kernels.FourBitWeight;
+import ai.convoy.kernels.HostTensor;
+import ai.convoy.kernels.Int8Weight;
+import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.WeightMatrix;
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.kernels.cpu.TestTensors;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/** Each CUDA kernel against its CPU twin, on fresh random inputs, outputs poisoned with NaN first. */
+@Tag("gpu")
+class CudaBackendTest {
+    static CudaBackend gpu;
+    final CpuBackend cpu = new CpuBackend();
+    final SplittableRandom random = new SplittableRandom(System.nanoTime());
+
+    @BeforeAll
+    static void open() {
+        gpu = new CudaBackend(0);
+        System.out.println("GPU: " + gpu.deviceName());
+    }
+
+    @AfterAll
+    static void close() {
+        gpu.close();
+    }
+
+    private Activations filled(Backend b, int rows, int cols, float[] values) {
+        Activations a = b.activations(rows, cols);
+        b.write(a, values);
+        return a;
+    }
+
+    private Activations poisoned(Backend b, int rows, int cols) {
+        float[] nan = new float[rows * cols];
+        Arrays.fill(nan, Float.NaN);
+        return filled(b, rows, cols, nan);
+    }
+
+    private static float[] read(Backend b, Activations a) {
+        float[] out = new float[a.rows() * a.cols()];
+        float[] row = new float[a.cols()];
+        for (int r = 0; r < a.rows(); r++) {
+            b.readRow(a, r, row);
+            System.arraycopy(row, 0, out, r * a.cols(), a.cols());
+        }
+        return out;
+    }
+
+    private static void assertClose(float[] expected, float[] actual, double bound, String what) {
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            assertFalse(Float.isNaN(actual[i]), what + ": element " + i + " not written");
+            diff += (expected[i] - actual[i]) * (double) (expected[i] - actual[i]);
+            norm += expected[i] * (double) expected[i];
+        }
+        double rel = Math.sqrt(diff / Math.max(norm, 1e-30));
+        assertTrue(bound == 0 ? rel == 0 : rel < bound, what + ": relative L2 " + rel);
+    }
+
+    private void checkMatmul(String what, WeightMatrix onCpu, WeightMatrix onGpu, int rows, int in, int out) {
+        float[] x = TestTensors.floats(random, rows * in);
+        Activations yc = poisoned(cpu, rows, out);
+        cpu.matmul(filled(cpu, rows, in, x), onCpu, yc);
+        Activations yg = poisoned(gpu, rows, out);
+        gpu.matmul(filled(gpu, rows, in, x), onGpu, yg);
+        assertClose(read(cpu, yc), read(gpu, yg), 1e-5, what);
+        gpu.endStep();
+    }
+
+    @Test
+    void denseQuantizedAndInt8Products() {
+        for (int[] s : new int[][] {{1, 64, 33}, {3, 96, 70}, {1, 1000, 129}, {5, 256, 256}}) {
+            for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+                HostTensor w = TestTensors.random(t, random, s[2], s[1]);
+                checkMatmul(t + " " + Arrays.toString(s), cpu.matrix(w), gpu.matrix(w), s[0], s[1], s[2]);
+            }
+            long n = (long) s[1] * s[2];
+            byte[] packed = new byte[(int) ((n + 1) / 2)];
+            for (int i = 0; i < packed.length; i++) {
+                packed[i] = (byte) random.nextInt(256);
+            }
+            FourBitWeight fb = new FourBitWeight("w", s[2], s[1], 64, TestTensors.floats(random, 16), MemorySegment.ofArray(packed),
+                    new BlockScales.Plain(TestTensors.floats(random, (int) ((n + 63) / 64))));
+            checkMatmul("4-bit " + Arrays.toString(s), cpu.matrix(fb), gpu.matrix(fb), s[0], s[1], s[2]);
+            byte[] q = new byte[(int) n];
+            for (int i = 0; i < q.length; i++) {
+                q[i] = (byte) (random.nextInt(255) - 127);
+            }
+            Int8Weight i8 = new Int8Weight("w", s[2], s[1], MemorySegment.ofArray(q), TestTensors.floats(random, s[2]));
+            checkMatmul("int8 " + Arrays.toString(s), cpu.matrix(i8), gpu.matrix(i8), s[0], s[1], s[2]);
+        }
+    }
+
+    @Test
+    void elementwiseNormRopeEmbedGather() {
+        int rows = 3, cols = 384;
+        float[] x = TestTensors.floats(random, rows * cols);
+        float[] y = TestTensors.floats(random, rows * cols);
+        HostTensor w = TestTensors.random(DType.F32, random, cols);
+        Activations nc = poisoned(cpu, rows, cols);
+        Activations ng = poisoned(gpu, rows, cols);
+        cpu.rmsNorm(filled(cpu, rows, cols, x), cpu.vector(w), 1e-5f, nc);
+        gpu.rmsNorm(filled(gpu, rows, cols, x), gpu.vector(w), 1e-5f, ng);
+        assertClose(read(cpu, nc), read(gpu, ng), 1e-6, "rms norm");
+
+        Activations sc = poisoned(cpu, rows, cols);
+        Activations sg = poisoned(gpu, rows, cols);
+        cpu.swiglu(filled(cpu, rows, cols, x), filled(cpu, rows, cols, y), sc);
+        gpu.swiglu(filled(gpu, rows, cols, x), filled(gpu, rows, cols, y), sg);
+        assertClose(read(cpu, sc), read(gpu, sg), 1e-6, "swiglu");
+
+        Activations ac = filled(cpu, rows, cols, x);
+        Activations ag = filled(gpu, rows, cols, x);
+        cpu.add(ac, filled(cpu, rows, cols, y));
+        gpu.add(ag, filled(gpu, rows, cols, y));
+        cpu.addBias(ac, cpu.vector(w));
+        gpu.addBias(ag, gpu.vector(w));
+        assertClose(read(cpu, ac), read(gpu, ag), 1e-7, "add and bias");
+
+        TokenBatch batch = new TokenBatch(new int[rows], new int[] {0, 7, 1000});
+        float[] inv = TestTensors.floats(random, 32);
+        Activations rc = filled(cpu, rows, cols, x);
+        Activations rg = filled(gpu, rows, cols, x);
+        cpu.rope(rc, 6, 64, batch, inv);
+        gpu.rope(rg, 6, 64, batch, inv);
+        assertClose(read(cpu, rc), read(gpu, rg), 1e-5, "rope");
+
+        HostTensor table = TestTensors.random(DType.BF16, random, 50, cols);
+        Activations ec = poisoned(cpu, 2, cols);
+        Activations eg = poisoned(gpu, 2, cols);
+        cpu.embed(cpu.matrix(table), new int[] {49, 3}, ec);
+        gpu.embed(gpu.matrix(table), new int[] {49, 3}, eg);
+        assertClose(read(cpu, ec), read(gpu, eg), 0, "embed");
+
+        Activations gc = poisoned(cpu, 2, cols);
+        Activations gg = poisoned(gpu, 2, cols);
+        cpu.gatherRows(filled(cpu, rows, cols, x), new int[] {2, 0}, gc);
+        gpu.gatherRows(filled(gpu, rows, cols, x), new int[] {2, 0}, gg);
+        assertClose(read(cpu, gc), read(gpu, gg), 0, "gather");
+        gpu.endStep();
+    }
+
+    @Test
+    void groupedQueryAttentionWithAndWithoutAWindow() {
+        int heads = 8, kvHeads = 2, headDim = 64, layers = 2;
+        for (int window : new int[] {0, 5}) {
+            AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, 0.125f, window);
+            try (KvCache kc = cpu.kvCache(layers, kvHeads, headDim); KvCache kg = gpu.kvCache(layers, kvHeads, headDim)) {
+                int a = kc.openSlot(40);
+                int b = kc.openSlot(40);
+                assertTrue(kg.openSlot(40) == a && kg.openSlot(40) == b);
+                // prefill 17 positions of a and 3 of b in one batch, then one decode row each
+                int[][] steps = {{17, 3}, {1, 1}};
+                int[] next = {0, 0};
+                for (int[] step : steps) {
+                    int rows = step[0] + step[1];
+                    int[] slots = new int[rows];
+                    int[] positions = new int[rows];
+                    for (int r = 0; r < rows; r++) {
+                        boolean first = r < step[0];
+                        slots[r] = first ? a : b;
+                        positions[r] = first ? next[0]++ : next[1]++;
+                    }
+                    TokenBatch batch = new TokenBatch(slots, positions);
+                    float[] q = TestTensors.floats(random, rows * heads * headDim);
+                    float[] k = TestTensors.floats(random, rows * kvHeads * headDim);
+                    float[] v = TestTensors.floats(random, rows * kvHeads * headDim);
+                    Activations oc = poisoned(cpu, rows, heads * headDim);
+                    Activations og = poisoned(gpu, rows, heads * headDim);
+                    cpu.attention(kc, 1, filled(cpu, rows, heads * headDim, q), filled(cpu, rows, kvHeads * headDim, k),
+                            filled(cpu, rows, kvHeads * headDim, v), batch, shape, oc);
+                    gpu.attention(kg, 1, filled(gpu, rows, heads * headDim, q), filled(gpu, rows, kvHeads * headDim, k),
+                            filled(gpu, rows, kvHeads * headDim, v), batch, shape, og);
+                    assertClose(read(cpu, oc), read(gpu, og), 1e-5, "attention window " + window);
+                    gpu.endStep();
+                }
+            }
+        }
+    }
+}
