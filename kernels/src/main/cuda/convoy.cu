@@ -161,3 +161,93 @@ extern "C" __global__ void gather_rows(const float* src, const int* rows, float*
     int i = t / cols, c = t % cols;
     dst[t] = src[(long long) rows[i] * cols + c];
 }
+
+// Decode-sized products, up to 8 activation rows: each lane takes 8 consecutive weights per step (one 32-bit load of
+// 4-bit codes, or one 128-bit load of bf16), and each warp computes 4 output features, so an activation chunk loaded
+// once serves 4 weight rows and a weight loaded once serves every activation row. Needs in % 8 == 0 (4-bit: blocks
+// of at least 8).
+#define MAX_ROWS 8
+#define FEATURES 4
+
+__device__ __forceinline__ void accumulate(const float* x, int rows, int in, long long col, const float (*wv)[8],
+                                           float (*acc)[FEATURES]) {
+#pragma unroll
+    for (int r = 0; r < MAX_ROWS; r++) {
+        if (r < rows) {
+            const float4* xr = reinterpret_cast<const float4*>(x + (long long) r * in + col);
+            float4 a = xr[0], b = xr[1];
+#pragma unroll
+            for (int f = 0; f < FEATURES; f++) {
+                acc[r][f] += wv[f][0] * a.x + wv[f][1] * a.y + wv[f][2] * a.z + wv[f][3] * a.w + wv[f][4] * b.x + wv[f][5] * b.y
+                        + wv[f][6] * b.z + wv[f][7] * b.w;
+            }
+        }
+    }
+}
+
+__device__ __forceinline__ void store(float (*acc)[FEATURES], float* out, int rows, int outCols, int first, int lane) {
+#pragma unroll
+    for (int r = 0; r < MAX_ROWS; r++) {
+        if (r < rows) {
+#pragma unroll
+            for (int f = 0; f < FEATURES; f++) {
+                float s = warp_sum(acc[r][f]);
+                if (lane == 0 && first + f < outCols) out[(long long) r * outCols + first + f] = s;
+            }
+        }
+    }
+}
+
+extern "C" __global__ void matvec_4bit(const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                                       float* out, int rows, int in, int outCols) {
+    __shared__ float book[16];
+    if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
+    __syncthreads();
+    int first = ((blockIdx.x * blockDim.x + threadIdx.x) >> 5) * FEATURES;
+    int lane = threadIdx.x & 31;
+    if (first >= outCols) return;
+    float acc[MAX_ROWS][FEATURES] = {};
+    for (int c = lane; c < in / 8; c += 32) {
+        float wv[FEATURES][8];
+#pragma unroll
+        for (int f = 0; f < FEATURES; f++) {
+            int row = min(first + f, outCols - 1);
+            long long e = (long long) row * in + 8LL * c;
+            uint32_t packed = reinterpret_cast<const uint32_t*>(w + (e >> 1))[0];
+            float s = scales[e >> blockShift];
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                uint32_t b = (packed >> (8 * k)) & 0xffu;
+                wv[f][2 * k] = book[b >> 4] * s;
+                wv[f][2 * k + 1] = book[b & 15u] * s;
+            }
+        }
+        accumulate(x, rows, in, 8LL * c, wv, acc);
+    }
+    store(acc, out, rows, outCols, first, lane);
+}
+
+extern "C" __global__ void matvec_bf16(const float* x, const uint16_t* w, float* out, int rows, int in, int outCols) {
+    int first = ((blockIdx.x * blockDim.x + threadIdx.x) >> 5) * FEATURES;
+    int lane = threadIdx.x & 31;
+    if (first >= outCols) return;
+    float acc[MAX_ROWS][FEATURES] = {};
+    for (int c = lane; c < in / 8; c += 32) {
+        float wv[FEATURES][8];
+#pragma unroll
+        for (int f = 0; f < FEATURES; f++) {
+            int row = min(first + f, outCols - 1);
+            uint4 v = reinterpret_cast<const uint4*>(w + (long long) row * in)[c];
+            wv[f][0] = __uint_as_float(v.x << 16);
+            wv[f][1] = __uint_as_float(v.x & 0xffff0000u);
+            wv[f][2] = __uint_as_float(v.y << 16);
+            wv[f][3] = __uint_as_float(v.y & 0xffff0000u);
+            wv[f][4] = __uint_as_float(v.z << 16);
+            wv[f][5] = __uint_as_float(v.z & 0xffff0000u);
+            wv[f][6] = __uint_as_float(v.w << 16);
+            wv[f][7] = __uint_as_float(v.w & 0xffff0000u);
+        }
+        accumulate(x, rows, in, 8LL * c, wv, acc);
+    }
+    store(acc, out, rows, outCols, first, lane);
+}

@@ -73,7 +73,8 @@ public final class CudaBackend implements Backend {
         cuCtxCreate(context, 0, device);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        for (String f : new String[] {"embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention", "gather_rows"}) {
+        for (String f : new String[] {"embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention", "gather_rows", "matvec_4bit",
+            "matvec_bf16"}) {
             CUfunction fn = new CUfunction();
             cuModuleGetFunction(fn, module, f);
             functions.put(f, fn);
@@ -278,9 +279,30 @@ public final class CudaBackend implements Backend {
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
         }
+        boolean fourBit = m.kind() == 1 && m.blocksize() >= 8;
+        boolean bf16 = m.kind() == 0 && m.dtype() == 1;
+        if ((fourBit || bf16) && m.cols() % 8 == 0) {
+            // decode-sized kernels take up to 8 rows; larger batches go 8 rows at a time
+            for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_ROWS) {
+                int rows = Math.min(MATVEC_ROWS, x.rows() - r0);
+                CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
+                CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
+                // a warp per 4 output features
+                long threads = 32L * ((m.rows() + 3) / 4);
+                if (fourBit) {
+                    launch("matvec_4bit", threads, 256, xr, m.data(), m.scales(), m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()),
+                            yr, rows, m.cols(), m.rows());
+                } else {
+                    launch("matvec_bf16", threads, 256, xr, m.data(), yr, rows, m.cols(), m.rows());
+                }
+            }
+            return;
+        }
         launch("matmul", 32L * m.rows(), 256, ptr(x), m.data(), m.kind(), m.dtype(), m.scales(), m.codebook(), m.blocksize(), ptr(out),
                 x.rows(), m.cols(), m.rows());
     }
+
+    private static final int MATVEC_ROWS = 8;
 
     @Override
     public void addBias(Activations x, WeightVector bias) {
@@ -339,6 +361,33 @@ public final class CudaBackend implements Backend {
     @Override
     public void gatherRows(Activations src, int[] rows, Activations dst) {
         launch("gather_rows", (long) rows.length * src.cols(), 256, ptr(src), stepInts(rows), ptr(dst), rows.length, src.cols());
+    }
+
+    /** Device-to-device copy bandwidth (bytes read plus written per second) over {@code bytes}, median of runs. */
+    public double copyBandwidth(long bytes, int runs) {
+        CUdeviceptr a = alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS);
+        CUdeviceptr b = alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS);
+        try {
+            double[] t = new double[runs];
+            for (int i = 0; i < runs; i++) {
+                cuCtxSynchronize();
+                long t0 = System.nanoTime();
+                JCudaDriver.cuMemcpyDtoD(i % 2 == 0 ? b : a, i % 2 == 0 ? a : b, bytes);
+                cuCtxSynchronize();
+                t[i] = (System.nanoTime() - t0) / 1e9;
+            }
+            java.util.Arrays.sort(t);
+            return 2.0 * bytes / t[runs / 2];
+        } finally {
+            free(a);
+            free(b);
+        }
+    }
+
+    /** Waits for the device to finish its queued work. */
+    public void synchronize() {
+        current();
+        cuCtxSynchronize();
     }
 
     @Override

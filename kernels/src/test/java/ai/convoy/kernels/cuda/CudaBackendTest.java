@@ -88,7 +88,8 @@ class CudaBackendTest {
 
     @Test
     void denseQuantizedAndInt8Products() {
-        for (int[] s : new int[][] {{1, 64, 33}, {3, 96, 70}, {1, 1000, 129}, {5, 256, 256}}) {
+        // cols % 8 == 0 take the decode kernels (up to 8 rows, then 8 at a time: 11 rows); 100 and 37 the generic one
+        for (int[] s : new int[][] {{1, 64, 33}, {3, 96, 70}, {1, 1000, 129}, {5, 256, 256}, {11, 512, 40}, {2, 100, 9}, {1, 37, 5}}) {
             for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
                 HostTensor w = TestTensors.random(t, random, s[2], s[1]);
                 checkMatmul(t + " " + Arrays.toString(s), cpu.matrix(w), gpu.matrix(w), s[0], s[1], s[2]);
