@@ -112,12 +112,15 @@ public final class PipelineRuntime implements AutoCloseable {
         }
     }
 
-    /** Simulated GPUs compute on the CPU backend under their budget, failing beyond it as a GPU would; the CPU has none. */
+    /**
+     * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
+     * would; the CPU has no budget of its own.
+     */
     private static Backend backendFor(Device device) {
         return switch (device.kind()) {
+            case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index());
             case SIM -> new BudgetedBackend(new CpuBackend(), device.id(), device.budget());
             case CPU, DISK -> new CpuBackend();
-            case CUDA -> throw new ConvoyException(device.id() + ": the CUDA backend is not part of this version; use sim:N=SIZE or cpu devices");
         };
     }
 
