@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Stages the convoy command line (no tests) for the GPU machine: .device/cli.tar.xz beside the JRE that
+# ../shared/device/stage.sh makes. There: tar -C /tmp -xJf .device/jre.tar.xz; tar -C /tmp -xJf .device/cli.tar.xz;
+# /tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp '/tmp/cli/*' ai.convoy.actors.cli.Convoy ...
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+[ -f .device/jre.tar.xz ] || ../shared/device/stage.sh --no-build
+. ops/lib/java25.sh
+find_java25
+mvn -q -B -Dstyle.color=never -DskipTests package >&2
+rm -rf .device/cli && mkdir -p .device/cli
+cp actors/target/convoy-actors-*.jar actors/target/lib/*.jar .device/cli/
+# stored (uncompressed) jars let xz compress across them
+python3 - .device/cli <<'PY'
+import sys, zipfile, pathlib, shutil
+for j in pathlib.Path(sys.argv[1]).glob('*.jar'):
+    t = j.with_suffix('.stored')
+    with zipfile.ZipFile(j) as src, zipfile.ZipFile(t, 'w', zipfile.ZIP_STORED) as dst:
+        for i in src.infolist():
+            dst.writestr(i, src.read(i.filename), compress_type=zipfile.ZIP_STORED)
+    shutil.move(t, j)
+PY
+tar -C .device -cf - cli | xz -9 -T2 > .device/cli.tar.xz
+rm -rf .device/cli .device/app.tar.xz
+echo "staged the command line: $(du -cb .device/jre.tar.xz .device/cli.tar.xz | tail -1 | cut -f1) bytes"
