@@ -1,6 +1,7 @@
 package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.plan.Devices;
 import ai.convoy.runtime.quant.CheckpointQuantizer;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.io.PrintWriter;
@@ -53,7 +54,7 @@ final class QuantizeCommand implements Callable<Integer> {
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName("quantize " + method.cliName()).setUnit(" MiB", 1 << 20)
                 .setStyle(ProgressBarStyle.ASCII)
                 .setUpdateIntervalMillis(200).showSpeed().build()) {
-            summary = CheckpointQuantizer.quantize(model, out, options, Units.parseBytes("--max-shard-size", maxShardSize), p -> {
+            summary = CheckpointQuantizer.quantize(model, out, options, Devices.parseSize("--max-shard-size", maxShardSize), p -> {
                 bar.maxHint(p.totalBytes());
                 bar.stepTo(p.doneBytes());
                 bar.setExtraMessage(" " + p.tensor());

@@ -2,6 +2,7 @@ package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.model.ModelShapes;
 import ai.convoy.runtime.model.SyntheticCheckpoint;
+import ai.convoy.runtime.plan.Devices;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
@@ -48,7 +49,7 @@ final class SynthesizeCommand implements Callable<Integer> {
         long start = System.nanoTime();
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName("synthesize " + shape).setUnit(" MiB", 1 << 20)
                 .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).showSpeed().build()) {
-            SyntheticCheckpoint.write(config, out, seed, Units.parseBytes("--max-shard-size", maxShardSize), p -> {
+            SyntheticCheckpoint.write(config, out, seed, Devices.parseSize("--max-shard-size", maxShardSize), p -> {
                 bar.maxHint(p[1]);
                 bar.stepTo(p[0]);
             });

@@ -427,7 +427,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         g.currentOwners = g.partOwners.removeFirst();
         g.currentRows = next.rows();
         g.batchId = nextBatch++;
-        stages.getFirst().tell(new StageActor.Run(new MicroBatch(g.batchId, next.changes(), next.sequences(), next.positions(), next.tokens(),
-                null, next.logitRows())));
+        stages.getFirst().tell(new StageActor.Run(next.withId(g.batchId)));
     }
 }

@@ -18,6 +18,10 @@ public record MicroBatch(long id, SequenceChanges changes, long[] sequences, int
         return sequences.length;
     }
 
+    public MicroBatch withId(long newId) {
+        return new MicroBatch(newId, changes, sequences, positions, tokens, hidden, logitRows);
+    }
+
     public MicroBatch withHidden(HiddenStates next) {
         return new MicroBatch(id, changes, sequences, positions, tokens, next, logitRows);
     }
