@@ -106,53 +106,86 @@ extern "C" __global__ void rope(float* x, int rows, int cols, int heads, int hea
     p[i + half] = x2 * c + x1 * s;
 }
 
-// keys and values of each row into its slot at its position; kBase/vBase are per-row addresses of the layer's cache
+// The cache of a slot is [layers][capacity][width] floats from kBase/vBase[r]; this is the address of (layer, position).
+__device__ __forceinline__ long long kv_offset(const int* capacities, int r, int layer, int position, int width) {
+    return ((long long) layer * capacities[r] + position) * width;
+}
+
+// keys and values of each row into its slot at its position
 extern "C" __global__ void kv_store(const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
-                                    const int* positions, int rows, int width) {
+                                    const int* capacities, int layer, const int* positions, int rows, int width) {
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long) rows * width) return;
     int r = t / width, c = t % width;
-    ((float*) kBase[r])[(long long) positions[r] * width + c] = k[t];
-    ((float*) vBase[r])[(long long) positions[r] * width + c] = v[t];
+    long long at = kv_offset(capacities, r, layer, positions[r], width) + c;
+    ((float*) kBase[r])[at] = k[t];
+    ((float*) vBase[r])[at] = v[t];
 }
 
-// One block per (row, head), a thread per head dimension: an online softmax over the row's visible positions.
-extern "C" __global__ void attention(const float* q, const unsigned long long* kBase, const unsigned long long* vBase,
-                                     const int* positions, float* out, int heads, int kvHeads, int headDim, float scale, int window) {
-    __shared__ float partial[32];
-    __shared__ float score;
+// One block of ATT_WARPS warps per (row, head). Each warp runs an online softmax over every ATT_WARPS-th visible
+// position (a lane holds headDim / 32 dimensions, so the dot product is one warp sum and needs no barrier); the warps'
+// partial results are merged at the end. headDim at most 32 * ATT_DIMS.
+#define ATT_WARPS 4
+#define ATT_DIMS 8
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const float* q, const unsigned long long* kBase,
+        const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
+        int headDim, float scale, int window) {
+    __shared__ float warpMax[ATT_WARPS], warpSum[ATT_WARPS];
+    __shared__ float warpAcc[ATT_WARPS][32 * ATT_DIMS];
     int r = blockIdx.x / heads, h = blockIdx.x % heads;
-    int d = threadIdx.x;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int width = kvHeads * headDim;
-    int kvOff = (h / (heads / kvHeads)) * headDim;
     int pos = positions[r];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
-    const float* keys = (const float*) kBase[r];
-    const float* values = (const float*) vBase[r];
-    float qd = d < headDim ? q[(long long) r * heads * headDim + h * headDim + d] : 0.f;
-    float m = -INFINITY, l = 0.f, acc = 0.f;
-    for (int t = first; t <= pos; t++) {
-        float s = d < headDim ? qd * keys[(long long) t * width + kvOff + d] : 0.f;
-        s = warp_sum(s);
-        if ((d & 31) == 0) partial[d >> 5] = s;
-        __syncthreads();
-        if (d == 0) {
-            float total = 0.f;
-            for (int w = 0; w < (blockDim.x + 31) / 32; w++) total += partial[w];
-            score = total * scale;
-        }
-        __syncthreads();
-        float sc = score;
-        float mNew = fmaxf(m, sc);
-        float correction = expf(m - mNew);
-        float p = expf(sc - mNew);
-        float vd = d < headDim ? values[(long long) t * width + kvOff + d] : 0.f;
-        acc = acc * correction + p * vd;
-        l = l * correction + p;
-        m = mNew;
-        __syncthreads();
+    long long base = kv_offset(capacities, r, layer, 0, width) + (h / (heads / kvHeads)) * headDim;
+    const float* keys = (const float*) kBase[r] + base;
+    const float* values = (const float*) vBase[r] + base;
+    const float* qr = q + (long long) r * heads * headDim + h * headDim;
+    float qd[ATT_DIMS], acc[ATT_DIMS];
+#pragma unroll
+    for (int i = 0; i < ATT_DIMS; i++) {
+        int d = lane + 32 * i;
+        qd[i] = d < headDim ? qr[d] : 0.f;
+        acc[i] = 0.f;
     }
-    if (d < headDim) out[(long long) r * heads * headDim + h * headDim + d] = acc / l;
+    float m = -INFINITY, l = 0.f;
+    for (int t = first + warp; t <= pos; t += ATT_WARPS) {
+        const float* kt = keys + (long long) t * width;
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < ATT_DIMS; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) s += qd[i] * kt[d];
+        }
+        s = warp_sum(s) * scale;
+        float mNew = fmaxf(m, s);
+        float correction = expf(m - mNew);
+        float p = expf(s - mNew);
+        l = l * correction + p;
+        const float* vt = values + (long long) t * width;
+#pragma unroll
+        for (int i = 0; i < ATT_DIMS; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) acc[i] = acc[i] * correction + p * vt[d];
+        }
+        m = mNew;
+    }
+    if (lane == 0) {
+        warpMax[warp] = m;
+        warpSum[warp] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < ATT_DIMS; i++) warpAcc[warp][lane + 32 * i] = acc[i];
+    __syncthreads();
+    float total = -INFINITY;
+    for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w]);
+    float denominator = 0.f;
+    for (int w = 0; w < ATT_WARPS; w++) denominator += warpSum[w] * expf(warpMax[w] - total);
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float o = 0.f;
+        for (int w = 0; w < ATT_WARPS; w++) o += warpAcc[w][d] * expf(warpMax[w] - total);
+        out[(long long) r * heads * headDim + h * headDim + d] = o / denominator;
+    }
 }
 
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
@@ -162,22 +195,22 @@ extern "C" __global__ void gather_rows(const float* src, const int* rows, float*
     dst[t] = src[(long long) rows[i] * cols + c];
 }
 
-// Decode-sized products, up to 8 activation rows: each lane takes 8 consecutive weights per step (one 32-bit load of
-// 4-bit codes, or one 128-bit load of bf16), and each warp computes 4 output features, so an activation chunk loaded
-// once serves 4 weight rows and a weight loaded once serves every activation row. Needs in % 8 == 0 (4-bit: blocks
-// of at least 8).
-#define MAX_ROWS 8
-#define FEATURES 4
+// Decode-sized products of up to R activation rows. A block of MV_THREADS threads computes F output features: the
+// threads split the input dimension, every weight is read once with a 128-bit load, many loads are in flight per
+// feature, and activations loaded once serve F weight rows. Per-thread sums are reduced across the block in a fixed
+// order, so results are deterministic. Four-bit needs in % 1024 == 0 and blocks of at least 64 weights; bf16 (8
+// weights per 128-bit load) needs in % 8 == 0.
+#define MV_THREADS 128
 
-__device__ __forceinline__ void accumulate(const float* x, int rows, int in, long long col, const float (*wv)[8],
-                                           float (*acc)[FEATURES]) {
+template <int R, int F>
+__device__ __forceinline__ void dot8(const float* x, int rows, int in, long long col, const float (*wv)[8], float (*acc)[F]) {
 #pragma unroll
-    for (int r = 0; r < MAX_ROWS; r++) {
+    for (int r = 0; r < R; r++) {
         if (r < rows) {
             const float4* xr = reinterpret_cast<const float4*>(x + (long long) r * in + col);
             float4 a = xr[0], b = xr[1];
 #pragma unroll
-            for (int f = 0; f < FEATURES; f++) {
+            for (int f = 0; f < F; f++) {
                 acc[r][f] += wv[f][0] * a.x + wv[f][1] * a.y + wv[f][2] * a.z + wv[f][3] * a.w + wv[f][4] * b.x + wv[f][5] * b.y
                         + wv[f][6] * b.z + wv[f][7] * b.w;
             }
@@ -185,59 +218,137 @@ __device__ __forceinline__ void accumulate(const float* x, int rows, int in, lon
     }
 }
 
-__device__ __forceinline__ void store(float (*acc)[FEATURES], float* out, int rows, int outCols, int first, int lane) {
+template <int R, int F>
+__device__ __forceinline__ void block_store(float (*acc)[F], float* out, int rows, int outCols, int first) {
+    __shared__ float partial[MV_THREADS / 32][R * F];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 #pragma unroll
-    for (int r = 0; r < MAX_ROWS; r++) {
-        if (r < rows) {
+    for (int r = 0; r < R; r++) {
 #pragma unroll
-            for (int f = 0; f < FEATURES; f++) {
-                float s = warp_sum(acc[r][f]);
-                if (lane == 0 && first + f < outCols) out[(long long) r * outCols + first + f] = s;
-            }
+        for (int f = 0; f < F; f++) {
+            float s = warp_sum(acc[r][f]);
+            if (lane == 0) partial[warp][r * F + f] = s;
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < R * F; i += blockDim.x) {
+        int r = i / F, f = i % F;
+        if (r < rows && first + f < outCols) {
+            float s = 0.f;
+#pragma unroll
+            for (int w = 0; w < MV_THREADS / 32; w++) s += partial[w][i];
+            out[(long long) r * outCols + first + f] = s;
         }
     }
 }
 
-extern "C" __global__ void matvec_4bit(const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                                       float* out, int rows, int in, int outCols) {
+// Four-bit weights are repacked on upload (repack_4bit) into tiles of 1024 weights per row, in which lane l's 16 bytes
+// hold weights 128g + 4l .. 128g + 4l + 3 for g = 0..7: the codes are one coalesced 128-bit load per lane and each
+// group of four weights meets a float4 of the activations that the warp reads contiguously.
+#define TILE_4BIT 1024
+
+// one thread per 16 bytes of the repacked weights; rows * in / 2 bytes, in % TILE_4BIT == 0
+extern "C" __global__ void repack_4bit(const uint8_t* src, uint8_t* dst, long long chunks, int in) {
+    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= chunks) return;
+    long long tileBase = (t >> 5) * (TILE_4BIT / 2);
+    int lane = t & 31;
+    uint8_t bytes[16];
+#pragma unroll
+    for (int g = 0; g < 8; g++) {
+        bytes[2 * g] = src[tileBase + 64 * g + 2 * lane];
+        bytes[2 * g + 1] = src[tileBase + 64 * g + 2 * lane + 1];
+    }
+    *reinterpret_cast<uint4*>(dst + tileBase + 16 * lane) = *reinterpret_cast<const uint4*>(bytes);
+}
+
+// Eight codebook values from a 32-bit word of a repacked tile, in weight order (two groups of four). The nibbles are
+// first moved to bits 2..5 of each byte, so that one byte permute yields a byte offset into the codebook.
+__device__ __forceinline__ void codes8(uint32_t word, const float* book, float (*w)[4]) {
+    uint32_t hi = (word >> 2) & 0x3c3c3c3cu, lo = (word << 2) & 0x3c3c3c3cu;
+    const char* b = reinterpret_cast<const char*>(book);
+    w[0][0] = *reinterpret_cast<const float*>(b + __byte_perm(hi, 0, 0x4440));
+    w[0][1] = *reinterpret_cast<const float*>(b + __byte_perm(lo, 0, 0x4440));
+    w[0][2] = *reinterpret_cast<const float*>(b + __byte_perm(hi, 0, 0x4441));
+    w[0][3] = *reinterpret_cast<const float*>(b + __byte_perm(lo, 0, 0x4441));
+    w[1][0] = *reinterpret_cast<const float*>(b + __byte_perm(hi, 0, 0x4442));
+    w[1][1] = *reinterpret_cast<const float*>(b + __byte_perm(lo, 0, 0x4442));
+    w[1][2] = *reinterpret_cast<const float*>(b + __byte_perm(hi, 0, 0x4443));
+    w[1][3] = *reinterpret_cast<const float*>(b + __byte_perm(lo, 0, 0x4443));
+}
+
+// Each warp takes whole tiles; a lane's 32 weights of a feature are 8 groups of 4 with one scale each. Blocks of 64 to
+// 1024 weights: a tile starts on a block boundary and a group lies in one block.
+template <int R, int F>
+__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                                 float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
-    int first = ((blockIdx.x * blockDim.x + threadIdx.x) >> 5) * FEATURES;
-    int lane = threadIdx.x & 31;
-    if (first >= outCols) return;
-    float acc[MAX_ROWS][FEATURES] = {};
-    for (int c = lane; c < in / 8; c += 32) {
-        float wv[FEATURES][8];
+    int first = blockIdx.x * F;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int scaleOffset[8];
 #pragma unroll
-        for (int f = 0; f < FEATURES; f++) {
-            int row = min(first + f, outCols - 1);
-            long long e = (long long) row * in + 8LL * c;
-            uint32_t packed = reinterpret_cast<const uint32_t*>(w + (e >> 1))[0];
-            float s = scales[e >> blockShift];
+    for (int g = 0; g < 8; g++) scaleOffset[g] = (128 * g + 4 * lane) >> blockShift;
+    const uint4* rowCodes[F];
+    const float* rowScales[F];
 #pragma unroll
-            for (int k = 0; k < 4; k++) {
-                uint32_t b = (packed >> (8 * k)) & 0xffu;
-                wv[f][2 * k] = book[b >> 4] * s;
-                wv[f][2 * k + 1] = book[b & 15u] * s;
+    for (int f = 0; f < F; f++) {
+        long long rowBase = (long long) min(first + f, outCols - 1) * in;
+        rowCodes[f] = reinterpret_cast<const uint4*>(w + (rowBase >> 1)) + lane;
+        rowScales[f] = scales + (rowBase >> blockShift);
+    }
+    float acc[R][F] = {};
+    int tiles = in / TILE_4BIT;
+    int tileScales = TILE_4BIT >> blockShift;
+    for (int tile = warp; tile < tiles; tile += MV_THREADS / 32) {
+        uint4 packed[F];
+        float scale[F][8];
+#pragma unroll
+        for (int f = 0; f < F; f++) {
+            packed[f] = rowCodes[f][tile * (TILE_4BIT / 32)];
+            const float* s = rowScales[f] + tile * tileScales;
+#pragma unroll
+            for (int g = 0; g < 8; g++) scale[f][g] = s[scaleOffset[g]];
+        }
+        const float* xt = x + tile * TILE_4BIT + 4 * lane;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float wv[F][2][4];
+#pragma unroll
+            for (int f = 0; f < F; f++) {
+                uint32_t word = j == 0 ? packed[f].x : j == 1 ? packed[f].y : j == 2 ? packed[f].z : packed[f].w;
+                codes8(word, book, wv[f]);
+            }
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                if (r < rows) {
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        float4 a = *reinterpret_cast<const float4*>(xt + r * in + 128 * (2 * j + h));
+#pragma unroll
+                        for (int f = 0; f < F; f++) {
+                            acc[r][f] += scale[f][2 * j + h]
+                                    * (wv[f][h][0] * a.x + wv[f][h][1] * a.y + wv[f][h][2] * a.z + wv[f][h][3] * a.w);
+                        }
+                    }
+                }
             }
         }
-        accumulate(x, rows, in, 8LL * c, wv, acc);
     }
-    store(acc, out, rows, outCols, first, lane);
+    block_store<R, F>(acc, out, rows, outCols, first);
 }
 
-extern "C" __global__ void matvec_bf16(const float* x, const uint16_t* w, float* out, int rows, int in, int outCols) {
-    int first = ((blockIdx.x * blockDim.x + threadIdx.x) >> 5) * FEATURES;
-    int lane = threadIdx.x & 31;
-    if (first >= outCols) return;
-    float acc[MAX_ROWS][FEATURES] = {};
-    for (int c = lane; c < in / 8; c += 32) {
-        float wv[FEATURES][8];
+template <int R, int F>
+__device__ void matvec_bf16_body(const float* x, const uint16_t* w, float* out, int rows, int in, int outCols) {
+    int first = blockIdx.x * F;
+    float acc[R][F] = {};
+    int chunks = in >> 3;
+    for (int c = threadIdx.x; c < chunks; c += MV_THREADS) {
+        float wv[F][8];
 #pragma unroll
-        for (int f = 0; f < FEATURES; f++) {
-            int row = min(first + f, outCols - 1);
-            uint4 v = reinterpret_cast<const uint4*>(w + (long long) row * in)[c];
+        for (int f = 0; f < F; f++) {
+            uint4 v = reinterpret_cast<const uint4*>(w + (long long) min(first + f, outCols - 1) * in)[c];
             wv[f][0] = __uint_as_float(v.x << 16);
             wv[f][1] = __uint_as_float(v.x & 0xffff0000u);
             wv[f][2] = __uint_as_float(v.y << 16);
@@ -247,7 +358,25 @@ extern "C" __global__ void matvec_bf16(const float* x, const uint16_t* w, float*
             wv[f][6] = __uint_as_float(v.w << 16);
             wv[f][7] = __uint_as_float(v.w & 0xffff0000u);
         }
-        accumulate(x, rows, in, 8LL * c, wv, acc);
+        dot8<R, F>(x, rows, in, 8LL * c, wv, acc);
     }
-    store(acc, out, rows, outCols, first, lane);
+    block_store<R, F>(acc, out, rows, outCols, first);
 }
+
+// Launched with MV_THREADS threads and ceil(outCols / F) blocks; R is the most rows the variant takes.
+#define MATVEC_VARIANTS(R, F)                                                                                                      \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F(                                             \
+            const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift, float* out, int rows,    \
+            int in, int outCols) {                                                                                                 \
+        matvec_4bit_body<R, F>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                                        \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_bf16_r##R##_f##F(const float* x, const uint16_t* w, float* out, \
+                                                                                      int rows, int in, int outCols) {            \
+        matvec_bf16_body<R, F>(x, w, out, rows, in, outCols);                                                                      \
+    }
+
+// the variants the backend picks by row count (the best F per R of ops/cuda/tune-matvec on an H100)
+MATVEC_VARIANTS(1, 2)
+MATVEC_VARIANTS(2, 2)
+MATVEC_VARIANTS(4, 4)
+MATVEC_VARIANTS(8, 4)

@@ -116,7 +116,7 @@ public final class PipelineRuntime implements AutoCloseable {
      * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
      * would; the CPU has no budget of its own.
      */
-    private static Backend backendFor(Device device) {
+    public static Backend backendFor(Device device) {
         return switch (device.kind()) {
             case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index());
             case SIM -> new BudgetedBackend(new CpuBackend(), device.id(), device.budget());

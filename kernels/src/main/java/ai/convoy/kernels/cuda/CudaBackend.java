@@ -34,6 +34,8 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -59,7 +61,13 @@ public final class CudaBackend implements Backend {
     private final String deviceName;
     private final CUcontext context = new CUcontext();
     private final Map<String, CUfunction> functions = new HashMap<>();
-    private final List<CUdeviceptr> stepAllocations = new ArrayList<>();
+    private final DeviceArena workspace = new DeviceArena(bytes -> alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS));
+    /** Per-step uploads of host arrays (positions, row lists), by identity: a step's layers share them. */
+    private final Map<Object, Object> stepUploads = new IdentityHashMap<>();
+    /** Constant tables (rotary inverse frequencies) uploaded once, by identity. */
+    private final Map<float[], CUdeviceptr> constants = new IdentityHashMap<>();
+    private long allocatedBytes;
+    private long peakBytes;
 
     public CudaBackend(int index) {
         this.index = index;
@@ -73,8 +81,13 @@ public final class CudaBackend implements Backend {
         cuCtxCreate(context, 0, device);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        for (String f : new String[] {"embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention", "gather_rows", "matvec_4bit",
-            "matvec_bf16"}) {
+        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
+                "gather_rows", "repack_4bit"));
+        for (int[] v : MATVEC_VARIANTS) {
+            names.add(matvecName("4bit", v));
+            names.add(matvecName("bf16", v));
+        }
+        for (String f : names) {
             CUfunction fn = new CUfunction();
             cuModuleGetFunction(fn, module, f);
             functions.put(f, fn);
@@ -118,7 +131,17 @@ public final class CudaBackend implements Backend {
             }
             throw e;
         }
+        allocations.put(p, Math.max(bytes, 4));
+        allocatedBytes += Math.max(bytes, 4);
+        peakBytes = Math.max(peakBytes, allocatedBytes);
         return p;
+    }
+
+    private final Map<CUdeviceptr, Long> allocations = new IdentityHashMap<>();
+
+    /** The most device memory this backend has held at once: weights, KV cache and workspace. */
+    public synchronized long peakBytes() {
+        return peakBytes;
     }
 
     private CUdeviceptr upload(MemorySegment data, DeviceOutOfMemoryException.Use use) {
@@ -138,18 +161,23 @@ public final class CudaBackend implements Backend {
         return p;
     }
 
-    /** A small per-step buffer (ids, positions, row addresses), freed at the end of the step. */
+    /** A per-step copy of a host array on the device, made once per step however often it is asked for. */
     private CUdeviceptr stepInts(int[] values) {
-        CUdeviceptr p = alloc(4L * values.length, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        cuMemcpyHtoD(p, Pointer.to(values), 4L * values.length);
-        stepAllocations.add(p);
+        CUdeviceptr p = (CUdeviceptr) stepUploads.get(values);
+        if (p == null) {
+            p = workspace.take(4L * values.length);
+            cuMemcpyHtoD(p, Pointer.to(values), 4L * values.length);
+            stepUploads.put(values, p);
+        }
         return p;
     }
 
-    private CUdeviceptr stepPointers(CUdeviceptr[] pointers) {
-        CUdeviceptr p = alloc((long) Sizeof.POINTER * pointers.length, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        cuMemcpyHtoD(p, Pointer.to(pointers), (long) Sizeof.POINTER * pointers.length);
-        stepAllocations.add(p);
+    private CUdeviceptr constant(float[] values) {
+        CUdeviceptr p = constants.get(values);
+        if (p == null) {
+            p = upload(values, DeviceOutOfMemoryException.Use.WEIGHTS);
+            constants.put(values, p);
+        }
         return p;
     }
 
@@ -157,8 +185,8 @@ public final class CudaBackend implements Backend {
     public void endStep() {
         current();
         cuCtxSynchronize();
-        stepAllocations.forEach(JCudaDriver::cuMemFree);
-        stepAllocations.clear();
+        stepUploads.clear();
+        workspace.reset();
     }
 
     // ---- weights and activations ----
@@ -173,7 +201,10 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** kind 0 dense (dtype), 1 four-bit, 2 int8; scales per block or per row; codebook for four-bit. */
+    /**
+     * kind 0 dense (dtype), 1 four-bit in the checkpoint's order, 2 int8, 3 four-bit repacked in tiles for the decode
+     * kernels; scales per block or per row; codebook for four-bit.
+     */
     record CudaMatrix(int rows, int cols, long bytes, int kind, int dtype, CUdeviceptr data, CUdeviceptr scales, CUdeviceptr codebook,
                       int blocksize) implements WeightMatrix {
     }
@@ -203,13 +234,35 @@ public final class CudaBackend implements Backend {
                 for (int b = 0; b < scales.length; b++) {
                     scales[b] = w.scales().scale(b);
                 }
-                yield new CudaMatrix(w.rows(), w.cols(), w.packed().byteSize() + 4L * scales.length, 1, 0,
-                        upload(w.packed(), DeviceOutOfMemoryException.Use.WEIGHTS), upload(scales, DeviceOutOfMemoryException.Use.WEIGHTS),
-                        upload(w.codebook(), DeviceOutOfMemoryException.Use.WEIGHTS), w.blocksize());
+                CUdeviceptr packed = upload(w.packed(), DeviceOutOfMemoryException.Use.WEIGHTS);
+                boolean tiled = tiledFourBit(w.cols(), w.blocksize());
+                if (tiled) {
+                    packed = repacked(packed, w.packed().byteSize(), w.cols());
+                }
+                yield new CudaMatrix(w.rows(), w.cols(), w.packed().byteSize() + 4L * scales.length, tiled ? 3 : 1, 0, packed,
+                        upload(scales, DeviceOutOfMemoryException.Use.WEIGHTS), upload(w.codebook(), DeviceOutOfMemoryException.Use.WEIGHTS),
+                        w.blocksize());
             }
             case Int8Weight w -> new CudaMatrix(w.rows(), w.cols(), w.bytes(), 2, 0, upload(w.data(), DeviceOutOfMemoryException.Use.WEIGHTS),
                     upload(w.rowScales(), DeviceOutOfMemoryException.Use.WEIGHTS), new CUdeviceptr(), 1);
         };
+    }
+
+    private static final int TILE_4BIT = 1024;
+
+    /** Whether a four-bit weight takes the tiled decode kernels: whole tiles per row, blocks of 64 to 1024 weights. */
+    private static boolean tiledFourBit(int cols, int blocksize) {
+        return cols % TILE_4BIT == 0 && blocksize >= 64 && blocksize <= TILE_4BIT;
+    }
+
+    /** The codes rearranged in tiles (repack_4bit); the checkpoint-ordered copy is freed. */
+    private CUdeviceptr repacked(CUdeviceptr packed, long bytes, int cols) {
+        CUdeviceptr tiled = alloc(bytes, DeviceOutOfMemoryException.Use.WEIGHTS);
+        long chunks = bytes / 16;
+        launch("repack_4bit", chunks, 256, packed, tiled, chunks, cols);
+        synchronize();
+        free(packed);
+        return tiled;
     }
 
     @Override
@@ -219,9 +272,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Activations activations(int rows, int cols) {
-        CUdeviceptr p = alloc(4L * rows * cols, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        stepAllocations.add(p);
-        return new CudaActivations(rows, cols, p);
+        current();
+        return new CudaActivations(rows, cols, workspace.take(4L * rows * cols));
     }
 
     @Override
@@ -279,21 +331,20 @@ public final class CudaBackend implements Backend {
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
         }
-        boolean fourBit = m.kind() == 1 && m.blocksize() >= 8;
-        boolean bf16 = m.kind() == 0 && m.dtype() == 1;
-        if ((fourBit || bf16) && m.cols() % 8 == 0) {
-            // decode-sized kernels take up to 8 rows; larger batches go 8 rows at a time
-            for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_ROWS) {
-                int rows = Math.min(MATVEC_ROWS, x.rows() - r0);
+        boolean bf16 = m.kind() == 0 && m.dtype() == 1 && m.cols() % 8 == 0;
+        if (m.kind() == 3 || bf16) {
+            // the decode kernels take up to 8 rows; larger batches go 8 rows at a time
+            for (int r0 = 0; r0 < x.rows(); r0 += 8) {
+                int rows = Math.min(8, x.rows() - r0);
+                int[] variant = Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
                 CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
                 CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
-                // a warp per 4 output features
-                long threads = 32L * ((m.rows() + 3) / 4);
-                if (fourBit) {
-                    launch("matvec_4bit", threads, 256, xr, m.data(), m.scales(), m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()),
-                            yr, rows, m.cols(), m.rows());
+                int blocks = (m.rows() + variant[1] - 1) / variant[1];
+                if (bf16) {
+                    launchBlocks(matvecName("bf16", variant), blocks, 128, xr, m.data(), yr, rows, m.cols(), m.rows());
                 } else {
-                    launch("matvec_bf16", threads, 256, xr, m.data(), yr, rows, m.cols(), m.rows());
+                    launchBlocks(matvecName("4bit", variant), blocks, 128, xr, m.data(), m.scales(), m.codebook(),
+                            Integer.numberOfTrailingZeros(m.blocksize()), yr, rows, m.cols(), m.rows());
                 }
             }
             return;
@@ -302,7 +353,12 @@ public final class CudaBackend implements Backend {
                 x.rows(), m.cols(), m.rows());
     }
 
-    private static final int MATVEC_ROWS = 8;
+    /** {rows at most, output features per block} of the decode kernels in convoy.cu, by rows. */
+    private static final int[][] MATVEC_VARIANTS = {{1, 2}, {2, 2}, {4, 4}, {8, 4}};
+
+    private static String matvecName(String weights, int[] variant) {
+        return "matvec_" + weights + "_r" + variant[0] + "_f" + variant[1];
+    }
 
     @Override
     public void addBias(Activations x, WeightVector bias) {
@@ -311,10 +367,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
-        CUdeviceptr inv = alloc(4L * inverseFrequencies.length, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        cuMemcpyHtoD(inv, Pointer.to(inverseFrequencies), 4L * inverseFrequencies.length);
-        stepAllocations.add(inv);
-        launch("rope", (long) x.rows() * heads * (headDim / 2), 256, ptr(x), x.rows(), x.cols(), heads, headDim, stepInts(batch.positions()), inv);
+        launch("rope", (long) x.rows() * heads * (headDim / 2), 256, ptr(x), x.rows(), x.cols(), heads, headDim, stepInts(batch.positions()),
+                constant(inverseFrequencies));
     }
 
     @Override
@@ -326,24 +380,38 @@ public final class CudaBackend implements Backend {
     public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
                           Activations out) {
         CudaKvCache kv = (CudaKvCache) cache;
-        int rows = batch.rows();
-        CUdeviceptr[] keys = new CUdeviceptr[rows];
-        CUdeviceptr[] values = new CUdeviceptr[rows];
-        for (int r = 0; r < rows; r++) {
-            keys[r] = kv.keys(batch.slot(r), layer);
-            values[r] = kv.values(batch.slot(r), layer);
-            if (batch.position(r) >= kv.capacity(batch.slot(r))) {
-                throw new IllegalStateException("position " + batch.position(r) + " beyond the KV capacity of slot " + batch.slot(r));
-            }
-        }
-        CUdeviceptr kRows = stepPointers(keys);
-        CUdeviceptr vRows = stepPointers(values);
+        CudaKvCache.Rows rows = stepRows(kv, batch);
         CUdeviceptr positions = stepInts(batch.positions());
         int width = kv.width();
-        launch("kv_store", (long) rows * width, 256, ptr(k), ptr(v), kRows, vRows, positions, rows, width);
-        int block = 32 * ((shape.headDim() + 31) / 32);
-        launchBlocks("attention", rows * shape.heads(), block, ptr(q), kRows, vRows, positions, ptr(out), shape.heads(), shape.kvHeads(),
-                shape.headDim(), shape.scale(), shape.window());
+        launch("kv_store", (long) batch.rows() * width, 256, ptr(k), ptr(v), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+                batch.rows(), width);
+        if (shape.headDim() > 256) {
+            throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
+        }
+        launchBlocks("attention", batch.rows() * shape.heads(), 128, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window());
+    }
+
+    /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */
+    private CudaKvCache.Rows stepRows(CudaKvCache kv, TokenBatch batch) {
+        CudaKvCache.Rows cached = (CudaKvCache.Rows) stepUploads.get(batch);
+        if (cached != null) {
+            return cached;
+        }
+        int n = batch.rows();
+        CUdeviceptr[] keys = new CUdeviceptr[n];
+        CUdeviceptr[] values = new CUdeviceptr[n];
+        int[] capacities = new int[n];
+        kv.describe(batch, keys, values, capacities);
+        CUdeviceptr k = workspace.take((long) Sizeof.POINTER * n);
+        CUdeviceptr v = workspace.take((long) Sizeof.POINTER * n);
+        CUdeviceptr c = workspace.take(4L * n);
+        cuMemcpyHtoD(k, Pointer.to(keys), (long) Sizeof.POINTER * n);
+        cuMemcpyHtoD(v, Pointer.to(values), (long) Sizeof.POINTER * n);
+        cuMemcpyHtoD(c, Pointer.to(capacities), 4L * n);
+        CudaKvCache.Rows rows = new CudaKvCache.Rows(k, v, c);
+        stepUploads.put(batch, rows);
+        return rows;
     }
 
     @Override
@@ -393,10 +461,22 @@ public final class CudaBackend implements Backend {
     @Override
     public void close() {
         endStep();
+        workspace.release().forEach(this::free);
+        constants.values().forEach(this::free);
+        constants.clear();
+    }
+
+    void zero(CUdeviceptr p, long bytes) {
+        current();
+        JCudaDriver.cuMemsetD8(p, (byte) 0, bytes);
     }
 
     void free(CUdeviceptr p) {
         current();
         cuMemFree(p);
+        Long bytes = allocations.remove(p);
+        if (bytes != null) {
+            allocatedBytes -= bytes;
+        }
     }
 }

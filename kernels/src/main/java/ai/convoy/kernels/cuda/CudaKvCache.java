@@ -2,6 +2,7 @@ package ai.convoy.kernels.cuda;
 
 import ai.convoy.kernels.DeviceOutOfMemoryException;
 import ai.convoy.kernels.KvCache;
+import ai.convoy.kernels.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
@@ -37,6 +38,9 @@ final class CudaKvCache implements KvCache {
             backend.free(k);
             throw e;
         }
+        // zeroed, so positions never written (a benchmark's pretend prompt) read as zeros, not stale memory
+        backend.zero(k, bytes);
+        backend.zero(v, bytes);
         Slot slot = new Slot(k, v, capacity);
         for (int i = 0; i < slots.size(); i++) {
             if (slots.get(i) == null) {
@@ -63,14 +67,21 @@ final class CudaKvCache implements KvCache {
         return slots.get(slot).capacity();
     }
 
-    synchronized CUdeviceptr keys(int slot, int layer) {
-        Slot s = slots.get(slot);
-        return s.keys().withByteOffset(4L * layer * s.capacity() * width);
+    /** A step's rows on the device: the base address of each row's keys and values, and its slot's capacity. */
+    record Rows(CUdeviceptr keys, CUdeviceptr values, CUdeviceptr capacities) {
     }
 
-    synchronized CUdeviceptr values(int slot, int layer) {
-        Slot s = slots.get(slot);
-        return s.values().withByteOffset(4L * layer * s.capacity() * width);
+    /** Fills, per row of the batch, its slot's key and value buffers and capacity, checking the position fits. */
+    synchronized void describe(TokenBatch batch, CUdeviceptr[] keys, CUdeviceptr[] values, int[] capacities) {
+        for (int r = 0; r < batch.rows(); r++) {
+            Slot s = slots.get(batch.slot(r));
+            if (batch.position(r) >= s.capacity()) {
+                throw new IllegalStateException("position " + batch.position(r) + " beyond the KV capacity of slot " + batch.slot(r));
+            }
+            keys[r] = s.keys();
+            values[r] = s.values();
+            capacities[r] = s.capacity();
+        }
     }
 
     @Override

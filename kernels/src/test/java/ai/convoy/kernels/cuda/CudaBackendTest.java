@@ -88,8 +88,10 @@ class CudaBackendTest {
 
     @Test
     void denseQuantizedAndInt8Products() {
-        // cols % 8 == 0 take the decode kernels (up to 8 rows, then 8 at a time: 11 rows); 100 and 37 the generic one
-        for (int[] s : new int[][] {{1, 64, 33}, {3, 96, 70}, {1, 1000, 129}, {5, 256, 256}, {11, 512, 40}, {2, 100, 9}, {1, 37, 5}}) {
+        // bf16 with cols % 8 == 0 and four-bit with cols % 1024 == 0 take the decode kernels (up to 8 rows, then 8 at a
+        // time: 11 rows); the rest the generic one
+        for (int[] s : new int[][] {{1, 64, 33}, {3, 96, 70}, {1, 1000, 129}, {5, 256, 256}, {11, 512, 40}, {2, 100, 9}, {1, 37, 5},
+            {1, 1024, 70}, {2, 2048, 33}, {4, 1024, 9}, {7, 3072, 65}, {11, 1024, 130}}) {
             for (DType t : new DType[] {DType.F32, DType.BF16, DType.F16}) {
                 HostTensor w = TestTensors.random(t, random, s[2], s[1]);
                 checkMatmul(t + " " + Arrays.toString(s), cpu.matrix(w), gpu.matrix(w), s[0], s[1], s[2]);
@@ -99,9 +101,11 @@ class CudaBackendTest {
             for (int i = 0; i < packed.length; i++) {
                 packed[i] = (byte) random.nextInt(256);
             }
-            FourBitWeight fb = new FourBitWeight("w", s[2], s[1], 64, TestTensors.floats(random, 16), MemorySegment.ofArray(packed),
-                    new BlockScales.Plain(TestTensors.floats(random, (int) ((n + 63) / 64))));
-            checkMatmul("4-bit " + Arrays.toString(s), cpu.matrix(fb), gpu.matrix(fb), s[0], s[1], s[2]);
+            for (int blocksize : new int[] {64, 256}) {
+                FourBitWeight fb = new FourBitWeight("w", s[2], s[1], blocksize, TestTensors.floats(random, 16), MemorySegment.ofArray(packed),
+                        new BlockScales.Plain(TestTensors.floats(random, (int) ((n + blocksize - 1) / blocksize))));
+                checkMatmul("4-bit blocks of " + blocksize + " " + Arrays.toString(s), cpu.matrix(fb), gpu.matrix(fb), s[0], s[1], s[2]);
+            }
             byte[] q = new byte[(int) n];
             for (int i = 0; i < q.length; i++) {
                 q[i] = (byte) (random.nextInt(255) - 127);

@@ -49,6 +49,11 @@ public final class ModelShapes {
         return SHAPES.keySet();
     }
 
+    /** The config of a named shape. */
+    public static ModelConfig config(String name) {
+        return ModelConfig.parse(java.nio.file.Path.of(name), configJson(name));
+    }
+
     /** The config.json of a named shape, as a JSON tree. */
     public static ObjectNode configJson(String name) {
         String json = SHAPES.get(name);

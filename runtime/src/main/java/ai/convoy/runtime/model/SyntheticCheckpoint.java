@@ -98,7 +98,7 @@ public final class SyntheticCheckpoint {
     }
 
     /** bf16 values, filled in parallel chunks each with its own split of the random stream. */
-    private static void fill(MemorySegment data, long n, boolean ones, SplittableRandom random) {
+    static void fill(MemorySegment data, long n, boolean ones, SplittableRandom random) {
         ValueLayout.OfShort bf16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
         int chunks = (int) ((n + CHUNK - 1) / CHUNK);
         SplittableRandom[] streams = new SplittableRandom[chunks];

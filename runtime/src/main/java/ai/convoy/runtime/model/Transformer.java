@@ -58,10 +58,23 @@ public final class Transformer {
     /** Loads layers {@code firstLayer..lastLayer} (none when first > last), and the embeddings and head if asked. */
     public static Transformer loadPart(ModelConfig config, Checkpoint checkpoint, Backend backend, QuantizationOptions options,
                                        int firstLayer, int lastLayer, boolean embedding, boolean head) {
+        return build(config, new WeightBinder(checkpoint, backend, options), backend, firstLayer, lastLayer, embedding, head);
+    }
+
+    /**
+     * A part with random weights of the config's shapes (linear layers NF4 unless {@code quantization} is NONE), for
+     * measuring speed and memory without a checkpoint.
+     */
+    public static Transformer random(ModelConfig config, Backend backend, QuantizationOptions quantization, long seed, int firstLayer,
+                                     int lastLayer, boolean embedding, boolean head) {
+        return build(config, new RandomWeights(backend, quantization, seed), backend, firstLayer, lastLayer, embedding, head);
+    }
+
+    private static Transformer build(ModelConfig config, WeightSource bind, Backend backend, int firstLayer, int lastLayer,
+                                     boolean embedding, boolean head) {
         if (firstLayer < 0 || lastLayer >= config.layers() || firstLayer > lastLayer + 1) {
             throw new IllegalArgumentException("layers " + firstLayer + ".." + lastLayer + " of " + config.layers());
         }
-        WeightBinder bind = new WeightBinder(checkpoint, backend, options);
         int hidden = config.hiddenSize();
         int qDim = config.heads() * config.headDim();
         int kvDim = config.kvHeads() * config.headDim();
@@ -91,7 +104,7 @@ public final class Transformer {
             norm = bind.vector("model.norm.weight", hidden);
             if (config.tieWordEmbeddings()) {
                 lmHead = embed;
-            } else if (checkpoint.has("lm_head.weight")) {
+            } else if (bind.hasLmHead()) {
                 lmHead = bind.lmHead(config.vocabSize(), hidden);
             } else {
                 throw ConvoyException.in(config.source(), "tie_word_embeddings is false but the checkpoint has no lm_head.weight");
@@ -140,6 +153,11 @@ public final class Transformer {
             }
         }
         return bytes;
+    }
+
+    /** Bytes of weights a decode step reads: all but the embedding table, of which it reads a row per token. */
+    public long bytesReadPerStep() {
+        return weightBytes() - (embedTokens != null && embedTokens != lmHead ? embedTokens.bytes() : 0);
     }
 
     /**

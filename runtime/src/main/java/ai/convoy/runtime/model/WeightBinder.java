@@ -16,7 +16,7 @@ import java.util.Arrays;
  * Binds checkpoint tensors, by their Hugging Face names, to a backend: shapes checked against the config,
  * bitsandbytes tensors read as stored, full-precision linear weights quantized one at a time when asked.
  */
-final class WeightBinder {
+final class WeightBinder implements WeightSource {
     private final Checkpoint checkpoint;
     private final Backend backend;
     private final QuantizationOptions options;
@@ -27,22 +27,31 @@ final class WeightBinder {
         this.options = options;
     }
 
-    WeightMatrix dense(String name, long rows, long cols) {
+    @Override
+    public WeightMatrix dense(String name, long rows, long cols) {
         return backend.matrix(checked(name, rows, cols));
     }
 
-    WeightVector vector(String name, long size) {
+    @Override
+    public WeightVector vector(String name, long size) {
         return backend.vector(checked(name, size));
     }
 
     /** A linear layer's weight (quantized as stored or as the options ask) and its bias when present. */
-    Transformer.Linear linear(String layer, int out, int in) {
+    @Override
+    public Transformer.Linear linear(String layer, int out, int in) {
         WeightVector bias = checkpoint.has(layer + ".bias") ? vector(layer + ".bias", out) : null;
         return new Transformer.Linear(weight(layer, out, in, true), bias);
     }
 
     /** lm_head: full precision unless stored quantized or the options quantize it too. */
-    WeightMatrix lmHead(int vocab, int hidden) {
+    @Override
+    public boolean hasLmHead() {
+        return checkpoint.has("lm_head.weight");
+    }
+
+    @Override
+    public WeightMatrix lmHead(int vocab, int hidden) {
         return weight("lm_head", vocab, hidden, options.quantizeLmHead());
     }
 

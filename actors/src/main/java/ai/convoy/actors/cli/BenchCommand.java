@@ -1,0 +1,197 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.DeviceOutOfMemoryException;
+import ai.convoy.kernels.cuda.CudaBackend;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.bench.Benchmark;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.model.ModelShapes;
+import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Measures prefill and decode speed of a known model's shape with random weights built on the devices (no checkpoint).",
+            "Stages run one after another, as one request goes through them; decode steps attend over --prompt-len cached positions."})
+final class BenchCommand implements Callable<Integer> {
+    private static final int WARMUP_STEPS = 4;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--shape", required = true, paramLabel = "NAME", description = "One of: ${COMPLETION-CANDIDATES}.",
+            completionCandidates = SynthesizeCommand.ShapeNames.class)
+    String shape;
+
+    @Option(names = "--quantization", defaultValue = "nf4", paramLabel = "none|nf4|fp4|int8",
+            description = "Linear layers' format (default: ${DEFAULT-VALUE}; none is bf16).")
+    String quantization;
+
+    @Mixin
+    QuantizationMixin quantizationSettings;
+
+    @Mixin
+    PlanOptions plan;
+
+    @Option(names = "--batch-sizes", defaultValue = "1,8,32", split = ",", paramLabel = "N,N,...",
+            description = "Decode batch sizes to measure (default: ${DEFAULT-VALUE}).")
+    int[] batchSizes;
+
+    @Option(names = "--prompt-len", defaultValue = "512", description = "Prompt tokens for the prefill measure (default: ${DEFAULT-VALUE}).")
+    int promptLen;
+
+    @Option(names = "--gen-len", defaultValue = "128", description = "Decode steps per batch size (default: ${DEFAULT-VALUE}).")
+    int genLen;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Random seed of the weights (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--json", description = "Print the results as JSON instead of tables.")
+    boolean json;
+
+    @Mixin
+    VerboseOption verbose;
+
+    private record Stage(PipelineRuntime.StageSpec spec, Backend backend, PipelineStage stage) {
+    }
+
+    @Override
+    public Integer call() {
+        ModelConfig config = ModelShapes.config(shape);
+        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
+        Benchmark.Settings settings;
+        try {
+            settings = new Benchmark.Settings(promptLen, genLen, batchSizes, WARMUP_STEPS);
+        } catch (IllegalArgumentException e) {
+            throw new ConvoyException("--prompt-len, --gen-len and --batch-sizes: " + e.getMessage());
+        }
+        int maxBatch = Arrays.stream(batchSizes).max().orElseThrow();
+        if (plan.maxContext == null) {
+            plan.maxContext = promptLen + WARMUP_STEPS + genLen;
+        }
+        plan.maxBatch = Math.max(plan.maxBatch, maxBatch);
+        Planner.Request request = plan.request(config, options, Path.of("."));
+        Plan placement = Planner.plan(request);
+        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = spec.commandLine().getOut();
+        if (!json) {
+            PlanPrinter.print(err, placement, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), plan.kvDtype);
+        }
+        List<Stage> stages = new ArrayList<>();
+        try {
+            long loadStart = System.nanoTime();
+            for (PipelineRuntime.StageSpec s : PipelineRuntime.stagesOf(placement)) {
+                Backend backend = PipelineRuntime.backendFor(s.device());
+                try {
+                    Transformer part = Transformer.random(config, backend, options, seed, s.firstLayer(), s.lastLayer(), s.embedding(), s.head());
+                    stages.add(new Stage(s, backend, new PipelineStage(part)));
+                } catch (DeviceOutOfMemoryException e) {
+                    backend.close();
+                    throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": " + e.getMessage());
+                }
+                err.printf("convoy: built %s on %s%n", layers(s), s.device().id());
+                err.flush();
+            }
+            double load = (System.nanoTime() - loadStart) / 1e9;
+            Benchmark.Result result = new Benchmark(stages.stream().map(Stage::stage).toList(), config.vocabSize())
+                    .run(settings, i -> {
+                        err.printf("convoy: measured batch %d%n", batchSizes[i]);
+                        err.flush();
+                    });
+            report(out, result, stages, load, options);
+        } finally {
+            for (Stage s : stages) {
+                s.stage().close();
+                s.backend().close();
+            }
+        }
+        return 0;
+    }
+
+    private static String layers(PipelineRuntime.StageSpec s) {
+        String what = s.firstLayer() <= s.lastLayer() ? "layers " + s.firstLayer() + "-" + s.lastLayer() : "no layers";
+        return what + (s.embedding() ? " + embeddings" : "") + (s.head() ? " + head" : "");
+    }
+
+    /** Per stage: its device, weights, bytes a decode step reads, copy bandwidth (CUDA) and peak memory. */
+    private record DeviceRow(String device, String name, String layers, long weightBytes, long stepBytes, double copyBandwidth, long peakBytes) {
+        /** Seconds a decode step spends at least reading this stage's weights. */
+        double floorSeconds() {
+            return copyBandwidth > 0 ? stepBytes / copyBandwidth : 0;
+        }
+    }
+
+    private void report(PrintWriter out, Benchmark.Result r, List<Stage> stages, double loadSeconds, QuantizationOptions options) {
+        List<DeviceRow> devices = new ArrayList<>();
+        for (Stage s : stages) {
+            Transformer part = s.stage().part();
+            String name = s.backend() instanceof CudaBackend c ? c.deviceName() : s.backend().name();
+            double copy = s.backend() instanceof CudaBackend c ? c.copyBandwidth(1L << 30, 9) : 0;
+            long peak = s.backend() instanceof CudaBackend c ? c.peakBytes() : -1;
+            devices.add(new DeviceRow(s.spec().device().id(), name, layers(s.spec()), part.weightBytes(), part.bytesReadPerStep(), copy, peak));
+        }
+        long stepBytes = devices.stream().mapToLong(DeviceRow::stepBytes).sum();
+        double floor = devices.stream().mapToDouble(DeviceRow::floorSeconds).sum();
+        if (json) {
+            ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            ObjectNode root = mapper.createObjectNode();
+            root.put("shape", shape).put("quantization", quantization).put("promptLen", promptLen).put("genLen", genLen)
+                    .put("loadSeconds", loadSeconds).put("prefillSeconds", r.prefillSeconds())
+                    .put("prefillTokensPerSecond", r.prefillTokensPerSecond()).put("weightBytesReadPerStep", stepBytes);
+            ArrayNode ds = root.putArray("devices");
+            for (DeviceRow d : devices) {
+                ds.addObject().put("device", d.device()).put("name", d.name()).put("layers", d.layers()).put("weightBytes", d.weightBytes())
+                        .put("copyBandwidthBytesPerSecond", d.copyBandwidth()).put("peakBytes", d.peakBytes());
+            }
+            ArrayNode dec = root.putArray("decode");
+            for (Benchmark.Decode d : r.decode()) {
+                ObjectNode o = dec.addObject().put("batch", d.batch()).put("msPerStep", d.secondsPerStep() * 1e3)
+                        .put("tokensPerSecond", d.tokensPerSecond()).put("weightGBPerSecond", stepBytes / d.secondsPerStep() / 1e9);
+                if (floor > 0) {
+                    o.put("fractionOfCopyBandwidth", floor / d.secondsPerStep());
+                }
+            }
+            try {
+                out.println(mapper.writeValueAsString(root));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+            out.flush();
+            return;
+        }
+        out.printf("%s, %s, %d stage%s, built in %.1f s%n%n", shape, options.describe(), stages.size(), stages.size() == 1 ? "" : "s", loadSeconds);
+        out.printf("%-8s %-26s %-34s %10s %10s %10s%n", "device", "name", "holds", "weights", "copy GB/s", "peak mem");
+        for (DeviceRow d : devices) {
+            out.printf("%-8s %-26s %-34s %10s %10s %10s%n", d.device(), d.name(), d.layers(), Units.bytes(d.weightBytes()),
+                    d.copyBandwidth() > 0 ? String.format("%.0f", d.copyBandwidth() / 1e9) : "-", d.peakBytes() >= 0 ? Units.bytes(d.peakBytes()) : "-");
+        }
+        out.printf("%nprefill  %d tokens in %.1f ms: %.0f tokens/s%n%n", promptLen, r.prefillSeconds() * 1e3, r.prefillTokensPerSecond());
+        out.printf("%-6s %10s %12s %14s %12s%n", "batch", "ms/step", "tokens/s", "weights GB/s", "of copy bw");
+        for (Benchmark.Decode d : r.decode()) {
+            out.printf("%-6d %10.2f %12.1f %14.0f %12s%n", d.batch(), d.secondsPerStep() * 1e3, d.tokensPerSecond(), stepBytes / d.secondsPerStep() / 1e9,
+                    floor > 0 ? String.format("%.0f%%", 100 * floor / d.secondsPerStep()) : "-");
+        }
+        out.printf("%n(weights read per decode step: %s; \"of copy bw\" is the time to read them at each device's measured copy bandwidth"
+                + " over the step time)%n", Units.bytes(stepBytes));
+        out.flush();
+    }
+}

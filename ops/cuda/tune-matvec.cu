@@ -1,0 +1,145 @@
+// Times the decode matrix-vector variants of convoy.cu (rows R, features per block F; add MATVEC_VARIANTS lines there to try others) on the Llama-3-8B shapes,
+// checks each against the generic matmul kernel, and prints GB/s of weights read against the device copy bandwidth.
+// Build: nvcc -O3 -arch=sm_90 -include cuda_fp16.h -o tune-matvec ops/cuda/tune-matvec.cu (ops/cuda/tune-matvec.sh).
+#include "../../kernels/src/main/cuda/convoy.cu"
+#include <cstdio>
+#include <cstdlib>
+#include <cmath>
+#include <vector>
+#include <algorithm>
+#include <string>
+
+#define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
+
+typedef void (*Fourbit)(const float*, const uint8_t*, const float*, const float*, int, float*, int, int, int);
+typedef void (*Bf16)(const float*, const uint16_t*, float*, int, int, int);
+
+struct Variant { int r, f; Fourbit fourbit; Bf16 bf16; };
+#define V(R, F) {R, F, matvec_4bit_r##R##_f##F, matvec_bf16_r##R##_f##F}
+static Variant variants[] = {V(1, 2), V(2, 2), V(4, 4), V(8, 4)};
+
+static float lcg(uint64_t& s) { s = s * 6364136223846793005ULL + 1442695040888963407ULL; return ((s >> 40) / 16777216.0f) - 0.5f; }
+
+static double median(std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; }
+
+int main() {
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0));
+    size_t copyBytes = 1ull << 30;
+    void *a, *b;
+    CHECK(cudaMalloc(&a, copyBytes));
+    CHECK(cudaMalloc(&b, copyBytes));
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    std::vector<double> ct;
+    for (int i = 0; i < 9; i++) {
+        cudaEventRecord(e0);
+        cudaMemcpy(b, a, copyBytes, cudaMemcpyDeviceToDevice);
+        cudaEventRecord(e1);
+        cudaEventSynchronize(e1);
+        float ms;
+        cudaEventElapsedTime(&ms, e0, e1);
+        ct.push_back(ms / 1e3);
+    }
+    double copy = 2.0 * copyBytes / median(ct);
+    cudaFree(a);
+    cudaFree(b);
+    printf("%s, %d SMs, copy bandwidth %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, copy / 1e9);
+    printf("%-6s %-12s %4s %4s %4s %9s %8s %7s %10s\n", "kind", "shape", "rows", "R", "F", "us", "GB/s", "of bw", "rel err");
+    int shapes[][2] = {{14336, 4096}, {4096, 14336}, {4096, 4096}, {1024, 4096}, {128256, 4096}};
+    const int copies = 8;
+    uint64_t seed = 1;
+    float book[16];
+    for (int i = 0; i < 16; i++) book[i] = lcg(seed) * 2;
+    float* dBook;
+    CHECK(cudaMalloc(&dBook, sizeof book));
+    CHECK(cudaMemcpy(dBook, book, sizeof book, cudaMemcpyHostToDevice));
+    for (auto& s : shapes) {
+        int out = s[0], in = s[1];
+        size_t n = (size_t) out * in;
+        int nCopies = n > (1u << 28) ? 2 : copies;  // lm_head: two copies already exceed L2 many times over
+        std::vector<uint8_t*> w4(nCopies);
+        std::vector<float*> sc(nCopies);
+        std::vector<uint16_t*> w16(nCopies);
+        uint8_t* original;  // the first copy in bitsandbytes order, for the reference product
+        CHECK(cudaMalloc(&original, n / 2));
+        std::vector<uint8_t> hw(n / 2);
+        std::vector<float> hs(n / 64);
+        std::vector<uint16_t> h16(n);
+        for (int c = nCopies - 1; c >= 0; c--) {  // downwards, so `original` ends with copy 0
+            for (auto& v : hw) v = (uint8_t) (lcg(seed) * 256 + 128);
+            for (auto& v : hs) v = lcg(seed) * 0.1f;
+            for (auto& v : h16) { float f = lcg(seed) * 0.1f; uint32_t u; memcpy(&u, &f, 4); v = (uint16_t) (u >> 16); }
+            CHECK(cudaMalloc(&w4[c], n / 2));
+            CHECK(cudaMalloc(&sc[c], n / 64 * 4));
+            CHECK(cudaMalloc(&w16[c], n * 2));
+            CHECK(cudaMemcpy(original, hw.data(), n / 2, cudaMemcpyHostToDevice));
+            long long chunks = n / 32;
+            repack_4bit<<<(chunks + 255) / 256, 256>>>(original, w4[c], chunks, in);
+            CHECK(cudaDeviceSynchronize());
+            CHECK(cudaMemcpy(sc[c], hs.data(), n / 64 * 4, cudaMemcpyHostToDevice));
+            CHECK(cudaMemcpy(w16[c], h16.data(), n * 2, cudaMemcpyHostToDevice));
+        }
+        for (int rows : {1, 2, 4, 8}) {
+            std::vector<float> hx((size_t) rows * in);
+            for (auto& v : hx) v = lcg(seed);
+            float *x, *y, *ref;
+            CHECK(cudaMalloc(&x, hx.size() * 4));
+            CHECK(cudaMalloc(&y, (size_t) rows * out * 4));
+            CHECK(cudaMalloc(&ref, (size_t) rows * out * 4));
+            CHECK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+            for (int kind = 0; kind < 2; kind++) {
+                matmul<<<(32 * out + 255) / 256, 256>>>(x, kind == 0 ? (const void*) original : (const void*) w16[0], kind == 0 ? 1 : 0, 1,
+                                                       sc[0], dBook, 64, ref, rows, in, out);
+                CHECK(cudaDeviceSynchronize());
+                std::vector<float> hr((size_t) rows * out), hy(hr.size());
+                CHECK(cudaMemcpy(hr.data(), ref, hr.size() * 4, cudaMemcpyDeviceToHost));
+                for (auto& v : variants) {
+                    if (v.r < rows || (v.r > 1 && v.r / 2 >= rows)) continue;
+                    auto launch = [&](int c) {
+                        int blocks = (out + v.f - 1) / v.f;
+                        if (kind == 0) v.fourbit<<<blocks, MV_THREADS>>>(x, w4[c], sc[c], dBook, 6, y, rows, in, out);
+                        else v.bf16<<<blocks, MV_THREADS>>>(x, w16[c], y, rows, in, out);
+                    };
+                    CHECK(cudaMemset(y, 0xff, (size_t) rows * out * 4));
+                    launch(0);
+                    CHECK(cudaDeviceSynchronize());
+                    CHECK(cudaMemcpy(hy.data(), y, hy.size() * 4, cudaMemcpyDeviceToHost));
+                    double diff = 0, norm = 0;
+                    for (size_t i = 0; i < hy.size(); i++) {
+                        diff += (hy[i] - hr[i]) * (double) (hy[i] - hr[i]);
+                        norm += hr[i] * (double) hr[i];
+                    }
+                    double rel = std::isnan(diff) ? INFINITY : sqrt(diff / norm);
+                    std::vector<double> t;
+                    for (int rep = -2; rep < 9; rep++) {
+                        cudaEventRecord(e0);
+                        for (int i = 0; i < 64; i++) launch(i % nCopies);
+                        cudaEventRecord(e1);
+                        cudaEventSynchronize(e1);
+                        float ms;
+                        cudaEventElapsedTime(&ms, e0, e1);
+                        if (rep >= 0) t.push_back(ms / 1e3 / 64);
+                    }
+                    CHECK(cudaGetLastError());
+                    double sec = median(t);
+                    double bytes = kind == 0 ? n / 2 + n / 64 * 4.0 : n * 2.0;
+                    printf("%-6s %-12s %4d %4d %4d %9.1f %8.0f %6.0f%% %10.2e%s\n", kind == 0 ? "nf4" : "bf16",
+                           (std::to_string(out) + "x" + std::to_string(in)).c_str(), rows, v.r, v.f, sec * 1e6, bytes / sec / 1e9,
+                           100 * bytes / sec / copy, rel, rel < 1e-5 ? "" : "  WRONG");
+                }
+            }
+            cudaFree(x);
+            cudaFree(y);
+            cudaFree(ref);
+        }
+        cudaFree(original);
+        for (int c = 0; c < nCopies; c++) {
+            cudaFree(w4[c]);
+            cudaFree(sc[c]);
+            cudaFree(w16[c]);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,128 @@
+package ai.convoy.runtime.bench;
+
+import ai.convoy.runtime.pipeline.MicroBatch;
+import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.pipeline.SequenceChanges;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Prefill and decode speed of a model loaded as pipeline stages, run one after another (each step goes through every
+ * stage, as a batch-1 request does): a prompt of {@code promptLen} tokens, then for each batch size that many
+ * sequences decoding {@code genLen} steps together, each attending over {@code promptLen} cached positions and more.
+ */
+public final class Benchmark {
+    public record Settings(int promptLen, int genLen, int[] batchSizes, int warmupSteps) {
+        public Settings {
+            if (promptLen < 1 || genLen < 1 || batchSizes.length == 0 || Arrays.stream(batchSizes).anyMatch(b -> b < 1)) {
+                throw new IllegalArgumentException("prompt and generation lengths and batch sizes must be positive");
+            }
+        }
+    }
+
+    /** Median time per decode step of a batch size, and the tokens per second it gives. */
+    public record Decode(int batch, double secondsPerStep) {
+        public double tokensPerSecond() {
+            return batch / secondsPerStep;
+        }
+    }
+
+    public record Result(int promptLen, double prefillSeconds, List<Decode> decode) {
+        public double prefillTokensPerSecond() {
+            return promptLen / prefillSeconds;
+        }
+    }
+
+    private final List<PipelineStage> stages;
+    private final int vocab;
+    private long nextSequence = 1;
+    private long nextBatch = 1;
+
+    public Benchmark(List<PipelineStage> stages, int vocab) {
+        this.stages = stages;
+        this.vocab = vocab;
+    }
+
+    /** Runs the measurements; {@code progress} hears each finished decode batch size's index. */
+    public Result run(Settings s, IntConsumer progress) {
+        prefill(Math.min(s.promptLen(), 16));
+        double prefill = prefill(s.promptLen());
+        List<Decode> decode = new ArrayList<>();
+        for (int i = 0; i < s.batchSizes().length; i++) {
+            decode.add(decode(s.batchSizes()[i], s));
+            progress.accept(i);
+        }
+        return new Result(s.promptLen(), prefill, decode);
+    }
+
+    private double prefill(int length) {
+        long sequence = nextSequence++;
+        int[] positions = new int[length];
+        int[] tokens = new int[length];
+        long[] sequences = new long[length];
+        for (int i = 0; i < length; i++) {
+            positions[i] = i;
+            tokens[i] = (1000 + 7 * i) % vocab;
+            sequences[i] = sequence;
+        }
+        long start = System.nanoTime();
+        pass(new SequenceChanges(new long[] {sequence}, new int[] {length}, new long[0]), sequences, positions, tokens,
+                new int[] {length - 1});
+        double seconds = (System.nanoTime() - start) / 1e9;
+        pass(new SequenceChanges(new long[0], new int[0], new long[] {sequence}), new long[0], new int[0], new int[0], new int[0]);
+        return seconds;
+    }
+
+    private Decode decode(int batch, Settings s) {
+        long[] sequences = new long[batch];
+        int[] capacities = new int[batch];
+        int[] logitRows = new int[batch];
+        int[] tokens = new int[batch];
+        for (int r = 0; r < batch; r++) {
+            sequences[r] = nextSequence++;
+            capacities[r] = s.promptLen() + s.warmupSteps() + s.genLen();
+            logitRows[r] = r;
+            tokens[r] = (2000 + r) % vocab;
+        }
+        SequenceChanges changes = new SequenceChanges(sequences, capacities, new long[0]);
+        double[] times = new double[s.genLen()];
+        for (int step = -s.warmupSteps(); step < s.genLen(); step++) {
+            int[] positions = new int[batch];
+            Arrays.fill(positions, s.promptLen() + s.warmupSteps() + step);
+            long start = System.nanoTime();
+            float[][] logits = pass(changes, sequences, positions, tokens, logitRows);
+            for (int r = 0; r < batch; r++) {
+                tokens[r] = argmax(logits[r]);
+            }
+            if (step >= 0) {
+                times[step] = (System.nanoTime() - start) / 1e9;
+            }
+            changes = SequenceChanges.NONE;
+        }
+        pass(new SequenceChanges(new long[0], new int[0], sequences), new long[0], new int[0], new int[0], new int[0]);
+        Arrays.sort(times);
+        return new Decode(batch, times[times.length / 2]);
+    }
+
+    private float[][] pass(SequenceChanges changes, long[] sequences, int[] positions, int[] tokens, int[] logitRows) {
+        MicroBatch batch = new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows);
+        PipelineStage.Result result = null;
+        for (PipelineStage stage : stages) {
+            result = stage.run(batch);
+            batch = result.next();
+        }
+        return result.logits();
+    }
+
+    private static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}
