@@ -13,6 +13,14 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.AttentionShape;
@@ -36,6 +44,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,6 +55,10 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
 
@@ -68,6 +81,22 @@ public final class CudaBackend implements Backend {
     private final Map<float[], CUdeviceptr> constants = new IdentityHashMap<>();
     private long allocatedBytes;
     private long peakBytes;
+    private final CUstream stream = new CUstream();
+    private final List<Launch> pending = new ArrayList<>();
+    /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows are replayed as graphs. */
+    private int stepRows;
+    private static final int GRAPH_ROWS = 8;
+    private static final int MAX_GRAPHS = 64;
+    private final Map<List<Launch>, CUgraphExec> graphs = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<List<Launch>, CUgraphExec> eldest) {
+            if (size() > MAX_GRAPHS) {
+                cuGraphExecDestroy(eldest.getValue());
+                return true;
+            }
+            return false;
+        }
+    };
 
     public CudaBackend(int index) {
         this.index = index;
@@ -79,6 +108,7 @@ public final class CudaBackend implements Backend {
         cuDeviceGetName(name, name.length, device);
         this.deviceName = new String(name).trim();
         cuCtxCreate(context, 0, device);
+        cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
@@ -183,10 +213,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void endStep() {
+        flush();
         current();
-        cuCtxSynchronize();
+        cuStreamSynchronize(stream);
         stepUploads.clear();
         workspace.reset();
+        stepRows = 0;
     }
 
     // ---- weights and activations ----
@@ -259,8 +291,9 @@ public final class CudaBackend implements Backend {
     private CUdeviceptr repacked(CUdeviceptr packed, long bytes, int cols) {
         CUdeviceptr tiled = alloc(bytes, DeviceOutOfMemoryException.Use.WEIGHTS);
         long chunks = bytes / 16;
-        launch("repack_4bit", chunks, 256, packed, tiled, chunks, cols);
-        synchronize();
+        current();
+        launchNow(new Launch("repack_4bit", (int) ((chunks + 255) / 256), 256, new Object[] {packed, tiled, chunks, cols}));
+        cuStreamSynchronize(stream);
         free(packed);
         return tiled;
     }
@@ -273,18 +306,23 @@ public final class CudaBackend implements Backend {
     @Override
     public Activations activations(int rows, int cols) {
         current();
+        stepRows = Math.max(stepRows, rows);
         return new CudaActivations(rows, cols, workspace.take(4L * rows * cols));
     }
 
     @Override
     public void write(Activations dst, float[] rowMajor) {
+        flush();
         current();
+        cuStreamSynchronize(stream);
         cuMemcpyHtoD(ptr(dst), Pointer.to(rowMajor), 4L * rowMajor.length);
     }
 
     @Override
     public void readRow(Activations src, int row, float[] dst) {
+        flush();
         current();
+        cuStreamSynchronize(stream);
         cuMemcpyDtoH(Pointer.to(dst), ptr(src).withByteOffset(4L * row * src.cols()), 4L * src.cols());
     }
 
@@ -294,20 +332,66 @@ public final class CudaBackend implements Backend {
 
     // ---- kernels ----
 
+    /** A kernel launch, held until the step's work is submitted; equal launches have equal functions and arguments. */
+    private record Launch(String function, int grid, int block, Object[] args) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Launch l && function.equals(l.function) && grid == l.grid && block == l.block && Arrays.equals(args, l.args);
+        }
+
+        @Override
+        public int hashCode() {
+            return 31 * (31 * function.hashCode() + grid) + Arrays.hashCode(args);
+        }
+    }
+
     private void launch(String function, long threads, int block, Object... args) {
+        pending.add(new Launch(function, (int) Math.max(1, (threads + block - 1) / block), block, args));
+    }
+
+    /**
+     * Submits the held launches. A decode-sized step (at most {@link #GRAPH_ROWS} rows) is captured once as a CUDA
+     * graph and replayed whenever the same launches come again: the workspace hands out the same addresses each step
+     * and what changes between steps (tokens, positions, cache rows) is uploaded data, not kernel arguments, so one
+     * replay replaces hundreds of launches.
+     */
+    private void flush() {
+        if (pending.isEmpty()) {
+            return;
+        }
         current();
-        Pointer[] params = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
+        if (stepRows <= GRAPH_ROWS) {
+            List<Launch> key = List.copyOf(pending);
+            CUgraphExec exec = graphs.get(key);
+            if (exec == null) {
+                CUgraph graph = new CUgraph();
+                cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
+                key.forEach(this::launchNow);
+                cuStreamEndCapture(stream, graph);
+                exec = new CUgraphExec();
+                cuGraphInstantiate(exec, graph, 0);
+                cuGraphDestroy(graph);
+                graphs.put(key, exec);
+            }
+            cuGraphLaunch(exec, stream);
+        } else {
+            pending.forEach(this::launchNow);
+        }
+        pending.clear();
+    }
+
+    private void launchNow(Launch l) {
+        Pointer[] params = new Pointer[l.args().length];
+        for (int i = 0; i < params.length; i++) {
+            params[i] = switch (l.args()[i]) {
                 case CUdeviceptr p -> Pointer.to(p);
                 case Integer v -> Pointer.to(new int[] {v});
                 case Long v -> Pointer.to(new long[] {v});
                 case Float v -> Pointer.to(new float[] {v});
-                default -> throw new IllegalArgumentException("kernel argument " + args[i]);
+                default -> throw new IllegalArgumentException("kernel argument " + l.args()[i]);
             };
         }
-        int grid = (int) Math.max(1, (threads + block - 1) / block);
-        cuLaunchKernel(functions.get(function), grid, 1, 1, block, 1, 1, 0, null, Pointer.to(params), null);
+        cuLaunchKernel(functions.get(l.function()), l.grid(), 1, 1, l.block(), 1, 1, 0, stream, Pointer.to(params), null);
     }
 
     private void launchBlocks(String function, int blocks, int block, Object... args) {
@@ -454,13 +538,16 @@ public final class CudaBackend implements Backend {
 
     /** Waits for the device to finish its queued work. */
     public void synchronize() {
+        flush();
         current();
-        cuCtxSynchronize();
+        cuStreamSynchronize(stream);
     }
 
     @Override
     public void close() {
         endStep();
+        graphs.values().forEach(JCudaDriver::cuGraphExecDestroy);
+        graphs.clear();
         workspace.release().forEach(this::free);
         constants.values().forEach(this::free);
         constants.clear();
