@@ -125,7 +125,7 @@ extern "C" __global__ void kv_store(const float* k, const float* v, const unsign
 // One block of ATT_WARPS warps per (row, head). Each warp runs an online softmax over every ATT_WARPS-th visible
 // position (a lane holds headDim / 32 dimensions, so the dot product is one warp sum and needs no barrier); the warps'
 // partial results are merged at the end. headDim at most 32 * ATT_DIMS.
-#define ATT_WARPS 4
+#define ATT_WARPS 32
 #define ATT_DIMS 8
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,

@@ -472,9 +472,12 @@ public final class CudaBackend implements Backend {
         if (shape.headDim() > 256) {
             throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
         }
-        launchBlocks("attention", batch.rows() * shape.heads(), 128, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+        launchBlocks("attention", batch.rows() * shape.heads(), ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window());
     }
+
+    /** ATT_WARPS warps of convoy.cu's attention kernel. */
+    private static final int ATTENTION_THREADS = 32 * 32;
 
     /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */
     private CudaKvCache.Rows stepRows(CudaKvCache kv, TokenBatch batch) {
