@@ -236,8 +236,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             g.members.remove(l);
         }
         // free its cache now: a batch of changes only, behind any rows of it still in flight
-        stages.getFirst().tell(new StageActor.Run(new MicroBatch(nextBatch++, new SequenceChanges(new long[0], new int[0],
-                new long[] {l.sequence}), new long[0], new int[0], new int[0], null, new int[0])));
+        stages.getFirst().tell(new StageActor.Run(MicroBatch.changesOnly(nextBatch++, SequenceChanges.closing(l.sequence))));
         schedule();
         return this;
     }

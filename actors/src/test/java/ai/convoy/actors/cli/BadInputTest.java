@@ -47,7 +47,7 @@ class BadInputTest {
         return CliRun.of(args);
     }
 
-    private static void assertOneLineError(CliRun run, String... mentions) {
+    static void assertOneLineError(CliRun run, String... mentions) {
         List<String> lines = run.err().lines().filter(l -> !l.startsWith("WARNING")).toList();
         assertAll(
                 () -> assertEquals(2, run.exitCode(), run.err()),

@@ -1,12 +1,12 @@
 package ai.convoy.actors.cli;
 
-import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.Arrays;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /** convoy bench on the CPU with the smallest known shape: its JSON report, and its errors for bad options. */
@@ -40,13 +40,7 @@ class BenchCommandTest {
     void badOptionsAreOneLineErrors() {
         for (String[] args : new String[][] {{"--shape", "llama3.2-1b", "--devices", "cpu", "--batch-sizes", "0"},
             {"--shape", "gpt-5", "--devices", "cpu"}}) {
-            CliRun run = CliRun.of(java.util.stream.Stream.concat(java.util.stream.Stream.of("bench"), java.util.Arrays.stream(args)).toList());
-            java.util.List<String> lines = run.err().lines().filter(l -> !l.startsWith("WARNING")).toList();
-            assertAll(
-                    () -> assertEquals(2, run.exitCode(), run.err()),
-                    () -> assertEquals(1, lines.size(), run.err()),
-                    () -> assertTrue(lines.getFirst().startsWith("convoy: error: "), run.err()),
-                    () -> assertFalse(run.err().contains("\tat "), run.err()));
+            BadInputTest.assertOneLineError(CliRun.of(Stream.concat(Stream.of("bench"), Arrays.stream(args)).toList()));
         }
     }
 }

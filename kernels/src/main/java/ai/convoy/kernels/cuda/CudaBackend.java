@@ -153,16 +153,17 @@ public final class CudaBackend implements Backend {
     CUdeviceptr alloc(long bytes, DeviceOutOfMemoryException.Use use) {
         current();
         CUdeviceptr p = new CUdeviceptr();
+        long size = Math.max(bytes, 4);
         try {
-            cuMemAlloc(p, Math.max(bytes, 4));
+            cuMemAlloc(p, size);
         } catch (CudaException e) {
             if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) {
                 throw new DeviceOutOfMemoryException(name(), use, bytes, -1);
             }
             throw e;
         }
-        allocations.put(p, Math.max(bytes, 4));
-        allocatedBytes += Math.max(bytes, 4);
+        allocations.put(p, size);
+        allocatedBytes += size;
         peakBytes = Math.max(peakBytes, allocatedBytes);
         return p;
     }
@@ -305,7 +306,6 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Activations activations(int rows, int cols) {
-        current();
         stepRows = Math.max(stepRows, rows);
         return new CudaActivations(rows, cols, workspace.take(4L * rows * cols));
     }
@@ -417,17 +417,17 @@ public final class CudaBackend implements Backend {
         }
         boolean bf16 = m.kind() == 0 && m.dtype() == 1 && m.cols() % 8 == 0;
         if (m.kind() == 3 || bf16) {
-            // the decode kernels take up to 8 rows; larger batches go 8 rows at a time
-            for (int r0 = 0; r0 < x.rows(); r0 += 8) {
-                int rows = Math.min(8, x.rows() - r0);
+            // the decode kernels take up to MATVEC_MAX_ROWS rows; larger batches go that many rows at a time
+            for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_MAX_ROWS) {
+                int rows = Math.min(MATVEC_MAX_ROWS, x.rows() - r0);
                 int[] variant = Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
                 CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
                 CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
                 int blocks = (m.rows() + variant[1] - 1) / variant[1];
                 if (bf16) {
-                    launchBlocks(matvecName("bf16", variant), blocks, 128, xr, m.data(), yr, rows, m.cols(), m.rows());
+                    launchBlocks(matvecName("bf16", variant), blocks, MATVEC_THREADS, xr, m.data(), yr, rows, m.cols(), m.rows());
                 } else {
-                    launchBlocks(matvecName("4bit", variant), blocks, 128, xr, m.data(), m.scales(), m.codebook(),
+                    launchBlocks(matvecName("4bit", variant), blocks, MATVEC_THREADS, xr, m.data(), m.scales(), m.codebook(),
                             Integer.numberOfTrailingZeros(m.blocksize()), yr, rows, m.cols(), m.rows());
                 }
             }
@@ -439,6 +439,9 @@ public final class CudaBackend implements Backend {
 
     /** {rows at most, output features per block} of the decode kernels in convoy.cu, by rows. */
     private static final int[][] MATVEC_VARIANTS = {{1, 2}, {2, 2}, {4, 4}, {8, 4}};
+    private static final int MATVEC_MAX_ROWS = MATVEC_VARIANTS[MATVEC_VARIANTS.length - 1][0];
+    /** MV_THREADS of convoy.cu. */
+    private static final int MATVEC_THREADS = 128;
 
     private static String matvecName(String weights, int[] variant) {
         return "matvec_" + weights + "_r" + variant[0] + "_f" + variant[1];

@@ -50,10 +50,6 @@ final class DeviceArena {
         used = 0;
     }
 
-    long bytes() {
-        return chunks.stream().mapToLong(Chunk::size).sum();
-    }
-
     /** The chunks, for freeing. */
     List<CUdeviceptr> release() {
         List<CUdeviceptr> out = chunks.stream().map(Chunk::base).toList();

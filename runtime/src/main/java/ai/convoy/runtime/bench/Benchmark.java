@@ -68,10 +68,10 @@ public final class Benchmark {
             sequences[i] = sequence;
         }
         long start = System.nanoTime();
-        pass(new SequenceChanges(new long[] {sequence}, new int[] {length}, new long[0]), sequences, positions, tokens,
-                new int[] {length - 1});
+        pass(new MicroBatch(nextBatch++, SequenceChanges.opening(new long[] {sequence}, new int[] {length}), sequences, positions, tokens,
+                null, new int[] {length - 1}));
         double seconds = (System.nanoTime() - start) / 1e9;
-        pass(new SequenceChanges(new long[0], new int[0], new long[] {sequence}), new long[0], new int[0], new int[0], new int[0]);
+        pass(MicroBatch.changesOnly(nextBatch++, SequenceChanges.closing(sequence)));
         return seconds;
     }
 
@@ -86,13 +86,13 @@ public final class Benchmark {
             logitRows[r] = r;
             tokens[r] = (2000 + r) % vocab;
         }
-        SequenceChanges changes = new SequenceChanges(sequences, capacities, new long[0]);
+        SequenceChanges changes = SequenceChanges.opening(sequences, capacities);
         double[] times = new double[s.genLen()];
         for (int step = -s.warmupSteps(); step < s.genLen(); step++) {
             int[] positions = new int[batch];
             Arrays.fill(positions, s.promptLen() + s.warmupSteps() + step);
             long start = System.nanoTime();
-            float[][] logits = pass(changes, sequences, positions, tokens, logitRows);
+            float[][] logits = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows));
             for (int r = 0; r < batch; r++) {
                 tokens[r] = argmax(logits[r]);
             }
@@ -101,13 +101,13 @@ public final class Benchmark {
             }
             changes = SequenceChanges.NONE;
         }
-        pass(new SequenceChanges(new long[0], new int[0], sequences), new long[0], new int[0], new int[0], new int[0]);
+        pass(MicroBatch.changesOnly(nextBatch++, SequenceChanges.closing(sequences)));
         Arrays.sort(times);
         return new Decode(batch, times[times.length / 2]);
     }
 
-    private float[][] pass(SequenceChanges changes, long[] sequences, int[] positions, int[] tokens, int[] logitRows) {
-        MicroBatch batch = new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows);
+    /** Runs the micro-batch through every stage in turn; the last one's logits. */
+    private float[][] pass(MicroBatch batch) {
         PipelineStage.Result result = null;
         for (PipelineStage stage : stages) {
             result = stage.run(batch);

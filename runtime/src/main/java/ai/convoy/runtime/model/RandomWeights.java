@@ -12,6 +12,7 @@ import ai.convoy.kernels.WeightVector;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,7 +47,7 @@ final class RandomWeights implements WeightSource {
     public WeightVector vector(String name, long size) {
         MemorySegment ones = arena.allocate(4 * size, 4);
         for (long i = 0; i < size; i++) {
-            ones.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i, 1f);
+            ones.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, 1f);
         }
         return backend.vector(new HostTensor(name, DType.F32, new long[] {size}, ones));
     }

@@ -14,6 +14,11 @@ public record MicroBatch(long id, SequenceChanges changes, long[] sequences, int
         }
     }
 
+    /** A micro-batch that carries only sequence changes, no rows. */
+    public static MicroBatch changesOnly(long id, SequenceChanges changes) {
+        return new MicroBatch(id, changes, new long[0], new int[0], new int[0], null, new int[0]);
+    }
+
     public int rows() {
         return sequences.length;
     }

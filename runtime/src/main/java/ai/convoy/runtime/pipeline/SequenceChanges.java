@@ -13,6 +13,14 @@ public record SequenceChanges(long[] open, int[] capacities, long[] close) {
         }
     }
 
+    public static SequenceChanges opening(long[] sequences, int[] capacities) {
+        return new SequenceChanges(sequences, capacities, new long[0]);
+    }
+
+    public static SequenceChanges closing(long... sequences) {
+        return new SequenceChanges(new long[0], new int[0], sequences);
+    }
+
     public boolean isEmpty() {
         return open.length == 0 && close.length == 0;
     }
