@@ -8,7 +8,7 @@ cd "$root"
 KEEP_STAGE=1 ../shared/device/stage.sh "$@"
 cd .device/stage
 rm -rf test-classes/actors test-classes/proto
-rm -f lib/pekko-* lib/scala-* lib/archunit* lib/config-* lib/slf4j-simple* lib/progressbar* lib/jline* lib/picocli* \
+rm -f lib/pekko-* lib/scala-* lib/archunit* lib/config-* lib/progressbar* lib/jline* lib/picocli* \
   lib/convoy-actors* lib/convoy-proto* lib/protobuf-java*
 tar -cf - . | xz -9 -T2 > ../app.tar.xz
 cd .. && rm -rf stage

@@ -1,6 +1,7 @@
 // Convoy's CUDA kernels. Activations are float32 [rows, cols] row-major; weights are read as stored. Every kernel has
 // a CPU twin in ai.convoy.kernels.cpu.CpuBackend that the GPU tests compare it with.
 #include <cstdint>
+#include <cuda_bf16.h>
 
 __device__ __forceinline__ float bf16_to_float(uint16_t v) { return __uint_as_float(((uint32_t) v) << 16); }
 __device__ __forceinline__ float f16_to_float(uint16_t v) { return __half2float(*reinterpret_cast<const __half*>(&v)); }
@@ -337,6 +338,41 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
         }
     }
     block_store<R, F>(acc, out, rows, outCols, first);
+}
+
+// Prefill and large batches: four-bit weights are expanded to bf16 (then a cuBLAS GEMM). One thread per 16 bytes of the
+// repacked tiles, for the chunks [firstChunk, firstChunk + chunks) (whole rows); out holds those rows, row-major.
+extern "C" __global__ void dequant_4bit_bf16(const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                                              long long firstChunk, long long chunks, __nv_bfloat16* out) {
+    __shared__ float book[16];
+    if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
+    __syncthreads();
+    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= chunks) return;
+    long long c = firstChunk + t;
+    long long tile = (c >> 5) * TILE_4BIT + 4 * (c & 31);
+    uint4 packed = reinterpret_cast<const uint4*>(w)[c];
+    uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float wv[2][4];
+        codes8(words[j], book, wv);
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            long long e = tile + 128 * (2 * j + h);
+            float scale = scales[e >> blockShift];
+            __nv_bfloat162 lo = __floats2bfloat162_rn(wv[h][0] * scale, wv[h][1] * scale);
+            __nv_bfloat162 hi = __floats2bfloat162_rn(wv[h][2] * scale, wv[h][3] * scale);
+            uint2 pair = {*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi)};
+            *reinterpret_cast<uint2*>(out + (e - 32 * firstChunk)) = pair;
+        }
+    }
+}
+
+// activations to bf16 for the GEMM, rounding to nearest even
+extern "C" __global__ void to_bf16(const float* x, __nv_bfloat16* y, long long n) {
+    long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = __float2bfloat16_rn(x[i]);
 }
 
 template <int R, int F>

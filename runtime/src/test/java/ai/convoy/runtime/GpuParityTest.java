@@ -47,7 +47,9 @@ class GpuParityTest {
         try (Model model = Model.open(ref.dir(), gpu, q)) {
             ParityModels.Run run = ParityModels.greedy(model, ref.promptIds(), 16);
             double error = ParityModels.relativeL2(run.promptLogits(), expected.data());
-            assertTrue(error < 1e-4, ref + " on " + gpu.deviceName() + ": relative L2 " + error + (quantized ? " (quantized)" : ""));
+            // a prompt of more than 8 tokens goes through cuBLAS in bf16, whose bound is 1e-2; float32 kernels keep 1e-4
+            double bound = gpu.bf16Products(ref.promptIds().length) ? 1e-2 : 1e-4;
+            assertTrue(error < bound, ref + " on " + gpu.deviceName() + ": relative L2 " + error + (quantized ? " (quantized)" : ""));
             assertArrayEquals(Arrays.copyOf(ref.greedyIds(), 16), run.tokens(), ref + ": greedy ids");
         }
     }

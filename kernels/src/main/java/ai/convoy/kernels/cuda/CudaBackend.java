@@ -82,6 +82,11 @@ public final class CudaBackend implements Backend {
     private long allocatedBytes;
     private long peakBytes;
     private final CUstream stream = new CUstream();
+    /** cuBLAS for products of more than GRAPH_ROWS rows, or null: then the decode kernels take them 8 rows at a time. */
+    private final Cublas cublas;
+    /** Four-bit weights expanded to bf16 for the GEMM, a slice of output features at a time; taken on first use. */
+    private CUdeviceptr gemmWeights;
+    private static final long GEMM_WEIGHT_BYTES = 64L << 20;
     private final List<Launch> pending = new ArrayList<>();
     /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows are replayed as graphs. */
     private int stepRows;
@@ -112,7 +117,7 @@ public final class CudaBackend implements Backend {
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
-                "gather_rows", "repack_4bit"));
+                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
         for (int[] v : MATVEC_VARIANTS) {
             names.add(matvecName("4bit", v));
             names.add(matvecName("bf16", v));
@@ -122,6 +127,7 @@ public final class CudaBackend implements Backend {
             cuModuleGetFunction(fn, module, f);
             functions.put(f, fn);
         }
+        cublas = Cublas.open(stream);
     }
 
     private static byte[] fatbin() {
@@ -415,7 +421,11 @@ public final class CudaBackend implements Backend {
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
         }
-        boolean bf16 = m.kind() == 0 && m.dtype() == 1 && m.cols() % 8 == 0;
+        if (gemmTakes(x.rows(), m)) {
+            gemm(x, m, out);
+            return;
+        }
+        boolean bf16 = decodeKernelBf16(m);
         if (m.kind() == 3 || bf16) {
             // the decode kernels take up to MATVEC_MAX_ROWS rows; larger batches go that many rows at a time
             for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_MAX_ROWS) {
@@ -435,6 +445,49 @@ public final class CudaBackend implements Backend {
         }
         launch("matmul", 32L * m.rows(), 256, ptr(x), m.data(), m.kind(), m.dtype(), m.scales(), m.codebook(), m.blocksize(), ptr(out),
                 x.rows(), m.cols(), m.rows());
+    }
+
+    private static boolean decodeKernelBf16(CudaMatrix m) {
+        return m.kind() == 0 && m.dtype() == 1 && m.cols() % 8 == 0;
+    }
+
+    /** Whether a product of {@code rows} rows with {@code w} goes to cuBLAS in bf16 rather than the float32 kernels. */
+    boolean gemmTakes(int rows, WeightMatrix w) {
+        CudaMatrix m = (CudaMatrix) w;
+        return bf16Products(rows) && (m.kind() == 3 || decodeKernelBf16(m));
+    }
+
+    /** Whether steps of {@code rows} rows compute their four-bit and bf16 products in bf16 (cuBLAS), not float32. */
+    public boolean bf16Products(int rows) {
+        return rows > GRAPH_ROWS && cublas != null;
+    }
+
+    /**
+     * Prefill and large batches: the activations in bf16 times the weights in bf16 (four-bit ones expanded a slice of
+     * output features at a time), by cuBLAS with float32 accumulation. Steps this large are not captured as graphs, so
+     * the held launches are submitted first and the rest runs in stream order.
+     */
+    private void gemm(Activations x, CudaMatrix m, Activations out) {
+        long n = (long) x.rows() * m.cols();
+        CUdeviceptr xb = workspace.take(2 * n);
+        launch("to_bf16", n, 256, ptr(x), xb, n);
+        flush();
+        if (m.kind() != 3) {
+            cublas.gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows());
+            return;
+        }
+        if (gemmWeights == null) {
+            gemmWeights = alloc(GEMM_WEIGHT_BYTES, DeviceOutOfMemoryException.Use.ACTIVATIONS);
+        }
+        // whole multiples of 64 features keep each slice's output columns aligned for the tensor-core kernels
+        int slice = (int) Math.min(m.rows(), Math.max(64, GEMM_WEIGHT_BYTES / (2L * m.cols()) / 64 * 64));
+        for (int f0 = 0; f0 < m.rows(); f0 += slice) {
+            int features = Math.min(slice, m.rows() - f0);
+            long chunks = (long) features * m.cols() / 32;
+            launchNow(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
+                Integer.numberOfTrailingZeros(m.blocksize()), (long) f0 * m.cols() / 32, chunks, gemmWeights}));
+            cublas.gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows());
+        }
     }
 
     /** {rows at most, output features per block} of the decode kernels in convoy.cu, by rows. */
@@ -555,6 +608,14 @@ public final class CudaBackend implements Backend {
         graphs.values().forEach(JCudaDriver::cuGraphExecDestroy);
         graphs.clear();
         workspace.release().forEach(this::free);
+        if (gemmWeights != null) {
+            free(gemmWeights);
+            gemmWeights = null;
+        }
+        if (cublas != null) {
+            current();
+            cublas.close();
+        }
         constants.values().forEach(this::free);
         constants.clear();
     }
