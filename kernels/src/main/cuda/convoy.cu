@@ -189,6 +189,138 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const flo
     }
 }
 
+// Prefill attention. A block takes one tile of rows (consecutive positions of one slot, tiles[2i] its first batch row
+// and tiles[2i+1] its count) and one KV head: the PF_QUERIES query vectors of those rows' heads in that group share
+// every key and value loaded into shared memory, PF_KEYS positions at a time. Each of the 8 warps owns 8 query
+// vectors: scores with lanes as (key, half of the warp's vectors), an online softmax per vector, then lanes as
+// dimensions for the weighted values. headDim at most 128 and a multiple of 4; PF_QUERIES / (heads / kvHeads) rows.
+#define PF_QUERIES 64
+#define PF_KEYS 16
+#define PF_WARPS 8
+#define PF_MAX_DIM 128
+extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(const float* q, const unsigned long long* kBase,
+        const unsigned long long* vBase, const int* capacities, int layer, const int* positions, const int* tiles, float* out,
+        int heads, int kvHeads, int headDim, float scale, int window) {
+    extern __shared__ float4 shared4[];
+    float* shared = reinterpret_cast<float*>(shared4);
+    int kStride = headDim + 4;  // padding: lanes reading different keys' float4s hit different banks
+    float* sQ = shared;                              // [PF_QUERIES][headDim]
+    float* sK = sQ + PF_QUERIES * headDim;           // [PF_KEYS][kStride]
+    float* sV = sK + PF_KEYS * kStride;              // [PF_KEYS][headDim]
+    float* sP = sV + PF_KEYS * headDim;              // [PF_WARPS][8][PF_KEYS]
+    float* sCorrection = sP + PF_WARPS * 8 * PF_KEYS; // [PF_WARPS][8]
+    int tile = blockIdx.x / kvHeads, kvHead = blockIdx.x % kvHeads;
+    int firstRow = tiles[2 * tile], count = tiles[2 * tile + 1];
+    int group = heads / kvHeads;
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int width = kvHeads * headDim;
+    int quads = headDim / 4;
+    for (int i = threadIdx.x; i < PF_QUERIES * quads; i += blockDim.x) {
+        int v = i / quads, d4 = i % quads, row = v / group;
+        float4 value = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (row < count) {
+            value = reinterpret_cast<const float4*>(q + (long long) (firstRow + row) * heads * headDim + (kvHead * group + v % group) * headDim)[d4];
+        }
+        reinterpret_cast<float4*>(sQ + v * headDim)[d4] = value;
+    }
+    int firstPos = positions[firstRow], lastPos = positions[firstRow + count - 1];
+    int firstKey = window > 0 ? max(0, firstPos - window + 1) : 0;
+    long long base = kv_offset(capacities, firstRow, layer, 0, width) + kvHead * headDim;
+    const float* keys = (const float*) kBase[firstRow] + base;
+    const float* values = (const float*) vBase[firstRow] + base;
+    // score lanes: key (lane & 15) for the vectors 4 * (lane >> 4) .. + 3 of this warp
+    int key = lane & (PF_KEYS - 1), half = lane >> 4;
+    int myPos[4];
+    float m[4], l[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        int row = (warp * 8 + half * 4 + j) / group;
+        myPos[j] = row < count ? firstPos + row : -1;
+        m[j] = -INFINITY;
+        l[j] = 0.f;
+    }
+    float acc[8][4] = {};
+    for (int chunk = firstKey; chunk <= lastPos; chunk += PF_KEYS) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < PF_KEYS * quads; i += blockDim.x) {
+            int t = i / quads, d4 = i % quads;
+            bool valid = chunk + t <= lastPos;
+            float4 kv = valid ? reinterpret_cast<const float4*>(keys + (long long) (chunk + t) * width)[d4] : make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 vv = valid ? reinterpret_cast<const float4*>(values + (long long) (chunk + t) * width)[d4] : make_float4(0.f, 0.f, 0.f, 0.f);
+            reinterpret_cast<float4*>(sK + t * kStride)[d4] = kv;
+            reinterpret_cast<float4*>(sV + t * headDim)[d4] = vv;
+        }
+        __syncthreads();
+        float s[4] = {};
+        const float4* kRow = reinterpret_cast<const float4*>(sK + key * kStride);
+        const float* qBase = sQ + (warp * 8 + half * 4) * headDim;
+        for (int d4 = 0; d4 < quads; d4++) {
+            float4 k4 = kRow[d4];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float4 q4 = reinterpret_cast<const float4*>(qBase + j * headDim)[d4];
+                s[j] += q4.x * k4.x + q4.y * k4.y + q4.z * k4.z + q4.w * k4.w;
+            }
+        }
+        int pos = chunk + key;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            bool visible = pos <= myPos[j] && (window <= 0 || pos > myPos[j] - window);
+            float sj = visible ? s[j] * scale : -INFINITY;
+            float chunkMax = sj;
+            for (int o = PF_KEYS / 2; o > 0; o >>= 1) chunkMax = fmaxf(chunkMax, __shfl_xor_sync(0xffffffffu, chunkMax, o));
+            float mNew = fmaxf(m[j], chunkMax);
+            float p = mNew == -INFINITY ? 0.f : expf(sj - mNew);
+            float correction = mNew == -INFINITY ? 1.f : expf(m[j] - mNew);
+            float sum = p;
+            for (int o = PF_KEYS / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            l[j] = l[j] * correction + sum;
+            m[j] = mNew;
+            sP[(warp * 8 + half * 4 + j) * PF_KEYS + key] = p;
+            if (key == 0) sCorrection[warp * 8 + half * 4 + j] = correction;
+        }
+        __syncwarp();
+        // value lanes: dimensions 4 * lane .. + 3 for all 8 vectors
+        if (lane < quads) {
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                float c = sCorrection[warp * 8 + j];
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[j][e] *= c;
+            }
+            for (int t = 0; t < PF_KEYS; t++) {
+                float4 v4 = reinterpret_cast<const float4*>(sV + t * headDim)[lane];
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    float p = sP[(warp * 8 + j) * PF_KEYS + t];
+                    acc[j][0] += p * v4.x;
+                    acc[j][1] += p * v4.y;
+                    acc[j][2] += p * v4.z;
+                    acc[j][3] += p * v4.w;
+                }
+            }
+        }
+        __syncwarp();
+    }
+    // the score lanes hold each vector's denominator; hand them to the value lanes through shared memory
+    if (key == 0) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) sCorrection[warp * 8 + half * 4 + j] = l[j];
+    }
+    __syncwarp();
+    if (lane < quads) {
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int v = warp * 8 + j, row = v / group;
+            if (row < count) {
+                float inv = 1.f / sCorrection[v];
+                float4 o = make_float4(acc[j][0] * inv, acc[j][1] * inv, acc[j][2] * inv, acc[j][3] * inv);
+                reinterpret_cast<float4*>(out + (long long) (firstRow + row) * heads * headDim + (kvHead * group + v % group) * headDim)[lane] = o;
+            }
+        }
+    }
+}
+
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long) count * cols) return;

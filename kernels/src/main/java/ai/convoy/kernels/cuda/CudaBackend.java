@@ -55,6 +55,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
@@ -117,7 +118,7 @@ public final class CudaBackend implements Backend {
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
-                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
+                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_prefill"));
         for (int[] v : MATVEC_VARIANTS) {
             names.add(matvecName("4bit", v));
             names.add(matvecName("bf16", v));
@@ -128,6 +129,8 @@ public final class CudaBackend implements Backend {
             functions.put(f, fn);
         }
         cublas = Cublas.open(stream);
+        JCudaDriver.cuFuncSetAttribute(functions.get("attention_prefill"), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                prefillAttentionShared(PREFILL_MAX_DIM));
     }
 
     private static byte[] fatbin() {
@@ -338,11 +341,19 @@ public final class CudaBackend implements Backend {
 
     // ---- kernels ----
 
-    /** A kernel launch, held until the step's work is submitted; equal launches have equal functions and arguments. */
-    private record Launch(String function, int grid, int block, Object[] args) {
+    /**
+     * A kernel launch, held until the step's work is submitted; equal launches have equal functions and arguments.
+     * {@code shared}: bytes of dynamic shared memory.
+     */
+    private record Launch(String function, int grid, int block, int shared, Object[] args) {
+        Launch(String function, int grid, int block, Object[] args) {
+            this(function, grid, block, 0, args);
+        }
+
         @Override
         public boolean equals(Object o) {
-            return o instanceof Launch l && function.equals(l.function) && grid == l.grid && block == l.block && Arrays.equals(args, l.args);
+            return o instanceof Launch l && function.equals(l.function) && grid == l.grid && block == l.block && shared == l.shared
+                    && Arrays.equals(args, l.args);
         }
 
         @Override
@@ -397,7 +408,7 @@ public final class CudaBackend implements Backend {
                 default -> throw new IllegalArgumentException("kernel argument " + l.args()[i]);
             };
         }
-        cuLaunchKernel(functions.get(l.function()), l.grid(), 1, 1, l.block(), 1, 1, 0, stream, Pointer.to(params), null);
+        cuLaunchKernel(functions.get(l.function()), l.grid(), 1, 1, l.block(), 1, 1, l.shared(), stream, Pointer.to(params), null);
     }
 
     private void launchBlocks(String function, int blocks, int block, Object... args) {
@@ -528,9 +539,57 @@ public final class CudaBackend implements Backend {
         if (shape.headDim() > 256) {
             throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
         }
+        int[] tiles = prefillTiles(batch, shape);
+        if (tiles != null) {
+            pending.add(new Launch("attention_prefill", tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
+                    new Object[] {ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions, stepInts(tiles), ptr(out), shape.heads(),
+                        shape.kvHeads(), shape.headDim(), shape.scale(), shape.window()}));
+            return;
+        }
         launchBlocks("attention", batch.rows() * shape.heads(), ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window());
     }
+
+    /** PF_QUERIES, PF_KEYS, PF_WARPS and PF_MAX_DIM of convoy.cu's prefill attention kernel. */
+    private static final int PREFILL_QUERIES = 64;
+    private static final int PREFILL_KEYS = 16;
+    private static final int PREFILL_THREADS = 8 * 32;
+    private static final int PREFILL_MAX_DIM = 128;
+
+    private static int prefillAttentionShared(int headDim) {
+        return 4 * (PREFILL_QUERIES * headDim + PREFILL_KEYS * (headDim + 4) + PREFILL_KEYS * headDim + PREFILL_QUERIES * PREFILL_KEYS
+                + PREFILL_QUERIES);
+    }
+
+    /**
+     * The prefill kernel's tiles for a batch, {first row, rows} pairs of consecutive positions of one slot, at most as
+     * many rows as fill its query vectors; null when the decode kernel suits the batch better (rows mostly alone in
+     * their slot, as in decode steps) or the shape is beyond the prefill kernel. Made once per step.
+     */
+    private int[] prefillTiles(TokenBatch batch, AttentionShape shape) {
+        int group = shape.heads() / shape.kvHeads();
+        if (batch.rows() <= GRAPH_ROWS || shape.headDim() > PREFILL_MAX_DIM || shape.headDim() % 4 != 0 || PREFILL_QUERIES % group != 0) {
+            return null;
+        }
+        Object key = stepUploads.computeIfAbsent(batch.slots(), k -> {
+            int perTile = PREFILL_QUERIES / group;
+            List<Integer> tiles = new ArrayList<>();
+            for (int r = 0; r < batch.rows(); r++) {
+                boolean continues = r > 0 && tiles.get(tiles.size() - 1) < perTile && batch.slot(r) == batch.slot(r - 1)
+                        && batch.position(r) == batch.position(r - 1) + 1;
+                if (continues) {
+                    tiles.set(tiles.size() - 1, tiles.get(tiles.size() - 1) + 1);
+                } else {
+                    tiles.add(r);
+                    tiles.add(1);
+                }
+            }
+            return tiles.size() <= batch.rows() ? tiles.stream().mapToInt(Integer::intValue).toArray() : NO_TILES;
+        });
+        return key == NO_TILES ? null : (int[]) key;
+    }
+
+    private static final int[] NO_TILES = new int[0];
 
     /** ATT_WARPS warps of convoy.cu's attention kernel. */
     private static final int ATTENTION_THREADS = 32 * 32;

@@ -186,38 +186,47 @@ class CudaBackendTest {
 
     @Test
     void groupedQueryAttentionWithAndWithoutAWindow() {
-        int heads = 8, kvHeads = 2, headDim = 64, layers = 2;
-        for (int window : new int[] {0, 5}) {
-            AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, 0.125f, window);
-            try (KvCache kc = cpu.kvCache(layers, kvHeads, headDim); KvCache kg = gpu.kvCache(layers, kvHeads, headDim)) {
-                int a = kc.openSlot(40);
-                int b = kc.openSlot(40);
-                assertTrue(kg.openSlot(40) == a && kg.openSlot(40) == b);
-                // prefill 17 positions of a and 3 of b in one batch, then one decode row each
-                int[][] steps = {{17, 3}, {1, 1}};
-                int[] next = {0, 0};
-                for (int[] step : steps) {
-                    int rows = step[0] + step[1];
-                    int[] slots = new int[rows];
-                    int[] positions = new int[rows];
-                    for (int r = 0; r < rows; r++) {
-                        boolean first = r < step[0];
-                        slots[r] = first ? a : b;
-                        positions[r] = first ? next[0]++ : next[1]++;
-                    }
-                    TokenBatch batch = new TokenBatch(slots, positions);
-                    float[] q = TestTensors.floats(random, rows * heads * headDim);
-                    float[] k = TestTensors.floats(random, rows * kvHeads * headDim);
-                    float[] v = TestTensors.floats(random, rows * kvHeads * headDim);
-                    Activations oc = poisoned(cpu, rows, heads * headDim);
-                    Activations og = poisoned(gpu, rows, heads * headDim);
-                    cpu.attention(kc, 1, filled(cpu, rows, heads * headDim, q), filled(cpu, rows, kvHeads * headDim, k),
-                            filled(cpu, rows, kvHeads * headDim, v), batch, shape, oc);
-                    gpu.attention(kg, 1, filled(gpu, rows, heads * headDim, q), filled(gpu, rows, kvHeads * headDim, k),
-                            filled(gpu, rows, kvHeads * headDim, v), batch, shape, og);
-                    assertClose(read(cpu, oc), read(gpu, og), 1e-5, "attention window " + window);
-                    gpu.endStep();
+        // {heads, kv heads, head dim}: groups of 4, 8 and 1 fill the prefill kernel's tiles with 16, 8 and 64 rows;
+        // a head dimension of 256 is beyond it and takes the decode kernel for prefill too
+        for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}}) {
+            for (int window : new int[] {0, 5}) {
+                checkAttention(dims[0], dims[1], dims[2], window);
+            }
+        }
+    }
+
+    private void checkAttention(int heads, int kvHeads, int headDim, int window) {
+        int layers = 2;
+        AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, (float) (1 / Math.sqrt(headDim)), window);
+        try (KvCache kc = cpu.kvCache(layers, kvHeads, headDim); KvCache kg = gpu.kvCache(layers, kvHeads, headDim)) {
+            int a = kc.openSlot(90);
+            int b = kc.openSlot(90);
+            assertTrue(kg.openSlot(90) == a && kg.openSlot(90) == b);
+            // prefill 70 positions of a and 3 of b in one batch, 9 more of a, then one decode row each
+            int[][] steps = {{70, 3}, {9, 0}, {1, 1}};
+            int[] next = {0, 0};
+            for (int[] step : steps) {
+                int rows = step[0] + step[1];
+                int[] slots = new int[rows];
+                int[] positions = new int[rows];
+                for (int r = 0; r < rows; r++) {
+                    boolean first = r < step[0];
+                    slots[r] = first ? a : b;
+                    positions[r] = first ? next[0]++ : next[1]++;
                 }
+                TokenBatch batch = new TokenBatch(slots, positions);
+                float[] q = TestTensors.floats(random, rows * heads * headDim);
+                float[] k = TestTensors.floats(random, rows * kvHeads * headDim);
+                float[] v = TestTensors.floats(random, rows * kvHeads * headDim);
+                Activations oc = poisoned(cpu, rows, heads * headDim);
+                Activations og = poisoned(gpu, rows, heads * headDim);
+                cpu.attention(kc, 1, filled(cpu, rows, heads * headDim, q), filled(cpu, rows, kvHeads * headDim, k),
+                        filled(cpu, rows, kvHeads * headDim, v), batch, shape, oc);
+                gpu.attention(kg, 1, filled(gpu, rows, heads * headDim, q), filled(gpu, rows, kvHeads * headDim, k),
+                        filled(gpu, rows, kvHeads * headDim, v), batch, shape, og);
+                assertClose(read(cpu, oc), read(gpu, og), 1e-5, "attention " + heads + "/" + kvHeads + "x" + headDim + " window " + window
+                        + " rows " + rows);
+                gpu.endStep();
             }
         }
     }
