@@ -24,12 +24,22 @@ extern "C" __global__ void embed(const void* table, int dtype, const int* ids, f
         out[(long long) r * cols + c] = load_weight(table, (long long) ids[r] * cols + c, dtype);
 }
 
-// one block of 256 threads per row
+// One block of up to 1024 threads per row: a decode step has one row, so the block reads it in as few rounds of loads
+// as it can (float4 when cols % 4 == 0), rather than looping over it with a few warps.
 extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, float* out, int cols) {
-    __shared__ float partial[8];
+    __shared__ float partial[32];
     const float* row = x + (long long) blockIdx.x * cols;
+    float* o = out + (long long) blockIdx.x * cols;
+    bool vector = (cols & 3) == 0;
     float s = 0.f;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += row[c] * row[c];
+    if (vector) {
+        for (int c = threadIdx.x; c < cols / 4; c += blockDim.x) {
+            float4 v = reinterpret_cast<const float4*>(row)[c];
+            s += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+    } else {
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) s += row[c] * row[c];
+    }
     s = warp_sum(s);
     if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = s;
     __syncthreads();
@@ -40,7 +50,14 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, f
     }
     __syncthreads();
     float inv = rsqrtf(partial[0] / cols + eps);
-    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[(long long) blockIdx.x * cols + c] = w[c] * (row[c] * inv);
+    if (vector) {
+        for (int c = threadIdx.x; c < cols / 4; c += blockDim.x) {
+            float4 v = reinterpret_cast<const float4*>(row)[c], g = reinterpret_cast<const float4*>(w)[c];
+            reinterpret_cast<float4*>(o)[c] = make_float4(g.x * (v.x * inv), g.y * (v.y * inv), g.z * (v.z * inv), g.w * (v.w * inv));
+        }
+    } else {
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = w[c] * (row[c] * inv);
+    }
 }
 
 // One warp per output feature: the weight row is read once, coalesced, and dotted with every activation row.
@@ -123,21 +140,27 @@ extern "C" __global__ void kv_store(const float* k, const float* v, const unsign
     ((float*) vBase[r])[at] = v[t];
 }
 
-// One block of ATT_WARPS warps per (row, head). Each warp runs an online softmax over every ATT_WARPS-th visible
-// position (a lane holds headDim / 32 dimensions, so the dot product is one warp sum and needs no barrier); the warps'
-// partial results are merged at the end. headDim at most 32 * ATT_DIMS.
-#define ATT_WARPS 32
+// Decode attention. One block of ATT_WARPS warps per (row, head, part): the visible positions are cut into `parts`
+// runs (enough blocks to fill the GPU when one row reads a long cache) and each warp runs an online softmax over every
+// ATT_WARPS-th position of its block's run (a lane holds headDim / 32 dimensions, so the dot product is one warp sum
+// and needs no barrier). The warps' results are merged in the block; with several parts, each block leaves its
+// unnormalised sums, maximum and denominator in `partial` [rows * heads * parts][headDim + 2] for attention_merge.
+// headDim at most 32 * ATT_DIMS.
+#define ATT_WARPS 8
 #define ATT_DIMS 8
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
-        int headDim, float scale, int window) {
+        int headDim, float scale, int window, int parts, float* partial) {
     __shared__ float warpMax[ATT_WARPS], warpSum[ATT_WARPS];
     __shared__ float warpAcc[ATT_WARPS][32 * ATT_DIMS];
-    int r = blockIdx.x / heads, h = blockIdx.x % heads;
+    int part = blockIdx.x % parts, rowHead = blockIdx.x / parts;
+    int r = rowHead / heads, h = rowHead % heads;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int width = kvHeads * headDim;
     int pos = positions[r];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
+    int perPart = (pos - first + parts) / parts;
+    int from = first + part * perPart, to = min(pos, from + perPart - 1);
     long long base = kv_offset(capacities, r, layer, 0, width) + (h / (heads / kvHeads)) * headDim;
     const float* keys = (const float*) kBase[r] + base;
     const float* values = (const float*) vBase[r] + base;
@@ -150,7 +173,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const flo
         acc[i] = 0.f;
     }
     float m = -INFINITY, l = 0.f;
-    for (int t = first + warp; t <= pos; t += ATT_WARPS) {
+    for (int t = from + warp; t <= to; t += ATT_WARPS) {
         const float* kt = keys + (long long) t * width;
         float s = 0.f;
 #pragma unroll
@@ -181,11 +204,37 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const flo
     float total = -INFINITY;
     for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w]);
     float denominator = 0.f;
-    for (int w = 0; w < ATT_WARPS; w++) denominator += warpSum[w] * expf(warpMax[w] - total);
+    for (int w = 0; w < ATT_WARPS; w++) denominator += total == -INFINITY ? 0.f : warpSum[w] * expf(warpMax[w] - total);
+    float* mine = partial + (long long) blockIdx.x * (headDim + 2);
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
-        for (int w = 0; w < ATT_WARPS; w++) o += warpAcc[w][d] * expf(warpMax[w] - total);
-        out[(long long) r * heads * headDim + h * headDim + d] = o / denominator;
+        for (int w = 0; w < ATT_WARPS; w++) o += warpMax[w] == -INFINITY ? 0.f : warpAcc[w][d] * expf(warpMax[w] - total);
+        if (parts == 1) out[(long long) r * heads * headDim + h * headDim + d] = o / denominator;
+        else mine[d] = o;
+    }
+    if (parts > 1 && threadIdx.x == 0) {
+        mine[headDim] = total;
+        mine[headDim + 1] = denominator;
+    }
+}
+
+// One block per (row, head): the parts of attention's split run merged by their maxima and denominators.
+extern "C" __global__ void attention_merge(const float* partial, float* out, int heads, int headDim, int parts) {
+    const float* p = partial + (long long) blockIdx.x * parts * (headDim + 2);
+    float total = -INFINITY;
+    for (int i = 0; i < parts; i++) total = fmaxf(total, p[i * (headDim + 2) + headDim]);
+    float denominator = 0.f;
+    for (int i = 0; i < parts; i++) {
+        float mi = p[i * (headDim + 2) + headDim];
+        if (mi != -INFINITY) denominator += p[i * (headDim + 2) + headDim + 1] * expf(mi - total);
+    }
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float o = 0.f;
+        for (int i = 0; i < parts; i++) {
+            float mi = p[i * (headDim + 2) + headDim];
+            if (mi != -INFINITY) o += p[i * (headDim + 2) + d] * expf(mi - total);
+        }
+        out[(long long) blockIdx.x * headDim + d] = o / denominator;
     }
 }
 
@@ -209,7 +258,8 @@ extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(co
     float* sV = sK + PF_KEYS * kStride;              // [PF_KEYS][headDim]
     float* sP = sV + PF_KEYS * headDim;              // [PF_WARPS][8][PF_KEYS]
     float* sCorrection = sP + PF_WARPS * 8 * PF_KEYS; // [PF_WARPS][8]
-    int tile = blockIdx.x / kvHeads, kvHead = blockIdx.x % kvHeads;
+    // later tiles see more keys: they go first, so the short ones fill in behind them
+    int tile = gridDim.x / kvHeads - 1 - blockIdx.x / kvHeads, kvHead = blockIdx.x % kvHeads;
     int firstRow = tiles[2 * tile], count = tiles[2 * tile + 1];
     int group = heads / kvHeads;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;

@@ -118,7 +118,7 @@ public final class CudaBackend implements Backend {
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
-                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_prefill"));
+                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_prefill", "attention_merge"));
         for (int[] v : MATVEC_VARIANTS) {
             names.add(matvecName("4bit", v));
             names.add(matvecName("bf16", v));
@@ -141,6 +141,19 @@ public final class CudaBackend implements Backend {
             return in.readAllBytes();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** CUDA devices on this host; 0 when there is no driver or no GPU. */
+    public static int deviceCount() {
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            cuInit(0);
+            int[] count = new int[1];
+            JCudaDriver.cuDeviceGetCount(count);
+            return count[0];
+        } catch (CudaException | LinkageError e) {
+            return 0;
         }
     }
 
@@ -423,7 +436,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void rmsNorm(Activations x, WeightVector weight, float eps, Activations out) {
-        launchBlocks("rms_norm", x.rows(), 256, ptr(x), ((CudaVector) weight).ptr(), eps, ptr(out), x.cols());
+        launchBlocks("rms_norm", x.rows(), Math.min(1024, Math.max(32, (x.cols() / 4 + 31) / 32 * 32)), ptr(x), ((CudaVector) weight).ptr(), eps, ptr(out), x.cols());
     }
 
     @Override
@@ -546,8 +559,19 @@ public final class CudaBackend implements Backend {
                         shape.kvHeads(), shape.headDim(), shape.scale(), shape.window()}));
             return;
         }
-        launchBlocks("attention", batch.rows() * shape.heads(), ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
-                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window());
+        int visible = 0;
+        for (int r = 0; r < batch.rows(); r++) {
+            int p = batch.position(r) + 1;
+            visible = Math.max(visible, shape.window() > 0 ? Math.min(p, shape.window()) : p);
+        }
+        int parts = Math.min(ATTENTION_MAX_PARTS, (visible + ATTENTION_PART - 1) / ATTENTION_PART);
+        int rowHeads = batch.rows() * shape.heads();
+        CUdeviceptr partial = workspace.take(parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
+        launchBlocks("attention", rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial);
+        if (parts > 1) {
+            launchBlocks("attention_merge", rowHeads, 128, partial, ptr(out), shape.heads(), shape.headDim(), parts);
+        }
     }
 
     /** PF_QUERIES, PF_KEYS, PF_WARPS and PF_MAX_DIM of convoy.cu's prefill attention kernel. */
@@ -592,7 +616,13 @@ public final class CudaBackend implements Backend {
     private static final int[] NO_TILES = new int[0];
 
     /** ATT_WARPS warps of convoy.cu's attention kernel. */
-    private static final int ATTENTION_THREADS = 32 * 32;
+    private static final int ATTENTION_THREADS = 8 * 32;
+    /**
+     * Positions per block of the decode attention (8 per warp) and the most blocks one (row, head) is split into:
+     * a single row reading a long cache still fills the GPU.
+     */
+    private static final int ATTENTION_PART = 64;
+    private static final int ATTENTION_MAX_PARTS = 32;
 
     /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */
     private CudaKvCache.Rows stepRows(CudaKvCache kv, TokenBatch batch) {
