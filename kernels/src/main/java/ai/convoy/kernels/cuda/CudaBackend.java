@@ -168,6 +168,7 @@ public final class CudaBackend implements Backend {
 
     // ---- memory ----
 
+    /** Makes this backend's context current: stage actors call a backend from whichever thread runs them. */
     private void current() {
         cuCtxSetCurrent(context);
     }
@@ -219,6 +220,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr p = (CUdeviceptr) stepUploads.get(values);
         if (p == null) {
             p = workspace.take(4L * values.length);
+            current();
             cuMemcpyHtoD(p, Pointer.to(values), 4L * values.length);
             stepUploads.put(values, p);
         }
@@ -638,6 +640,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr k = workspace.take((long) Sizeof.POINTER * n);
         CUdeviceptr v = workspace.take((long) Sizeof.POINTER * n);
         CUdeviceptr c = workspace.take(4L * n);
+        current();
         cuMemcpyHtoD(k, Pointer.to(keys), (long) Sizeof.POINTER * n);
         cuMemcpyHtoD(v, Pointer.to(values), (long) Sizeof.POINTER * n);
         cuMemcpyHtoD(c, Pointer.to(capacities), 4L * n);

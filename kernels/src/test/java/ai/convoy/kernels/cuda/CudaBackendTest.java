@@ -173,7 +173,9 @@ class CudaBackendTest {
         Activations ec = poisoned(cpu, 2, cols);
         Activations eg = poisoned(gpu, 2, cols);
         cpu.embed(cpu.matrix(table), new int[] {49, 3}, ec);
-        gpu.embed(gpu.matrix(table), new int[] {49, 3}, eg);
+        WeightMatrix onGpu = gpu.matrix(table);
+        // from a thread that never used the backend, as when an actor moves between a dispatcher's threads
+        java.util.concurrent.CompletableFuture.runAsync(() -> gpu.embed(onGpu, new int[] {49, 3}, eg), r -> Thread.ofPlatform().start(r)).join();
         assertClose(read(cpu, ec), read(gpu, eg), 0, "embed");
 
         Activations gc = poisoned(cpu, 2, cols);
