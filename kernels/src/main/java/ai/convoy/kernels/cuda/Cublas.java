@@ -4,6 +4,7 @@ import static jcuda.jcublas.JCublas2.cublasCreate;
 import static jcuda.jcublas.JCublas2.cublasDestroy;
 import static jcuda.jcublas.JCublas2.cublasGemmEx;
 import static jcuda.jcublas.JCublas2.cublasSetStream;
+import static jcuda.jcublas.JCublas2.cublasSetWorkspace;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
@@ -110,13 +111,20 @@ final class Cublas implements AutoCloseable {
         int status = cublasGemmEx(handle, cublasOperation.CUBLAS_OP_T, cublasOperation.CUBLAS_OP_N, m, n, k, one, w, cudaDataType.CUDA_R_16BF,
                 k, x, cudaDataType.CUDA_R_16BF, k, zero, y, cudaDataType.CUDA_R_32F, ldy, cudaDataType.CUDA_R_32F,
                 cublasGemmAlgo.CUBLAS_GEMM_DEFAULT);
-        if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) {
-            throw new IllegalStateException("cuBLAS GEMM " + m + "x" + n + "x" + k + " failed: " + cublasStatus.stringFor(status));
-        }
+        check(status, "GEMM " + m + "x" + n + "x" + k);
     }
 
-    cublasHandle handle() {
-        return handle;
+    /** The workspace cuBLAS recommends for Hopper; smaller GPUs use part of it. */
+    static final long WORKSPACE_BYTES = 32L << 20;
+
+    void useWorkspace(CUdeviceptr workspace) {
+        check(cublasSetWorkspace(handle, workspace, WORKSPACE_BYTES), "setting the workspace");
+    }
+
+    private static void check(int status, String what) {
+        if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) {
+            throw new IllegalStateException("cuBLAS " + what + " failed: " + cublasStatus.stringFor(status));
+        }
     }
 
     @Override

@@ -83,19 +83,20 @@ public final class CudaBackend implements Backend {
     private long allocatedBytes;
     private long peakBytes;
     private final CUstream stream = new CUstream();
-    /** cuBLAS for products of more than GRAPH_ROWS rows, or null: then the decode kernels take them 8 rows at a time. */
+    /** cuBLAS for products of more than MATVEC_MAX_ROWS rows, or null: then the decode kernels take them 8 rows at a time. */
     private final Cublas cublas;
+    private CUdeviceptr cublasWorkspace;
     /** Four-bit weights expanded to bf16 for the GEMM, a slice of output features at a time; taken on first use. */
     private CUdeviceptr gemmWeights;
     private static final long GEMM_WEIGHT_BYTES = 64L << 20;
-    private final List<Launch> pending = new ArrayList<>();
-    /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows are replayed as graphs. */
+    private final List<Op> pending = new ArrayList<>();
+    /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows (decode batches) are replayed as graphs. */
     private int stepRows;
-    private static final int GRAPH_ROWS = 8;
+    private static final int GRAPH_ROWS = 64;
     private static final int MAX_GRAPHS = 64;
-    private final Map<List<Launch>, CUgraphExec> graphs = new LinkedHashMap<>(16, 0.75f, true) {
+    private final Map<List<Op>, CUgraphExec> graphs = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<List<Launch>, CUgraphExec> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<List<Op>, CUgraphExec> eldest) {
             if (size() > MAX_GRAPHS) {
                 cuGraphExecDestroy(eldest.getValue());
                 return true;
@@ -129,6 +130,11 @@ public final class CudaBackend implements Backend {
             functions.put(f, fn);
         }
         cublas = Cublas.open(stream);
+        if (cublas != null) {
+            // cuBLAS must not allocate while a graph is being captured: it gets its workspace up front
+            cublasWorkspace = alloc(Cublas.WORKSPACE_BYTES, DeviceOutOfMemoryException.Use.ACTIVATIONS);
+            cublas.useWorkspace(cublasWorkspace);
+        }
         JCudaDriver.cuFuncSetAttribute(functions.get("attention_prefill"), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 prefillAttentionShared(PREFILL_MAX_DIM));
     }
@@ -356,11 +362,15 @@ public final class CudaBackend implements Backend {
 
     // ---- kernels ----
 
+    /** Work held until the step is submitted: equal lists of equal operations replay one captured graph. */
+    private sealed interface Op permits Launch, Gemm {
+    }
+
     /**
-     * A kernel launch, held until the step's work is submitted; equal launches have equal functions and arguments.
-     * {@code shared}: bytes of dynamic shared memory.
+     * A kernel launch; equal launches have equal functions and arguments. {@code shared}: bytes of dynamic shared
+     * memory.
      */
-    private record Launch(String function, int grid, int block, int shared, Object[] args) {
+    private record Launch(String function, int grid, int block, int shared, Object[] args) implements Op {
         Launch(String function, int grid, int block, Object[] args) {
             this(function, grid, block, 0, args);
         }
@@ -393,7 +403,7 @@ public final class CudaBackend implements Backend {
         }
         current();
         if (stepRows <= GRAPH_ROWS) {
-            List<Launch> key = List.copyOf(pending);
+            List<Op> key = List.copyOf(pending);
             CUgraphExec exec = graphs.get(key);
             if (exec == null) {
                 CUgraph graph = new CUgraph();
@@ -410,6 +420,17 @@ public final class CudaBackend implements Backend {
             pending.forEach(this::launchNow);
         }
         pending.clear();
+    }
+
+    /** A cuBLAS product (Cublas.gemm's arguments). */
+    private record Gemm(CUdeviceptr w, CUdeviceptr x, CUdeviceptr y, int m, int n, int k, int ldy) implements Op {
+    }
+
+    private void launchNow(Op op) {
+        switch (op) {
+            case Launch l -> launchNow(l);
+            case Gemm g -> cublas.gemm(g.w(), g.x(), g.y(), g.m(), g.n(), g.k(), g.ldy());
+        }
     }
 
     private void launchNow(Launch l) {
@@ -485,21 +506,20 @@ public final class CudaBackend implements Backend {
 
     /** Whether steps of {@code rows} rows compute their four-bit and bf16 products in bf16 (cuBLAS), not float32. */
     public boolean bf16Products(int rows) {
-        return rows > GRAPH_ROWS && cublas != null;
+        return rows > MATVEC_MAX_ROWS && cublas != null;
     }
 
     /**
      * Prefill and large batches: the activations in bf16 times the weights in bf16 (four-bit ones expanded a slice of
-     * output features at a time), by cuBLAS with float32 accumulation. Steps this large are not captured as graphs, so
-     * the held launches are submitted first and the rest runs in stream order.
+     * output features at a time), by cuBLAS with float32 accumulation; held with the step's launches, so a decode
+     * batch's products are captured in its graph too.
      */
     private void gemm(Activations x, CudaMatrix m, Activations out) {
         long n = (long) x.rows() * m.cols();
         CUdeviceptr xb = workspace.take(2 * n);
         launch("to_bf16", n, 256, ptr(x), xb, n);
-        flush();
         if (m.kind() != 3) {
-            cublas.gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows());
+            pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows()));
             return;
         }
         if (gemmWeights == null) {
@@ -510,9 +530,9 @@ public final class CudaBackend implements Backend {
         for (int f0 = 0; f0 < m.rows(); f0 += slice) {
             int features = Math.min(slice, m.rows() - f0);
             long chunks = (long) features * m.cols() / 32;
-            launchNow(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
+            pending.add(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
                 Integer.numberOfTrailingZeros(m.blocksize()), (long) f0 * m.cols() / 32, chunks, gemmWeights}));
-            cublas.gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows());
+            pending.add(new Gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows()));
         }
     }
 
@@ -594,7 +614,7 @@ public final class CudaBackend implements Backend {
      */
     private int[] prefillTiles(TokenBatch batch, AttentionShape shape) {
         int group = shape.heads() / shape.kvHeads();
-        if (batch.rows() <= GRAPH_ROWS || shape.headDim() > PREFILL_MAX_DIM || shape.headDim() % 4 != 0 || PREFILL_QUERIES % group != 0) {
+        if (batch.rows() <= MATVEC_MAX_ROWS || shape.headDim() > PREFILL_MAX_DIM || shape.headDim() % 4 != 0 || PREFILL_QUERIES % group != 0) {
             return null;
         }
         Object key = stepUploads.computeIfAbsent(batch.slots(), k -> {
@@ -707,6 +727,7 @@ public final class CudaBackend implements Backend {
         if (cublas != null) {
             current();
             cublas.close();
+            free(cublasWorkspace);
         }
         constants.values().forEach(this::free);
         constants.clear();
