@@ -124,20 +124,34 @@ extern "C" __global__ void rope(float* x, int rows, int cols, int heads, int hea
     p[i + half] = x2 * c + x1 * s;
 }
 
-// The cache of a slot is [layers][capacity][width] floats from kBase/vBase[r]; this is the address of (layer, position).
+// KV cache elements: float32 (exact) or bf16 (half the memory and the bandwidth). Each KV kernel comes in both.
+__device__ __forceinline__ float kv_load(const float* p, long long i) { return p[i]; }
+__device__ __forceinline__ float kv_load(const __nv_bfloat16* p, long long i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void kv_put(float* p, long long i, float v) { p[i] = v; }
+__device__ __forceinline__ void kv_put(__nv_bfloat16* p, long long i, float v) { p[i] = __float2bfloat16_rn(v); }
+// four consecutive elements, 16-byte (float) or 8-byte (bf16) aligned
+__device__ __forceinline__ float4 kv_load4(const float* p, long long i) { return *reinterpret_cast<const float4*>(p + i); }
+__device__ __forceinline__ float4 kv_load4(const __nv_bfloat16* p, long long i) {
+    uint2 raw = *reinterpret_cast<const uint2*>(p + i);
+    return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u), __uint_as_float(raw.y << 16),
+                       __uint_as_float(raw.y & 0xffff0000u));
+}
+
+// The cache of a slot is [layers][capacity][width] elements from kBase/vBase[r]; this is the index of (layer, position).
 __device__ __forceinline__ long long kv_offset(const int* capacities, int r, int layer, int position, int width) {
     return ((long long) layer * capacities[r] + position) * width;
 }
 
 // keys and values of each row into its slot at its position
-extern "C" __global__ void kv_store(const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
-                                    const int* capacities, int layer, const int* positions, int rows, int width) {
+template <typename T>
+__device__ void kv_store(const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
+                         const int* capacities, int layer, const int* positions, int rows, int width) {
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long) rows * width) return;
     int r = t / width, c = t % width;
     long long at = kv_offset(capacities, r, layer, positions[r], width) + c;
-    ((float*) kBase[r])[at] = k[t];
-    ((float*) vBase[r])[at] = v[t];
+    kv_put((T*) kBase[r], at, k[t]);
+    kv_put((T*) vBase[r], at, v[t]);
 }
 
 // Decode attention. One block of ATT_WARPS warps per (row, head, part): the visible positions are cut into `parts`
@@ -148,7 +162,8 @@ extern "C" __global__ void kv_store(const float* k, const float* v, const unsign
 // headDim at most 32 * ATT_DIMS.
 #define ATT_WARPS 8
 #define ATT_DIMS 8
-extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const float* q, const unsigned long long* kBase,
+template <typename T>
+__device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
         int headDim, float scale, int window, int parts, float* partial) {
     __shared__ float warpMax[ATT_WARPS], warpSum[ATT_WARPS];
@@ -162,8 +177,8 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const flo
     int perPart = (pos - first + parts) / parts;
     int from = first + part * perPart, to = min(pos, from + perPart - 1);
     long long base = kv_offset(capacities, r, layer, 0, width) + (h / (heads / kvHeads)) * headDim;
-    const float* keys = (const float*) kBase[r] + base;
-    const float* values = (const float*) vBase[r] + base;
+    const T* keys = (const T*) kBase[r] + base;
+    const T* values = (const T*) vBase[r] + base;
     const float* qr = q + (long long) r * heads * headDim + h * headDim;
     float qd[ATT_DIMS], acc[ATT_DIMS];
 #pragma unroll
@@ -174,23 +189,23 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention(const flo
     }
     float m = -INFINITY, l = 0.f;
     for (int t = from + warp; t <= to; t += ATT_WARPS) {
-        const float* kt = keys + (long long) t * width;
+        const T* kt = keys + (long long) t * width;
         float s = 0.f;
 #pragma unroll
         for (int i = 0; i < ATT_DIMS; i++) {
             int d = lane + 32 * i;
-            if (d < headDim) s += qd[i] * kt[d];
+            if (d < headDim) s += qd[i] * kv_load(kt, d);
         }
         s = warp_sum(s) * scale;
         float mNew = fmaxf(m, s);
         float correction = expf(m - mNew);
         float p = expf(s - mNew);
         l = l * correction + p;
-        const float* vt = values + (long long) t * width;
+        const T* vt = values + (long long) t * width;
 #pragma unroll
         for (int i = 0; i < ATT_DIMS; i++) {
             int d = lane + 32 * i;
-            if (d < headDim) acc[i] = acc[i] * correction + p * vt[d];
+            if (d < headDim) acc[i] = acc[i] * correction + p * kv_load(vt, d);
         }
         m = mNew;
     }
@@ -247,7 +262,8 @@ extern "C" __global__ void attention_merge(const float* partial, float* out, int
 #define PF_KEYS 16
 #define PF_WARPS 8
 #define PF_MAX_DIM 128
-extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(const float* q, const unsigned long long* kBase,
+template <typename T>
+__device__ void attention_prefill(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, const int* tiles, float* out,
         int heads, int kvHeads, int headDim, float scale, int window) {
     extern __shared__ float4 shared4[];
@@ -276,8 +292,8 @@ extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(co
     int firstPos = positions[firstRow], lastPos = positions[firstRow + count - 1];
     int firstKey = window > 0 ? max(0, firstPos - window + 1) : 0;
     long long base = kv_offset(capacities, firstRow, layer, 0, width) + kvHead * headDim;
-    const float* keys = (const float*) kBase[firstRow] + base;
-    const float* values = (const float*) vBase[firstRow] + base;
+    const T* keys = (const T*) kBase[firstRow] + base;
+    const T* values = (const T*) vBase[firstRow] + base;
     // score lanes: key (lane & 15) for the vectors 4 * (lane >> 4) .. + 3 of this warp
     int key = lane & (PF_KEYS - 1), half = lane >> 4;
     int myPos[4];
@@ -295,8 +311,8 @@ extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(co
         for (int i = threadIdx.x; i < PF_KEYS * quads; i += blockDim.x) {
             int t = i / quads, d4 = i % quads;
             bool valid = chunk + t <= lastPos;
-            float4 kv = valid ? reinterpret_cast<const float4*>(keys + (long long) (chunk + t) * width)[d4] : make_float4(0.f, 0.f, 0.f, 0.f);
-            float4 vv = valid ? reinterpret_cast<const float4*>(values + (long long) (chunk + t) * width)[d4] : make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 kv = valid ? kv_load4(keys, (long long) (chunk + t) * width + 4 * d4) : make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 vv = valid ? kv_load4(values, (long long) (chunk + t) * width + 4 * d4) : make_float4(0.f, 0.f, 0.f, 0.f);
             reinterpret_cast<float4*>(sK + t * kStride)[d4] = kv;
             reinterpret_cast<float4*>(sV + t * headDim)[d4] = vv;
         }
@@ -370,6 +386,26 @@ extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill(co
         }
     }
 }
+
+// the KV kernels by cache element: kv_store_f32, attention_bf16, ...
+#define KV_KERNELS(NAME, T)                                                                                                        \
+    extern "C" __global__ void kv_store_##NAME(const float* k, const float* v, const unsigned long long* kBase,                    \
+            const unsigned long long* vBase, const int* capacities, int layer, const int* positions, int rows, int width) {        \
+        kv_store<T>(k, v, kBase, vBase, capacities, layer, positions, rows, width);                                                \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_##NAME(const float* q, const unsigned long long* kBase,  \
+            const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads,        \
+            int kvHeads, int headDim, float scale, int window, int parts, float* partial) {                                        \
+        attention<T>(q, kBase, vBase, capacities, layer, positions, out, heads, kvHeads, headDim, scale, window, parts, partial);  \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill_##NAME(const float* q,                           \
+            const unsigned long long* kBase, const unsigned long long* vBase, const int* capacities, int layer,                    \
+            const int* positions, const int* tiles, float* out, int heads, int kvHeads, int headDim, float scale, int window) {    \
+        attention_prefill<T>(q, kBase, vBase, capacities, layer, positions, tiles, out, heads, kvHeads, headDim, scale, window);   \
+    }
+
+KV_KERNELS(f32, float)
+KV_KERNELS(bf16, __nv_bfloat16)
 
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;

@@ -14,8 +14,11 @@ public final class ParityModels {
     private ParityModels() {
     }
 
-    /** A parity model directory and its recorded reference outputs. */
-    public record Reference(Path dir, int[] promptIds, int[] greedyIds) {
+    /**
+     * A parity model directory and its recorded reference outputs; {@code greedyMargins}: at each greedy step, the
+     * reference's logit gap between its pick and the runner-up.
+     */
+    public record Reference(Path dir, int[] promptIds, int[] greedyIds, double[] greedyMargins) {
         public String name() {
             return dir.getFileName().toString();
         }
@@ -32,6 +35,20 @@ public final class ParityModels {
 
         public Path logits() {
             return dir.resolve("logits.npy");
+        }
+
+        /**
+         * How many of the first {@code n} greedy ids a computation within {@code logitError} of the reference must
+         * reproduce: those before the first step whose margin is within that error (a near-tie there may go either
+         * way, and every later id follows from it).
+         */
+        public int decidedIds(int n, double logitError) {
+            for (int i = 0; i < n; i++) {
+                if (greedyMargins[i] <= logitError) {
+                    return i;
+                }
+            }
+            return n;
         }
 
         @Override
@@ -77,7 +94,12 @@ public final class ParityModels {
     private static Reference read(Path dir) {
         try {
             JsonNode ref = new ObjectMapper().readTree(dir.resolve("reference.json").toFile());
-            return new Reference(dir, ints(ref.get("prompt_ids")), ints(ref.get("greedy_ids")));
+            JsonNode margins = ref.get("greedy_margins");
+            double[] m = new double[margins.size()];
+            for (int i = 0; i < m.length; i++) {
+                m[i] = margins.get(i).asDouble();
+            }
+            return new Reference(dir, ints(ref.get("prompt_ids")), ints(ref.get("greedy_ids")), m);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

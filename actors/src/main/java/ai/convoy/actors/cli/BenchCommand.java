@@ -100,7 +100,7 @@ final class BenchCommand implements Callable<Integer> {
         try {
             long loadStart = System.nanoTime();
             for (PipelineRuntime.StageSpec s : PipelineRuntime.stagesOf(placement)) {
-                Backend backend = PipelineRuntime.backendFor(s.device());
+                Backend backend = PipelineRuntime.backendFor(s.device(), request.kvBytesGpu());
                 try {
                     Transformer part = Transformer.random(config, backend, options, seed, s.firstLayer(), s.lastLayer(), s.embedding(), s.head());
                     stages.add(new Stage(s, backend, new PipelineStage(part)));

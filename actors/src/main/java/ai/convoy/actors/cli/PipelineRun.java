@@ -34,7 +34,7 @@ final class PipelineRun {
         PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         err.flush();
         long loadStart = System.nanoTime();
-        try (PipelineRuntime runtime = PipelineRuntime.start(dir, PipelineRuntime.stagesOf(plan), options, request.maxBatch())) {
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, PipelineRuntime.stagesOf(plan), options, request.maxBatch(), request.kvBytesGpu())) {
             err.printf("convoy: loaded %d stages in %.3f s%n", plan.stages().size(), (System.nanoTime() - loadStart) / 1e9);
             err.flush();
             int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());

@@ -36,7 +36,7 @@ final class PlanOptions {
     @Option(names = "--max-context", description = "Longest sequence, prompt and output (default: the model's, at most 4096).")
     Integer maxContext;
 
-    @Option(names = "--kv-dtype", defaultValue = "bf16", paramLabel = "bf16|fp16|fp32", description = "KV cache dtype on GPUs (default: ${DEFAULT-VALUE}; the CPU keeps float32).")
+    @Option(names = "--kv-dtype", defaultValue = "bf16", paramLabel = "bf16|fp16|fp32", description = "KV cache dtype on GPUs (default: ${DEFAULT-VALUE}; fp16 is kept as bf16, which has its range; the CPU keeps float32).")
     String kvDtype;
 
     /** Whether any of these options was given (convoy run then runs through the pipeline). */

@@ -73,8 +73,14 @@ public final class PipelineRuntime implements AutoCloseable {
         return out;
     }
 
+    /** As {@link #start(Path, List, QuantizationOptions, int, int)} with a float32 KV cache on GPUs. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
-        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device()));
+        return start(modelDir, specs, options, maxBatch, 4);
+    }
+
+    /** Stages on the backends of their devices; GPUs keep their KV cache in {@code kvBytesGpu}-byte values. */
+    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch, int kvBytesGpu) {
+        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), kvBytesGpu));
     }
 
     /** As {@link #start(Path, List, QuantizationOptions, int)}, with the backend of each stage given. */
@@ -116,9 +122,9 @@ public final class PipelineRuntime implements AutoCloseable {
      * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
      * would; the CPU has no budget of its own.
      */
-    public static Backend backendFor(Device device) {
+    public static Backend backendFor(Device device, int kvBytesGpu) {
         return switch (device.kind()) {
-            case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index());
+            case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index(), kvBytesGpu);
             case SIM -> new BudgetedBackend(new CpuBackend(), device.id(), device.budget());
             case CPU, DISK -> new CpuBackend();
         };

@@ -66,12 +66,13 @@ import jcuda.driver.JCudaDriver;
 /**
  * The backend on one CUDA GPU, through JCuda's driver API and the kernels of {@code convoy.cu} (a committed
  * fatbin). Weights stay as stored (bf16/f16/f32, or 4-bit and 8-bit with their scales); activations are float32 and
- * live for one step; the KV cache is float32 per slot. Each kernel is checked against the CPU backend.
+ * live for one step; the KV cache is float32 or bf16 per slot. Each kernel is checked against the CPU backend.
  */
 public final class CudaBackend implements Backend {
     private static final String FATBIN = "/ai/convoy/kernels/cuda/convoy.fatbin";
 
     private final int index;
+    private final int kvBytes;
     private final String deviceName;
     private final CUcontext context = new CUcontext();
     private final Map<String, CUfunction> functions = new HashMap<>();
@@ -105,8 +106,18 @@ public final class CudaBackend implements Backend {
         }
     };
 
+    /** A backend on GPU {@code index} with a float32 KV cache (exact against the CPU backend). */
     public CudaBackend(int index) {
+        this(index, 4);
+    }
+
+    /** A backend on GPU {@code index} whose KV cache holds {@code kvBytes}-byte elements: 4 float32, 2 bf16. */
+    public CudaBackend(int index, int kvBytes) {
+        if (kvBytes != 2 && kvBytes != 4) {
+            throw new IllegalArgumentException("the CUDA KV cache holds float32 (4 bytes) or bf16 (2 bytes), not " + kvBytes + "-byte values");
+        }
         this.index = index;
+        this.kvBytes = kvBytes;
         JCudaDriver.setExceptionsEnabled(true);
         cuInit(0);
         CUdevice device = new CUdevice();
@@ -118,8 +129,11 @@ public final class CudaBackend implements Backend {
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "kv_store", "attention",
-                "gather_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_prefill", "attention_merge"));
+        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "gather_rows",
+                "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_merge"));
+        for (String kv : List.of("f32", "bf16")) {
+            names.addAll(List.of("kv_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
+        }
         for (int[] v : MATVEC_VARIANTS) {
             names.add(matvecName("4bit", v));
             names.add(matvecName("bf16", v));
@@ -135,8 +149,10 @@ public final class CudaBackend implements Backend {
             cublasWorkspace = alloc(Cublas.WORKSPACE_BYTES, DeviceOutOfMemoryException.Use.ACTIVATIONS);
             cublas.useWorkspace(cublasWorkspace);
         }
-        JCudaDriver.cuFuncSetAttribute(functions.get("attention_prefill"), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                prefillAttentionShared(PREFILL_MAX_DIM));
+        for (String kv : List.of("f32", "bf16")) {
+            JCudaDriver.cuFuncSetAttribute(functions.get("attention_prefill_" + kv),
+                    CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, prefillAttentionShared(PREFILL_MAX_DIM));
+        }
     }
 
     private static byte[] fatbin() {
@@ -559,7 +575,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public KvCache kvCache(int layers, int kvHeads, int headDim) {
-        return new CudaKvCache(this, layers, kvHeads * headDim);
+        return new CudaKvCache(this, layers, kvHeads * headDim, kvBytes);
     }
 
     @Override
@@ -569,14 +585,15 @@ public final class CudaBackend implements Backend {
         CudaKvCache.Rows rows = stepRows(kv, batch);
         CUdeviceptr positions = stepInts(batch.positions());
         int width = kv.width();
-        launch("kv_store", (long) batch.rows() * width, 256, ptr(k), ptr(v), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+        String element = kv.elementBytes() == 2 ? "_bf16" : "_f32";
+        launch("kv_store" + element, (long) batch.rows() * width, 256, ptr(k), ptr(v), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 batch.rows(), width);
         if (shape.headDim() > 256) {
             throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
         }
         int[] tiles = prefillTiles(batch, shape);
         if (tiles != null) {
-            pending.add(new Launch("attention_prefill", tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
+            pending.add(new Launch("attention_prefill" + element, tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
                     new Object[] {ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions, stepInts(tiles), ptr(out), shape.heads(),
                         shape.kvHeads(), shape.headDim(), shape.scale(), shape.window()}));
             return;
@@ -589,7 +606,7 @@ public final class CudaBackend implements Backend {
         int parts = Math.min(ATTENTION_MAX_PARTS, (visible + ATTENTION_PART - 1) / ATTENTION_PART);
         int rowHeads = batch.rows() * shape.heads();
         CUdeviceptr partial = workspace.take(parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
-        launchBlocks("attention", rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+        launchBlocks("attention" + element, rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial);
         if (parts > 1) {
             launchBlocks("attention_merge", rowHeads, 128, partial, ptr(out), shape.heads(), shape.headDim(), parts);

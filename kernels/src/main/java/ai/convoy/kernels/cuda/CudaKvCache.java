@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import jcuda.driver.CUdeviceptr;
 
-/** Per slot, one device buffer of keys and one of values: [layers][capacity][kvHeads * headDim] float32. */
+/** Per slot, one device buffer of keys and one of values: [layers][capacity][kvHeads * headDim], float32 or bf16. */
 final class CudaKvCache implements KvCache {
     private record Slot(CUdeviceptr keys, CUdeviceptr values, int capacity) {
     }
@@ -15,12 +15,19 @@ final class CudaKvCache implements KvCache {
     private final CudaBackend backend;
     private final int layers;
     private final int width;
+    private final int elementBytes;
     private final List<Slot> slots = new ArrayList<>();
 
-    CudaKvCache(CudaBackend backend, int layers, int width) {
+    CudaKvCache(CudaBackend backend, int layers, int width, int elementBytes) {
         this.backend = backend;
         this.layers = layers;
         this.width = width;
+        this.elementBytes = elementBytes;
+    }
+
+    /** 4 for float32, 2 for bf16. */
+    int elementBytes() {
+        return elementBytes;
     }
 
     int width() {
@@ -29,7 +36,7 @@ final class CudaKvCache implements KvCache {
 
     @Override
     public synchronized int openSlot(int capacity) {
-        long bytes = 4L * layers * capacity * width;
+        long bytes = (long) elementBytes * layers * capacity * width;
         CUdeviceptr k = backend.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
         CUdeviceptr v;
         try {
@@ -86,7 +93,7 @@ final class CudaKvCache implements KvCache {
 
     @Override
     public synchronized long bytes() {
-        return slots.stream().filter(java.util.Objects::nonNull).mapToLong(s -> 2L * 4 * layers * s.capacity() * width).sum();
+        return slots.stream().filter(java.util.Objects::nonNull).mapToLong(s -> 2L * elementBytes * layers * s.capacity() * width).sum();
     }
 
     @Override

@@ -28,18 +28,21 @@ import org.junit.jupiter.api.Test;
 @Tag("gpu")
 class CudaBackendTest {
     static CudaBackend gpu;
+    static CudaBackend gpuBf16Kv;
     final CpuBackend cpu = new CpuBackend();
     final SplittableRandom random = new SplittableRandom(System.nanoTime());
 
     @BeforeAll
     static void open() {
         gpu = new CudaBackend(0);
+        gpuBf16Kv = new CudaBackend(0, 2);
         System.out.println("GPU: " + gpu.deviceName());
     }
 
     @AfterAll
     static void close() {
         gpu.close();
+        gpuBf16Kv.close();
     }
 
     private Activations filled(Backend b, int rows, int cols, float[] values) {
@@ -192,12 +195,14 @@ class CudaBackendTest {
         // a head dimension of 256 is beyond it and takes the decode kernel for prefill too
         for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}}) {
             for (int window : new int[] {0, 5}) {
-                checkAttention(dims[0], dims[1], dims[2], window);
+                checkAttention(gpu, dims[0], dims[1], dims[2], window, 1e-5);
+                // bf16 keys and values: each off by up to 2^-9 relative
+                checkAttention(gpuBf16Kv, dims[0], dims[1], dims[2], window, 1e-2);
             }
         }
     }
 
-    private void checkAttention(int heads, int kvHeads, int headDim, int window) {
+    private void checkAttention(CudaBackend gpu, int heads, int kvHeads, int headDim, int window, double bound) {
         int layers = 2;
         AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, (float) (1 / Math.sqrt(headDim)), window);
         try (KvCache kc = cpu.kvCache(layers, kvHeads, headDim); KvCache kg = gpu.kvCache(layers, kvHeads, headDim)) {
@@ -226,7 +231,7 @@ class CudaBackendTest {
                         filled(cpu, rows, kvHeads * headDim, v), batch, shape, oc);
                 gpu.attention(kg, 1, filled(gpu, rows, heads * headDim, q), filled(gpu, rows, kvHeads * headDim, k),
                         filled(gpu, rows, kvHeads * headDim, v), batch, shape, og);
-                assertClose(read(cpu, oc), read(gpu, og), 1e-5, "attention " + heads + "/" + kvHeads + "x" + headDim + " window " + window
+                assertClose(read(cpu, oc), read(gpu, og), bound, "attention " + heads + "/" + kvHeads + "x" + headDim + " window " + window
                         + " rows " + rows);
                 gpu.endStep();
             }
