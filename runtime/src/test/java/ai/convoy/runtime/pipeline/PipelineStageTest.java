@@ -11,24 +11,11 @@ import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Transformer;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
 /** Stages on separate backends, chained by hand, give the whole model's logits bit for bit. */
 class PipelineStageTest {
-
-    private static float[][] chain(List<PipelineStage> stages, MicroBatch batch) {
-        PipelineStage.Result r = null;
-        for (PipelineStage s : stages) {
-            r = s.run(batch);
-            if (r.next() != null) {
-                // through the wire form, as between hosts
-                batch = r.next().hidden() == null ? r.next() : r.next().withHidden(HiddenStates.fromBytes(r.next().hidden().toBytes()));
-            }
-        }
-        return r.logits();
-    }
 
     @Test
     void threeStagesEqualTheWholeModelOverPrefillAndDecode() {
@@ -45,24 +32,12 @@ class PipelineStageTest {
                         new PipelineStage(Transformer.loadPart(c, ck, new CpuBackend(), q, n / 2 + (n == 1 ? 1 : 0), n - 1, false, true)));
                 int[] prompt = ref.promptIds();
                 long seq = 42;
-                whole.open(seq, 64);
-                parts.forEach(p -> p.open(seq, 64));
+                StageChains.assertPartsEqualWhole(whole, parts, prompt, c.vocabSize(), seq, ref.toString());
                 MicroBatch prefill = new MicroBatch(1, SequenceChanges.NONE, IntStream.range(0, prompt.length).mapToLong(i -> seq).toArray(),
                         IntStream.range(0, prompt.length).toArray(), prompt, null, IntStream.range(0, prompt.length).toArray());
-                float[][] expected = whole.run(prefill).logits();
-                float[][] actual = chain(parts, prefill);
-                for (int r = 0; r < prompt.length; r++) {
-                    assertArrayEquals(expected[r], actual[r], ref + " prefill row " + r);
-                }
-                SplittableRandom rnd = new SplittableRandom(3);
-                for (int step = 0; step < 5; step++) {
-                    MicroBatch decode = new MicroBatch(2 + step, SequenceChanges.NONE, new long[] {seq}, new int[] {prompt.length + step},
-                            new int[] {rnd.nextInt(c.vocabSize())}, null, new int[] {0});
-                    assertArrayEquals(whole.run(decode).logits()[0], chain(parts, decode)[0], ref + " decode step " + step);
-                }
                 MicroBatch closing = new MicroBatch(9, new SequenceChanges(new long[0], new int[0], new long[] {seq}),
                         new long[0], new int[0], new int[0], null, new int[0]);
-                assertEquals(0, chain(parts, closing).length, "a changes-only batch runs no rows");
+                assertEquals(0, StageChains.chain(parts, closing).length, "a changes-only batch runs no rows");
                 assertEquals(0, parts.get(1).openSequences());
                 assertThrows(IllegalStateException.class, () -> parts.get(1).run(prefill), "closed sequences are refused");
                 parts.get(0).open(seq, 8);
