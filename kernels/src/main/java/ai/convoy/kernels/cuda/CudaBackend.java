@@ -87,8 +87,13 @@ public final class CudaBackend implements Backend {
     /** cuBLAS for products of more than MATVEC_MAX_ROWS rows, or null: then the decode kernels take them 8 rows at a time. */
     private final Cublas cublas;
     private CUdeviceptr cublasWorkspace;
-    /** Four-bit weights expanded to bf16 for the GEMM, a slice of output features at a time; taken on first use. */
-    private CUdeviceptr gemmWeights;
+    /**
+     * Buffers that one operation fills and the next consumes (bf16 inputs of the GEMM, four-bit weights expanded a
+     * slice at a time, attention partial sums), by use: stream order lets every operation of a step share one, grown
+     * on demand, where taking each from the step's workspace would hold one per operation until the step ends.
+     */
+    private final Map<String, CUdeviceptr> scratch = new HashMap<>();
+    private final Map<String, Long> scratchBytes = new HashMap<>();
     private static final long GEMM_WEIGHT_BYTES = 64L << 20;
     private final List<Op> pending = new ArrayList<>();
     /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows (decode batches) are replayed as graphs. */
@@ -234,6 +239,22 @@ public final class CudaBackend implements Backend {
     private CUdeviceptr upload(float[] values, DeviceOutOfMemoryException.Use use) {
         CUdeviceptr p = alloc(4L * values.length, use);
         cuMemcpyHtoD(p, Pointer.to(values), 4L * values.length);
+        return p;
+    }
+
+    /** The scratch buffer of {@code use}, of at least {@code bytes}; a smaller one is let go once its work is done. */
+    private CUdeviceptr scratch(String use, long bytes) {
+        CUdeviceptr p = scratch.get(use);
+        if (p != null && scratchBytes.get(use) >= bytes) {
+            return p;
+        }
+        if (p != null) {
+            synchronize();
+            free(p);
+        }
+        p = alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS);
+        scratch.put(use, p);
+        scratchBytes.put(use, bytes);
         return p;
     }
 
@@ -532,15 +553,13 @@ public final class CudaBackend implements Backend {
      */
     private void gemm(Activations x, CudaMatrix m, Activations out) {
         long n = (long) x.rows() * m.cols();
-        CUdeviceptr xb = workspace.take(2 * n);
+        CUdeviceptr xb = scratch("gemm input", 2 * n);
         launch("to_bf16", n, 256, ptr(x), xb, n);
         if (m.kind() != 3) {
             pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows()));
             return;
         }
-        if (gemmWeights == null) {
-            gemmWeights = alloc(GEMM_WEIGHT_BYTES, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        }
+        CUdeviceptr gemmWeights = scratch("expanded weights", GEMM_WEIGHT_BYTES);
         // whole multiples of 64 features keep each slice's output columns aligned for the tensor-core kernels
         int slice = (int) Math.min(m.rows(), Math.max(64, GEMM_WEIGHT_BYTES / (2L * m.cols()) / 64 * 64));
         for (int f0 = 0; f0 < m.rows(); f0 += slice) {
@@ -605,7 +624,7 @@ public final class CudaBackend implements Backend {
         }
         int parts = Math.min(ATTENTION_MAX_PARTS, (visible + ATTENTION_PART - 1) / ATTENTION_PART);
         int rowHeads = batch.rows() * shape.heads();
-        CUdeviceptr partial = workspace.take(parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
+        CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
         launchBlocks("attention" + element, rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial);
         if (parts > 1) {
@@ -737,10 +756,8 @@ public final class CudaBackend implements Backend {
         graphs.values().forEach(JCudaDriver::cuGraphExecDestroy);
         graphs.clear();
         workspace.release().forEach(this::free);
-        if (gemmWeights != null) {
-            free(gemmWeights);
-            gemmWeights = null;
-        }
+        scratch.values().forEach(this::free);
+        scratch.clear();
         if (cublas != null) {
             current();
             cublas.close();
