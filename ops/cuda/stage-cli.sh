@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Stages the convoy command line (no tests) for the GPU machine: .device/cli.tar.xz beside the JRE that
 # ../shared/device/stage.sh makes. There: tar -C /tmp -xJf .device/jre.tar.xz; tar -C /tmp -xJf .device/cli.tar.xz;
-# /tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp '/tmp/cli/*' ai.convoy.actors.cli.Convoy ...
+# CONVOY_CUBLAS_BRIDGE=$PWD/.device/bridge/libcublas.so.12 LD_LIBRARY_PATH=/usr/local/cuda/lib64 \
+#   /tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp '/tmp/cli/*' ai.convoy.actors.cli.Convoy ...
+# (carry .device/jre.tar.xz, .device/cli.tar.xz and .device/bridge: the bridge of ops/cuda/cublas-bridge.sh)
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -23,4 +25,5 @@ for j in pathlib.Path(sys.argv[1]).glob('*.jar'):
 PY
 tar -C .device -cf - cli | xz -9 -T2 > .device/cli.tar.xz
 rm -rf .device/cli .device/app.tar.xz
+ops/cuda/cublas-bridge.sh .device/bridge/libcublas.so.12 >&2
 echo "staged the command line: $(du -cb .device/jre.tar.xz .device/cli.tar.xz | tail -1 | cut -f1) bytes"
