@@ -20,21 +20,22 @@ public record Footprint(ModelConfig config, QuantizationOptions quantization, in
         return new Footprint(config, quantization, stored);
     }
 
-    private long linear(long rows, long cols, boolean quantized) {
+    /** On a CUDA GPU four-bit block scales are float32: the backend expands double-quantized ones on upload. */
+    private long linear(long rows, long cols, boolean quantized, boolean cuda) {
         QuantizationOptions q = quantization;
         return QuantizedSize.bytes(quantized ? q.method() : QuantizationOptions.Method.NONE, rows, cols, q.blocksize(),
-                q.doubleQuant(), storedBytesPerValue);
+                q.doubleQuant() && !cuda, storedBytesPerValue);
     }
 
-    /** One decoder layer's weights: seven linear layers, two norms, and Qwen2's q/k/v biases. */
-    public long layerWeights() {
+    /** One decoder layer's weights, on a CUDA GPU or elsewhere: seven linear layers, two norms, Qwen2's q/k/v biases. */
+    public long layerWeights(boolean cuda) {
         ModelConfig c = config;
         long hidden = c.hiddenSize();
         long q = (long) c.heads() * c.headDim();
         long kv = (long) c.kvHeads() * c.headDim();
         long inter = c.intermediateSize();
-        long bytes = linear(q, hidden, true) + 2 * linear(kv, hidden, true) + linear(hidden, q, true)
-                + 2 * linear(inter, hidden, true) + linear(hidden, inter, true) + 2 * 4 * hidden;
+        long bytes = linear(q, hidden, true, cuda) + 2 * linear(kv, hidden, true, cuda) + linear(hidden, q, true, cuda)
+                + 2 * linear(inter, hidden, true, cuda) + linear(hidden, inter, true, cuda) + 2 * 4 * hidden;
         if (c.architecture() == Architecture.QWEN2) {
             bytes += 4 * (q + 2 * kv);
         }
@@ -46,16 +47,17 @@ public record Footprint(ModelConfig config, QuantizationOptions quantization, in
     }
 
     /** The final norm and lm_head; a tied lm_head is the embedding, so it costs nothing where the embedding is. */
-    public long head(boolean withEmbedding) {
+    public long head(boolean withEmbedding, boolean cuda) {
         long norm = 4L * config.hiddenSize();
         if (config.tieWordEmbeddings()) {
             return norm + (withEmbedding ? 0 : embedding());
         }
-        return norm + linear(config.vocabSize(), config.hiddenSize(), quantization.quantizeLmHead());
+        return norm + linear(config.vocabSize(), config.hiddenSize(), quantization.quantizeLmHead(), cuda);
     }
 
-    public long weights() {
-        return embedding() + config.layers() * layerWeights() + head(true);
+    /** All weights in one place: on a CUDA GPU, or elsewhere (as stored). */
+    public long weights(boolean cuda) {
+        return embedding() + config.layers() * layerWeights(cuda) + head(true, cuda);
     }
 
     /** Keys and values of one layer for {@code sequences} sequences of {@code context} positions. */

@@ -74,12 +74,13 @@ public final class Planner {
 
     // ---- costs ----
 
-    private static long itemWeights(Request r, int item, boolean embeddingHere) {
+    private static long itemWeights(Request r, int item, boolean embeddingHere, Device d) {
         int layers = r.model().config().layers();
         if (item == 0) {
             return r.model().embedding();
         }
-        return item == layers + 1 ? r.model().head(embeddingHere) : r.model().layerWeights();
+        boolean cuda = d.kind() == Device.Kind.CUDA;
+        return item == layers + 1 ? r.model().head(embeddingHere, cuda) : r.model().layerWeights(cuda);
     }
 
     private static long itemKv(Request r, int item, Device d) {
@@ -107,7 +108,7 @@ public final class Planner {
     private static long memoryCost(Request r, int item, Device d, boolean embeddingHere) {
         long kv = itemKv(r, item, d);
         long head = item == r.model().config().layers() + 1 ? r.model().logits(r.maxBatch()) : 0;
-        return d.kind() == Device.Kind.DISK ? 0 : itemWeights(r, item, embeddingHere) + kv + head;
+        return d.kind() == Device.Kind.DISK ? 0 : itemWeights(r, item, embeddingHere, d) + kv + head;
     }
 
     // ---- automatic strategies ----
@@ -293,7 +294,7 @@ public final class Planner {
         List<Plan.Stage> stages = new ArrayList<>();
         for (int item = 1; item <= layers; item++) {
             Device d = devices.get(placement[item]);
-            long w = d.kind() == Device.Kind.DISK ? itemWeights(r, item, false) : itemWeights(r, item, false);
+            long w = itemWeights(r, item, false, d);
             long kv = itemKv(r, item, d.kind() == Device.Kind.DISK ? devices.get(indexOf(devices, Device.Kind.CPU)) : d);
             Plan.Stage last = stages.isEmpty() ? null : stages.getLast();
             if (last != null && last.device().equals(d) && last.lastLayer() == item - 2) {
@@ -317,7 +318,7 @@ public final class Planner {
                 if (placement[item] == d) {
                     used = true;
                     if (dev.kind() != Device.Kind.DISK) {
-                        weights += itemWeights(r, item, embed == d);
+                        weights += itemWeights(r, item, embed == d, dev);
                         kv += itemKv(r, item, dev);
                     }
                 } else if (d == cpu && devices.get(placement[item]).kind() == Device.Kind.DISK) {
@@ -337,7 +338,7 @@ public final class Planner {
 
     /** Why it does not fit, and by how much, with what to change. */
     private static String shortfall(Request r) {
-        long needed = r.model().weights() + r.model().config().layers()
+        long needed = r.model().weights(false) + r.model().config().layers()
                 * r.model().kvCachePerLayer(r.maxBatch(), r.maxContext(), r.kvBytesGpu());
         long gpus = r.devices().stream().filter(Device::gpu).count();
         long usable = r.devices().stream().filter(d -> d.kind() != Device.Kind.DISK)

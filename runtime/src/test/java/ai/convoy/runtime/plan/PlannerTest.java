@@ -61,6 +61,21 @@ class PlannerTest {
     }
 
     @Test
+    void aCudaGpuIsChargedFloat32BlockScalesForFourBitWeights() {
+        // the CUDA backend expands double-quantized absmax to one float per block of 64 on upload; the CPU keeps a byte
+        ModelConfig c = ModelShapes.config("llama3-8b");
+        Footprint f = Footprint.of(c, QuantizationOptions.of(QuantizationOptions.Method.NF4));
+        long[][] shapes = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
+        long onCuda = 2 * 4 * 4096;
+        for (long[] m : shapes) {
+            long n = m[0] * m[1];
+            onCuda += n / 2 + 4 * (n / 64);
+        }
+        assertEquals(onCuda, f.layerWeights(true));
+        assertTrue(f.layerWeights(false) < onCuda, "double quantization keeps less on the CPU");
+    }
+
+    @Test
     void llama3_70bNf4FitsOnFourConsumerGpus() {
         Plan p = plan(shape("llama3-70b"), QuantizationOptions.of(Method.NF4), gpus(22 * GIB, 22 * GIB, 22 * GIB, 22 * GIB),
                 Planner.Strategy.BALANCED, 8, 4096);
@@ -124,7 +139,7 @@ class PlannerTest {
             for (Method m : Method.values()) {
                 QuantizationOptions q = QuantizationOptions.of(m);
                 try (Model model = Model.open(ref.dir(), new CpuBackend(), q)) {
-                    long planned = Footprint.of(model.config(), q).weights();
+                    long planned = Footprint.of(model.config(), q).weights(false);
                     long loaded = model.transformer().weightBytes();
                     assertTrue(Math.abs(planned - loaded) <= loaded / 100, ref + " " + m + ": planned " + planned + ", loaded " + loaded);
                 }
@@ -173,7 +188,7 @@ class PlannerTest {
         } catch (ConvoyException e) {
             // an error only when the model does not plainly fit on one device
             for (Device d : devices) {
-                long need = f.weights() + c.layers() * f.kvCachePerLayer(batch, context, d.gpu() ? 2 : 4)
+                long need = f.weights(d.kind() == Device.Kind.CUDA) + c.layers() * f.kvCachePerLayer(batch, context, d.gpu() ? 2 : 4)
                         + f.workspace(Math.max(batch, Math.min(Planner.PREFILL_CHUNK, context))) + f.logits(batch)
                         + Planner.overhead(d);
                 assertTrue(d.kind() == Device.Kind.DISK || need > d.budget(), "refused although it fits on " + d + ": " + e.getMessage());
@@ -196,8 +211,8 @@ class PlannerTest {
         }
         long weights = p.accounts().stream().mapToLong(Plan.Account::weights).sum()
                 + p.stages().stream().filter(s -> s.device().kind() == Device.Kind.DISK).mapToLong(Plan.Stage::weights).sum();
-        assertTrue(weights >= f.weights() - (p.embedDevice().kind() == Device.Kind.DISK || p.headDevice().kind() == Device.Kind.DISK
-                ? f.embedding() + f.head(true) : 0), "all weights are accounted");
+        assertTrue(weights >= f.weights(false) - (p.embedDevice().kind() == Device.Kind.DISK || p.headDevice().kind() == Device.Kind.DISK
+                ? f.embedding() + f.head(true, false) : 0), "all weights are accounted");
         assertDoesNotThrow(() -> p.account(p.stages().getFirst().device()));
     }
 }
