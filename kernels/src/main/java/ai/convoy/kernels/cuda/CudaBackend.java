@@ -559,9 +559,10 @@ public final class CudaBackend implements Backend {
             pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows()));
             return;
         }
-        CUdeviceptr gemmWeights = scratch("expanded weights", GEMM_WEIGHT_BYTES);
         // whole multiples of 64 features keep each slice's output columns aligned for the tensor-core kernels
-        int slice = (int) Math.min(m.rows(), Math.max(64, GEMM_WEIGHT_BYTES / (2L * m.cols()) / 64 * 64));
+        long sliceBytes = Math.max(GEMM_WEIGHT_BYTES, 2L * 64 * m.cols());
+        CUdeviceptr gemmWeights = scratch("expanded weights", sliceBytes);
+        int slice = (int) Math.min(m.rows(), sliceBytes / (2L * m.cols()) / 64 * 64);
         for (int f0 = 0; f0 < m.rows(); f0 += slice) {
             int features = Math.min(slice, m.rows() - f0);
             long chunks = (long) features * m.cols() / 32;
