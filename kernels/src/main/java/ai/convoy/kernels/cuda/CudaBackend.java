@@ -92,8 +92,10 @@ public final class CudaBackend implements Backend {
      * slice at a time, attention partial sums), by use: stream order lets every operation of a step share one, grown
      * on demand, where taking each from the step's workspace would hold one per operation until the step ends.
      */
-    private final Map<String, CUdeviceptr> scratch = new HashMap<>();
-    private final Map<String, Long> scratchBytes = new HashMap<>();
+    private final Map<String, Scratch> scratch = new HashMap<>();
+
+    private record Scratch(CUdeviceptr ptr, long bytes) {
+    }
     private static final long GEMM_WEIGHT_BYTES = 64L << 20;
     private final List<Op> pending = new ArrayList<>();
     /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows (decode batches) are replayed as graphs. */
@@ -171,19 +173,6 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** CUDA devices on this host; 0 when there is no driver or no GPU. */
-    public static int deviceCount() {
-        try {
-            JCudaDriver.setExceptionsEnabled(true);
-            cuInit(0);
-            int[] count = new int[1];
-            JCudaDriver.cuDeviceGetCount(count);
-            return count[0];
-        } catch (CudaException | LinkageError e) {
-            return 0;
-        }
-    }
-
     public String deviceName() {
         return deviceName;
     }
@@ -244,18 +233,17 @@ public final class CudaBackend implements Backend {
 
     /** The scratch buffer of {@code use}, of at least {@code bytes}; a smaller one is let go once its work is done. */
     private CUdeviceptr scratch(String use, long bytes) {
-        CUdeviceptr p = scratch.get(use);
-        if (p != null && scratchBytes.get(use) >= bytes) {
-            return p;
+        Scratch held = scratch.get(use);
+        if (held != null && held.bytes() >= bytes) {
+            return held.ptr();
         }
-        if (p != null) {
+        if (held != null) {
             synchronize();
-            free(p);
+            free(held.ptr());
         }
-        p = alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS);
-        scratch.put(use, p);
-        scratchBytes.put(use, bytes);
-        return p;
+        Scratch grown = new Scratch(alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS), bytes);
+        scratch.put(use, grown);
+        return grown.ptr();
     }
 
     /** A per-step copy of a host array on the device, made once per step however often it is asked for. */
@@ -757,7 +745,7 @@ public final class CudaBackend implements Backend {
         graphs.values().forEach(JCudaDriver::cuGraphExecDestroy);
         graphs.clear();
         workspace.release().forEach(this::free);
-        scratch.values().forEach(this::free);
+        scratch.values().forEach(held -> free(held.ptr()));
         scratch.clear();
         if (cublas != null) {
             current();

@@ -34,19 +34,11 @@ class CpuBackendTest {
     }
 
     private Activations filled(int rows, int cols, float[] values) {
-        Activations a = cpu.activations(rows, cols);
-        cpu.write(a, values);
-        return a;
+        return TestTensors.filled(cpu, rows, cols, values);
     }
 
     private float[] read(Activations a) {
-        float[] out = new float[a.rows() * a.cols()];
-        float[] row = new float[a.cols()];
-        for (int r = 0; r < a.rows(); r++) {
-            cpu.readRow(a, r, row);
-            System.arraycopy(row, 0, out, r * a.cols(), a.cols());
-        }
-        return out;
+        return TestTensors.read(cpu, a);
     }
 
     private interface WeightAt {

@@ -1,5 +1,7 @@
 package ai.convoy.kernels.cpu;
 
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.DType;
 import ai.convoy.kernels.HostTensor;
 import java.lang.foreign.Arena;
@@ -33,6 +35,24 @@ public final class TestTensors {
         float[] out = new float[n];
         for (int i = 0; i < n; i++) {
             out[i] = (float) random.nextGaussian();
+        }
+        return out;
+    }
+
+    /** Activations of {@code rows x cols} on {@code backend}, holding {@code values} (row-major). */
+    public static Activations filled(Backend backend, int rows, int cols, float[] values) {
+        Activations a = backend.activations(rows, cols);
+        backend.write(a, values);
+        return a;
+    }
+
+    /** All rows of {@code a}, read back row-major. */
+    public static float[] read(Backend backend, Activations a) {
+        float[] out = new float[a.rows() * a.cols()];
+        float[] row = new float[a.cols()];
+        for (int r = 0; r < a.rows(); r++) {
+            backend.readRow(a, r, row);
+            System.arraycopy(row, 0, out, r * a.cols(), a.cols());
         }
         return out;
     }

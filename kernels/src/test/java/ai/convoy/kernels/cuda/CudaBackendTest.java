@@ -1,5 +1,7 @@
 package ai.convoy.kernels.cuda;
 
+import static ai.convoy.kernels.cpu.TestTensors.filled;
+import static ai.convoy.kernels.cpu.TestTensors.read;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,26 +47,10 @@ class CudaBackendTest {
         gpuBf16Kv.close();
     }
 
-    private Activations filled(Backend b, int rows, int cols, float[] values) {
-        Activations a = b.activations(rows, cols);
-        b.write(a, values);
-        return a;
-    }
-
     private Activations poisoned(Backend b, int rows, int cols) {
         float[] nan = new float[rows * cols];
         Arrays.fill(nan, Float.NaN);
         return filled(b, rows, cols, nan);
-    }
-
-    private static float[] read(Backend b, Activations a) {
-        float[] out = new float[a.rows() * a.cols()];
-        float[] row = new float[a.cols()];
-        for (int r = 0; r < a.rows(); r++) {
-            b.readRow(a, r, row);
-            System.arraycopy(row, 0, out, r * a.cols(), a.cols());
-        }
-        return out;
     }
 
     private static void assertClose(float[] expected, float[] actual, double bound, String what) {

@@ -1,13 +1,14 @@
 package ai.convoy.runtime.bench;
 
+import ai.convoy.runtime.generate.Sampler;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.SequenceChanges;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.stream.IntStream;
 import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
 
 /**
  * Prefill and decode speed of a model loaded as pipeline stages, run one after another (each step goes through every
@@ -96,7 +97,7 @@ public final class Benchmark {
             long start = System.nanoTime();
             float[][] logits = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows));
             // greedy picks of a large batch are many vocabulary scans: one per core
-            int[] next = IntStream.range(0, batch).parallel().map(r -> argmax(logits[r])).toArray();
+            int[] next = IntStream.range(0, batch).parallel().map(r -> Sampler.argmax(logits[r])).toArray();
             System.arraycopy(next, 0, tokens, 0, batch);
             if (step >= 0) {
                 times[step] = (System.nanoTime() - start) / 1e9;
@@ -116,15 +117,5 @@ public final class Benchmark {
             batch = result.next();
         }
         return result.logits();
-    }
-
-    private static int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

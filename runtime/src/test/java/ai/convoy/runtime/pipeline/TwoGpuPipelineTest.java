@@ -7,6 +7,7 @@ import ai.convoy.runtime.ParityModels;
 import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.plan.Devices;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +20,7 @@ class TwoGpuPipelineTest {
 
     @Test
     void twoGpusEqualOneOverPrefillAndDecode() {
-        assumeTrue(CudaBackend.deviceCount() >= 2, "needs two GPUs");
+        assumeTrue(Devices.cudaGpus().size() >= 2, "needs two GPUs");
         List<ParityModels.Reference> refs = new ArrayList<>(ParityModels.all());
         refs.addAll(ParityModels.quantized());
         for (ParityModels.Reference ref : refs) {
