@@ -1,5 +1,6 @@
 // Times the decode matrix-vector variants of convoy.cu (rows R, features per block F; add MATVEC_VARIANTS lines there to try others) on the Llama-3-8B shapes,
-// checks each against the generic matmul kernel, and prints GB/s of weights read against the device copy bandwidth.
+// checks each against the generic matmul kernel, and prints GB/s of weights read against the device copy bandwidth; the
+// "stream" row of each shape only reads its weights, the most a product of that shape could reach.
 // Build: nvcc -O3 -arch=sm_90 -include cuda_fp16.h -o tune-matvec ops/cuda/tune-matvec.cu (ops/cuda/tune-matvec.sh).
 #include "../../kernels/src/main/cuda/convoy.cu"
 #include <cstdio>
@@ -8,11 +9,29 @@
 #include <vector>
 #include <algorithm>
 #include <string>
+#include <cstring>
 
 #define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
 
-typedef void (*Fourbit)(const float*, const uint8_t*, const float*, const float*, int, float*, int, int, int);
-typedef void (*Bf16)(const float*, const uint16_t*, float*, int, int, int);
+// Reads the codes and scales of a four-bit matrix and nothing else, with as many threads as a one-row product: the
+// read bandwidth a product of that shape could reach, launch and tail included.
+__global__ void __launch_bounds__(MV_THREADS) stream_read(const uint8_t* w, const float4* scales, float* out, int in, int outCols) {
+    long long codes = (long long) outCols * in / 32, t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    long long stride = (long long) gridDim.x * blockDim.x;
+    uint32_t v = 0;
+    for (long long i = t; i < codes; i += stride) {
+        uint4 c = reinterpret_cast<const uint4*>(w)[i];
+        v ^= c.x ^ c.y ^ c.z ^ c.w;
+        if ((i & 7) == 0) {
+            float4 s = scales[i >> 3];
+            v ^= __float_as_uint(s.x) ^ __float_as_uint(s.w);
+        }
+    }
+    if (v == 0x12345678u) out[0] = 1.f;
+}
+
+typedef void (*Fourbit)(const float*, const uint8_t*, const float*, const uint8_t*, const float*, const float*, int, float*, int, int, int);
+typedef void (*Bf16)(const float*, const uint16_t*, const uint16_t*, float*, int, int, int);
 
 struct Variant { int r, f; Fourbit fourbit; Bf16 bf16; };
 #define V(R, F) {R, F, matvec_4bit_r##R##_f##F, matvec_bf16_r##R##_f##F}
@@ -46,7 +65,7 @@ int main() {
     cudaFree(a);
     cudaFree(b);
     printf("%s, %d SMs, copy bandwidth %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, copy / 1e9);
-    printf("%-6s %-12s %4s %4s %4s %9s %8s %7s %10s\n", "kind", "shape", "rows", "R", "F", "us", "GB/s", "of bw", "rel err");
+    printf("%-6s %-6s %-12s %4s %4s %4s %9s %8s %7s %10s\n", "kind", "kernel", "shape", "rows", "R", "F", "us", "GB/s", "of bw", "rel err");
     int shapes[][2] = {{14336, 4096}, {4096, 14336}, {4096, 4096}, {1024, 4096}, {128256, 4096}};
     const int copies = 8;
     uint64_t seed = 1;
@@ -91,17 +110,11 @@ int main() {
             CHECK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
             for (int kind = 0; kind < 2; kind++) {
                 matmul<<<(32 * out + 255) / 256, 256>>>(x, kind == 0 ? (const void*) original : (const void*) w16[0], kind == 0 ? 1 : 0, 1,
-                                                       sc[0], dBook, 64, ref, rows, in, out);
+                                                       sc[0], dBook, 64, ref, rows, in, out, 0);
                 CHECK(cudaDeviceSynchronize());
                 std::vector<float> hr((size_t) rows * out), hy(hr.size());
                 CHECK(cudaMemcpy(hr.data(), ref, hr.size() * 4, cudaMemcpyDeviceToHost));
-                for (auto& v : variants) {
-                    if (v.r < rows || (v.r > 1 && v.r / 2 >= rows)) continue;
-                    auto launch = [&](int c) {
-                        int blocks = (out + v.f - 1) / v.f;
-                        if (kind == 0) v.fourbit<<<blocks, MV_THREADS>>>(x, w4[c], sc[c], dBook, 6, y, rows, in, out);
-                        else v.bf16<<<blocks, MV_THREADS>>>(x, w16[c], y, rows, in, out);
-                    };
+                auto measure = [&](const char* label, int r, int f, auto launch) {
                     CHECK(cudaMemset(y, 0xff, (size_t) rows * out * 4));
                     launch(0);
                     CHECK(cudaDeviceSynchronize());
@@ -125,9 +138,22 @@ int main() {
                     CHECK(cudaGetLastError());
                     double sec = median(t);
                     double bytes = kind == 0 ? n / 2 + n / 64 * 4.0 : n * 2.0;
-                    printf("%-6s %-12s %4d %4d %4d %9.1f %8.0f %6.0f%% %10.2e%s\n", kind == 0 ? "nf4" : "bf16",
-                           (std::to_string(out) + "x" + std::to_string(in)).c_str(), rows, v.r, v.f, sec * 1e6, bytes / sec / 1e9,
-                           100 * bytes / sec / copy, rel, rel < 1e-5 ? "" : "  WRONG");
+                    printf("%-6s %-6s %-12s %4d %4d %4d %9.1f %8.0f %6.0f%% %10.2e%s\n", kind == 0 ? "nf4" : "bf16", label,
+                           (std::to_string(out) + "x" + std::to_string(in)).c_str(), rows, r, f, sec * 1e6, bytes / sec / 1e9,
+                           100 * bytes / sec / copy, rel, rel < 1e-5 || !strcmp(label, "stream") ? "" : "  WRONG");
+                };
+                for (auto& v : variants) {
+                    if (v.r < rows || (v.r > 1 && v.r / 2 >= rows)) continue;
+                    measure("matvec", v.r, v.f, [&](int c) {
+                        int blocks = (out + v.f - 1) / v.f;
+                        if (kind == 0) v.fourbit<<<blocks, MV_THREADS>>>(x, w4[c], sc[c], w4[c], sc[c], dBook, 6, y, rows, in, out);
+                        else v.bf16<<<blocks, MV_THREADS>>>(x, w16[c], w16[c], y, rows, in, out);
+                    });
+                }
+                if (kind == 0 && rows == 1) {
+                    measure("stream", 1, 2, [&](int c) {
+                        stream_read<<<(out + 1) / 2, MV_THREADS>>>(w4[c], reinterpret_cast<const float4*>(sc[c]), y, in, out);
+                    });
                 }
             }
             cudaFree(x);

@@ -62,8 +62,9 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, f
 
 // One warp per output feature: the weight row is read once, coalesced, and dotted with every activation row.
 // kind: 0 dense (dtype), 1 four-bit (codebook + per-block scales), 2 int8 rows (scales per row)
+// accumulate: out += W x instead of out = W x
 extern "C" __global__ void matmul(const float* x, const void* w, int kind, int dtype, const float* scales, const float* codebook,
-                                  int blocksize, float* out, int rows, int in, int outCols) {
+                                  int blocksize, float* out, int rows, int in, int outCols, int accumulate) {
     int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     if (warp >= outCols) return;
@@ -86,7 +87,7 @@ extern "C" __global__ void matmul(const float* x, const void* w, int kind, int d
             acc += wv * xr[i];
         }
         acc = warp_sum(acc);
-        if (lane == 0) out[(long long) r * outCols + warp] = acc;
+        if (lane == 0) out[(long long) r * outCols + warp] = accumulate ? out[(long long) r * outCols + warp] + acc : acc;
     }
 }
 
@@ -95,33 +96,12 @@ extern "C" __global__ void add_bias(float* x, const float* b, int rows, int cols
     if (i < (long long) rows * cols) x[i] += b[i % cols];
 }
 
-extern "C" __global__ void add(float* acc, const float* x, long long n) {
-    long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) acc[i] += x[i];
-}
-
 extern "C" __global__ void swiglu(const float* gate, const float* up, float* out, long long n) {
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         float g = gate[i];
         out[i] = g / (1.f + expf(-g)) * up[i];
     }
-}
-
-// rotate-half rotary embedding: one thread per (row, head, pair)
-extern "C" __global__ void rope(float* x, int rows, int cols, int heads, int headDim, const int* positions, const float* invFreq) {
-    int half = headDim / 2;
-    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= (long long) rows * heads * half) return;
-    int i = t % half;
-    int h = (t / half) % heads;
-    int r = t / ((long long) half * heads);
-    float angle = (float) positions[r] * invFreq[i];
-    float c = cosf(angle), s = sinf(angle);
-    float* p = x + (long long) r * cols + h * headDim;
-    float x1 = p[i], x2 = p[i + half];
-    p[i] = x1 * c - x2 * s;
-    p[i + half] = x2 * c + x1 * s;
 }
 
 // KV cache elements: float32 (exact) or bf16 (half the memory and the bandwidth). Each KV kernel comes in both.
@@ -142,16 +122,35 @@ __device__ __forceinline__ long long kv_offset(const int* capacities, int r, int
     return ((long long) layer * capacities[r] + position) * width;
 }
 
-// keys and values of each row into its slot at its position
+// Rotary embedding (rotate-half: element i pairs with i + headDim / 2) of each row's queries in place and of its keys,
+// which go to its cache slot at its position with its values: one thread per (row, head of q then of k, pair).
 template <typename T>
-__device__ void kv_store(const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
-                         const int* capacities, int layer, const int* positions, int rows, int width) {
+__device__ void rope_store(float* q, const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
+                           const int* capacities, int layer, const int* positions, const float* invFreq, int rows, int heads,
+                           int kvHeads, int headDim) {
+    int half = headDim / 2;
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= (long long) rows * width) return;
-    int r = t / width, c = t % width;
-    long long at = kv_offset(capacities, r, layer, positions[r], width) + c;
-    kv_put((T*) kBase[r], at, k[t]);
-    kv_put((T*) vBase[r], at, v[t]);
+    if (t >= (long long) rows * (heads + kvHeads) * half) return;
+    int i = t % half;
+    int h = (t / half) % (heads + kvHeads);
+    int r = t / ((long long) half * (heads + kvHeads));
+    float angle = (float) positions[r] * invFreq[i];
+    float c = cosf(angle), s = sinf(angle);
+    if (h < heads) {
+        float* p = q + ((long long) r * heads + h) * headDim;
+        float x1 = p[i], x2 = p[i + half];
+        p[i] = x1 * c - x2 * s;
+        p[i + half] = x2 * c + x1 * s;
+        return;
+    }
+    int width = kvHeads * headDim;
+    long long from = (long long) r * width + (h - heads) * headDim + i;
+    long long at = kv_offset(capacities, r, layer, positions[r], width) + (h - heads) * headDim + i;
+    float x1 = k[from], x2 = k[from + half];
+    kv_put((T*) kBase[r], at, x1 * c - x2 * s);
+    kv_put((T*) kBase[r], at + half, x2 * c + x1 * s);
+    kv_put((T*) vBase[r], at, v[from]);
+    kv_put((T*) vBase[r], at + half, v[from + half]);
 }
 
 // Decode attention. One block of ATT_WARPS warps per (row, head, part): the visible positions are cut into `parts`
@@ -387,11 +386,12 @@ __device__ void attention_prefill(const float* q, const unsigned long long* kBas
     }
 }
 
-// the KV kernels by cache element: kv_store_f32, attention_bf16, ...
+// the KV kernels by cache element: rope_store_f32, attention_bf16, ...
 #define KV_KERNELS(NAME, T)                                                                                                        \
-    extern "C" __global__ void kv_store_##NAME(const float* k, const float* v, const unsigned long long* kBase,                    \
-            const unsigned long long* vBase, const int* capacities, int layer, const int* positions, int rows, int width) {        \
-        kv_store<T>(k, v, kBase, vBase, capacities, layer, positions, rows, width);                                                \
+    extern "C" __global__ void rope_store_##NAME(float* q, const float* k, const float* v, const unsigned long long* kBase,        \
+            const unsigned long long* vBase, const int* capacities, int layer, const int* positions, const float* invFreq,         \
+            int rows, int heads, int kvHeads, int headDim) {                                                                       \
+        rope_store<T>(q, k, v, kBase, vBase, capacities, layer, positions, invFreq, rows, heads, kvHeads, headDim);                \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_##NAME(const float* q, const unsigned long long* kBase,  \
             const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads,        \
@@ -437,7 +437,14 @@ __device__ __forceinline__ void dot8(const float* x, int rows, int in, long long
     }
 }
 
-template <int R, int F>
+// How a block's sums reach `out`: stored; added to what is there (a projection into the residual stream); or, for a
+// gate/up pair, silu(gate) * up, the block's first F / 2 sums of a row being gate features and the next F / 2 the same
+// up features.
+#define EPI_STORE 0
+#define EPI_ADD 1
+#define EPI_SWIGLU 2
+
+template <int R, int F, int E>
 __device__ __forceinline__ void block_store(float (*acc)[F], float* out, int rows, int outCols, int first) {
     __shared__ float partial[MV_THREADS / 32][R * F];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -450,15 +457,33 @@ __device__ __forceinline__ void block_store(float (*acc)[F], float* out, int row
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < R * F; i += blockDim.x) {
-        int r = i / F, f = i % F;
+    constexpr int features = E == EPI_SWIGLU ? F / 2 : F;
+    for (int i = threadIdx.x; i < R * features; i += blockDim.x) {
+        int r = i / features, f = i % features;
         if (r < rows && first + f < outCols) {
             float s = 0.f;
 #pragma unroll
-            for (int w = 0; w < MV_THREADS / 32; w++) s += partial[w][i];
-            out[(long long) r * outCols + first + f] = s;
+            for (int w = 0; w < MV_THREADS / 32; w++) s += partial[w][r * F + f];
+            float* o = out + (long long) r * outCols + first + f;
+            if (E == EPI_SWIGLU) {
+                float u = 0.f;
+#pragma unroll
+                for (int w = 0; w < MV_THREADS / 32; w++) u += partial[w][r * F + features + f];
+                *o = s / (1.f + expf(-s)) * u;
+            } else {
+                *o = E == EPI_ADD ? *o + s : s;
+            }
         }
     }
+}
+
+// The weight row a block's f-th sum reads: feature first + f of w, or for a gate/up pair (F sums, F / 2 features)
+// feature first + f % (F / 2) of w (gate) or w2 (up). Blocks past the end read the last row and store nothing.
+template <int F, int E>
+__device__ __forceinline__ long long sum_row(int first, int f, int outCols, bool& second) {
+    constexpr int features = E == EPI_SWIGLU ? F / 2 : F;
+    second = E == EPI_SWIGLU && f >= features;
+    return min(first + f % features, outCols - 1);
 }
 
 // Four-bit weights are repacked on upload (repack_4bit) into tiles of 1024 weights per row, in which lane l's 16 bytes
@@ -498,13 +523,13 @@ __device__ __forceinline__ void codes8(uint32_t word, const float* book, float (
 
 // Each warp takes whole tiles; a lane's 32 weights of a feature are 8 groups of 4 with one scale each. Blocks of 64 to
 // 1024 weights: a tile starts on a block boundary and a group lies in one block.
-template <int R, int F>
-__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                                 float* out, int rows, int in, int outCols) {
+template <int R, int F, int E>
+__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
+                                 const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
-    int first = blockIdx.x * F;
+    int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int scaleOffset[8];
 #pragma unroll
@@ -513,9 +538,10 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
     const float* rowScales[F];
 #pragma unroll
     for (int f = 0; f < F; f++) {
-        long long rowBase = (long long) min(first + f, outCols - 1) * in;
-        rowCodes[f] = reinterpret_cast<const uint4*>(w + (rowBase >> 1)) + lane;
-        rowScales[f] = scales + (rowBase >> blockShift);
+        bool second;
+        long long rowBase = sum_row<F, E>(first, f, outCols, second) * in;
+        rowCodes[f] = reinterpret_cast<const uint4*>((second ? w2 : w) + (rowBase >> 1)) + lane;
+        rowScales[f] = (second ? scales2 : scales) + (rowBase >> blockShift);
     }
     float acc[R][F] = {};
     int tiles = in / TILE_4BIT;
@@ -555,7 +581,7 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
             }
         }
     }
-    block_store<R, F>(acc, out, rows, outCols, first);
+    block_store<R, F, E>(acc, out, rows, outCols, first);
 }
 
 // Prefill and large batches: four-bit weights are expanded to bf16 (then a cuBLAS GEMM). One thread per 16 bytes of the
@@ -593,16 +619,18 @@ extern "C" __global__ void to_bf16(const float* x, __nv_bfloat16* y, long long n
     if (i < n) y[i] = __float2bfloat16_rn(x[i]);
 }
 
-template <int R, int F>
-__device__ void matvec_bf16_body(const float* x, const uint16_t* w, float* out, int rows, int in, int outCols) {
-    int first = blockIdx.x * F;
+template <int R, int F, int E>
+__device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16_t* w2, float* out, int rows, int in, int outCols) {
+    int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
     float acc[R][F] = {};
     int chunks = in >> 3;
     for (int c = threadIdx.x; c < chunks; c += MV_THREADS) {
         float wv[F][8];
 #pragma unroll
         for (int f = 0; f < F; f++) {
-            uint4 v = reinterpret_cast<const uint4*>(w + (long long) min(first + f, outCols - 1) * in)[c];
+            bool second;
+            long long row = sum_row<F, E>(first, f, outCols, second);
+            uint4 v = reinterpret_cast<const uint4*>((second ? w2 : w) + row * in)[c];
             wv[f][0] = __uint_as_float(v.x << 16);
             wv[f][1] = __uint_as_float(v.x & 0xffff0000u);
             wv[f][2] = __uint_as_float(v.y << 16);
@@ -614,22 +642,28 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, float* out, 
         }
         dot8<R, F>(x, rows, in, 8LL * c, wv, acc);
     }
-    block_store<R, F>(acc, out, rows, outCols, first);
+    block_store<R, F, E>(acc, out, rows, outCols, first);
 }
 
-// Launched with MV_THREADS threads and ceil(outCols / F) blocks; R is the most rows the variant takes.
-#define MATVEC_VARIANTS(R, F)                                                                                                      \
-    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F(                                             \
-            const float* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift, float* out, int rows,    \
-            int in, int outCols) {                                                                                                 \
-        matvec_4bit_body<R, F>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                                        \
+// Launched with MV_THREADS threads and ceil(outCols / F) blocks (ceil(outCols / (F / 2)) for a gate/up pair); R is the
+// most rows the variant takes, F the sums per row a block makes. Names: matvec_4bit_r1_f2, ..._add, ..._swiglu.
+#define MATVEC_KERNELS(R, F, E, SUFFIX)                                                                                            \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##SUFFIX(                                     \
+            const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2, const float* codebook,  \
+            int blockShift, float* out, int rows, int in, int outCols) {                                                           \
+        matvec_4bit_body<R, F, E>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);                        \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_bf16_r##R##_f##F(const float* x, const uint16_t* w, float* out, \
-                                                                                      int rows, int in, int outCols) {            \
-        matvec_bf16_body<R, F>(x, w, out, rows, in, outCols);                                                                      \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_bf16_r##R##_f##F##SUFFIX(const float* x, const uint16_t* w,    \
+            const uint16_t* w2, float* out, int rows, int in, int outCols) {                                                       \
+        matvec_bf16_body<R, F, E>(x, w, w2, out, rows, in, outCols);                                                               \
     }
+#define MATVEC_VARIANTS(R, F)                                                                                                      \
+    MATVEC_KERNELS(R, F, EPI_STORE, )                                                                                              \
+    MATVEC_KERNELS(R, F, EPI_ADD, _add)                                                                                            \
+    MATVEC_KERNELS(R, 4, EPI_SWIGLU, _swiglu)
 
-// the variants the backend picks by row count (the best F per R of ops/cuda/tune-matvec on an H100)
+// the variants the backend picks by row count (the best F per R of ops/cuda/tune-matvec on an H100; a gate/up pair
+// makes four sums per row, two features of each)
 MATVEC_VARIANTS(1, 2)
 MATVEC_VARIANTS(2, 2)
 MATVEC_VARIANTS(4, 4)

@@ -40,27 +40,22 @@ public interface Backend extends AutoCloseable {
     /** out[r] = W x[r], with W of shape [out.cols, x.cols]. */
     void matmul(Activations x, WeightMatrix w, Activations out);
 
+    /** acc[r] += W x[r]: a projection added into the residual stream. */
+    void matmulAdd(Activations x, WeightMatrix w, Activations acc);
+
+    /** out[r] = silu(gate x[r]) * (up x[r]): the gated feed-forward's two products and their combination. */
+    void swiglu(Activations x, WeightMatrix gate, WeightMatrix up, Activations out);
+
     /** x[r] += bias */
     void addBias(Activations x, WeightVector bias);
 
     /**
-     * Rotary embedding in place, pairing element i with i + headDim/2 of each head (the rotate-half layout of
-     * Hugging Face checkpoints), at each row's position.
-     */
-    void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies);
-
-    /**
-     * Stores each row's keys and values in the cache at its slot and position, then attends each query row
-     * causally over its own sequence (only the last {@code shape.window()} positions when that is positive).
+     * Applies the rotary embedding to each row's queries (in place) and keys at its position, stores the keys and
+     * values in the cache at its slot and position, then attends each query row causally over its own sequence (only
+     * the last {@code shape.window()} positions when that is positive).
      */
     void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch,
                    AttentionShape shape, Activations out);
-
-    /** out = silu(gate) * up */
-    void swiglu(Activations gate, Activations up, Activations out);
-
-    /** acc += x */
-    void add(Activations acc, Activations x);
 
     /** dst[i] = src[rows[i]] */
     void gatherRows(Activations src, int[] rows, Activations dst);

@@ -69,29 +69,24 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
-    public void addBias(Activations x, WeightVector bias) {
-        inner.addBias(x, bias);
+    public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+        inner.matmulAdd(x, w, acc);
     }
 
     @Override
-    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
-        inner.rope(x, heads, headDim, batch, inverseFrequencies);
+    public void swiglu(Activations x, WeightMatrix gate, WeightMatrix up, Activations out) {
+        inner.swiglu(x, gate, up, out);
+    }
+
+    @Override
+    public void addBias(Activations x, WeightVector bias) {
+        inner.addBias(x, bias);
     }
 
     @Override
     public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
                           Activations out) {
         inner.attention(cache, layer, q, k, v, batch, shape, out);
-    }
-
-    @Override
-    public void swiglu(Activations gate, Activations up, Activations out) {
-        inner.swiglu(gate, up, out);
-    }
-
-    @Override
-    public void add(Activations acc, Activations x) {
-        inner.add(acc, x);
     }
 
     @Override

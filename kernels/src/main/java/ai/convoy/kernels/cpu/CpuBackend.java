@@ -97,13 +97,41 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void matmul(Activations x, WeightMatrix w, Activations out) {
+        checkProduct(x, w, out);
+        product(x, (CpuMatrix) w, data(out), false);
+    }
+
+    @Override
+    public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+        checkProduct(x, w, acc);
+        product(x, (CpuMatrix) w, data(acc), true);
+    }
+
+    @Override
+    public void swiglu(Activations x, WeightMatrix gate, WeightMatrix up, Activations out) {
+        checkProduct(x, gate, out);
+        checkProduct(x, up, out);
+        float[] g = data(out);
+        product(x, (CpuMatrix) gate, g, false);
+        float[] u = new float[g.length];
+        product(x, (CpuMatrix) up, u, false);
+        for (int i = 0; i < g.length; i++) {
+            float v = g[i];
+            g[i] = v / (1f + (float) Math.exp(-v)) * u[i];
+        }
+    }
+
+    private static void checkProduct(Activations x, WeightMatrix w, Activations out) {
         CpuMatrix m = (CpuMatrix) w;
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x"
                     + m.cols() + ", out " + out.rows() + "x" + out.cols());
         }
+    }
+
+    /** o[r][j] = (W x[r])[j], or += when {@code accumulate}. */
+    private void product(Activations x, CpuMatrix m, float[] o, boolean accumulate) {
         float[] in = data(x);
-        float[] o = data(out);
         int rows = x.rows();
         int inCols = m.cols();
         int outCols = m.rows();
@@ -118,7 +146,8 @@ public final class CpuBackend implements Backend {
             float[] wRow = scratch(inCols);
             if (rows == 1) {
                 for (int j = from; j < to; j++) {
-                    o[j] = m.dot(j, in, 0, wRow);
+                    float v = m.dot(j, in, 0, wRow);
+                    o[j] = accumulate ? o[j] + v : v;
                 }
                 return;
             }
@@ -130,11 +159,13 @@ public final class CpuBackend implements Backend {
                 for (; r + 4 <= rows; r += 4) {
                     VectorMath.dot4(wRow, in, r * inCols, inCols, inCols, four);
                     for (int k = 0; k < 4; k++) {
-                        o[(r + k) * outCols + j] = four[k];
+                        int at = (r + k) * outCols + j;
+                        o[at] = accumulate ? o[at] + four[k] : four[k];
                     }
                 }
                 for (; r < rows; r++) {
-                    o[r * outCols + j] = VectorMath.dot(in, r * inCols, wRow, 0, inCols);
+                    float v = VectorMath.dot(in, r * inCols, wRow, 0, inCols);
+                    o[r * outCols + j] = accumulate ? o[r * outCols + j] + v : v;
                 }
             }
         });
@@ -149,8 +180,8 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    @Override
-    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
+    /** The rotary embedding of each row's heads in place, at the row's position (rotate-half pairs). */
+    private static void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
         float[] d = data(x);
         int half = headDim / 2;
         float[] cos = new float[half];
@@ -180,6 +211,8 @@ public final class CpuBackend implements Backend {
                           AttentionShape shape, Activations out) {
         CpuKvCache kv = (CpuKvCache) cache;
         int width = kv.rowWidth();
+        rope(q, shape.heads(), shape.headDim(), batch, shape.ropeFrequencies());
+        rope(k, shape.kvHeads(), shape.headDim(), batch, shape.ropeFrequencies());
         float[] kd = data(k);
         float[] vd = data(v);
         for (int r = 0; r < batch.rows(); r++) {
@@ -231,23 +264,6 @@ public final class CpuBackend implements Backend {
                 VectorMath.axpy(scores[t - first] / sum, values, t * width + kvOff, o, oOff, headDim);
             }
         });
-    }
-
-    @Override
-    public void swiglu(Activations gate, Activations up, Activations out) {
-        float[] g = data(gate);
-        float[] u = data(up);
-        float[] o = data(out);
-        for (int i = 0; i < o.length; i++) {
-            float x = g[i];
-            o[i] = x / (1f + (float) Math.exp(-x)) * u[i];
-        }
-    }
-
-    @Override
-    public void add(Activations acc, Activations x) {
-        float[] a = data(acc);
-        VectorMath.axpy(1f, data(x), 0, a, 0, a.length);
     }
 
     @Override

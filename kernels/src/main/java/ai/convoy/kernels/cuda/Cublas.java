@@ -102,14 +102,15 @@ final class Cublas implements AutoCloseable {
     }
 
     /**
-     * {@code y[n][m] = x[n][k] · w[m][k]ᵀ}: w and x bf16 row-major, y float32 with rows {@code ldy} apart, float32
-     * accumulation. In cuBLAS's column-major terms y is an m x n matrix, w a k x m one taken transposed.
+     * {@code y[n][m] = x[n][k] · w[m][k]ᵀ} ({@code +=} when {@code accumulate}): w and x bf16 row-major, y float32
+     * with rows {@code ldy} apart, float32 accumulation. In cuBLAS's column-major terms y is an m x n matrix, w a k x m
+     * one taken transposed.
      */
-    void gemm(CUdeviceptr w, CUdeviceptr x, CUdeviceptr y, int m, int n, int k, int ldy) {
+    void gemm(CUdeviceptr w, CUdeviceptr x, CUdeviceptr y, int m, int n, int k, int ldy, boolean accumulate) {
         // JCublas's native code reaches cuBLAS's C++ overload that takes the compute type in the old form, as a
         // cudaDataType (CUDA_R_32F: float32 accumulation); a cublasComputeType value there is refused as not supported
         int status = cublasGemmEx(handle, cublasOperation.CUBLAS_OP_T, cublasOperation.CUBLAS_OP_N, m, n, k, one, w, cudaDataType.CUDA_R_16BF,
-                k, x, cudaDataType.CUDA_R_16BF, k, zero, y, cudaDataType.CUDA_R_32F, ldy, cudaDataType.CUDA_R_32F,
+                k, x, cudaDataType.CUDA_R_16BF, k, accumulate ? one : zero, y, cudaDataType.CUDA_R_32F, ldy, cudaDataType.CUDA_R_32F,
                 cublasGemmAlgo.CUBLAS_GEMM_DEFAULT);
         check(status, "GEMM " + m + "x" + n + "x" + k);
     }

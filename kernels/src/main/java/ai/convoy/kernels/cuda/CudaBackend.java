@@ -41,6 +41,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -81,6 +82,8 @@ public final class CudaBackend implements Backend {
     private final Map<Object, Object> stepUploads = new IdentityHashMap<>();
     /** Constant tables (rotary inverse frequencies) uploaded once, by identity. */
     private final Map<float[], CUdeviceptr> constants = new IdentityHashMap<>();
+    /** Four-bit codebooks by content: weights of one codebook share it, so a gate/up pair can go in one launch. */
+    private final Map<FloatBuffer, CUdeviceptr> codebooks = new HashMap<>();
     private long allocatedBytes;
     private long peakBytes;
     private final CUstream stream = new CUstream();
@@ -136,14 +139,16 @@ public final class CudaBackend implements Backend {
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "add", "swiglu", "rope", "gather_rows",
+        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows",
                 "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_merge"));
         for (String kv : List.of("f32", "bf16")) {
-            names.addAll(List.of("kv_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
+            names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
         }
         for (int[] v : MATVEC_VARIANTS) {
-            names.add(matvecName("4bit", v));
-            names.add(matvecName("bf16", v));
+            for (Epilogue e : Epilogue.values()) {
+                names.add(matvecName("4bit", v, e));
+                names.add(matvecName("bf16", v, e));
+            }
         }
         for (String f : names) {
             CUfunction fn = new CUfunction();
@@ -328,7 +333,8 @@ public final class CudaBackend implements Backend {
                     packed = repacked(packed, w.packed().byteSize(), w.cols());
                 }
                 yield new CudaMatrix(w.rows(), w.cols(), w.packed().byteSize() + 4L * scales.length, tiled ? 3 : 1, 0, packed,
-                        upload(scales, DeviceOutOfMemoryException.Use.WEIGHTS), upload(w.codebook(), DeviceOutOfMemoryException.Use.WEIGHTS),
+                        upload(scales, DeviceOutOfMemoryException.Use.WEIGHTS),
+                        codebooks.computeIfAbsent(FloatBuffer.wrap(w.codebook().clone()), c -> upload(w.codebook(), DeviceOutOfMemoryException.Use.WEIGHTS)),
                         w.blocksize());
             }
             case Int8Weight w -> new CudaMatrix(w.rows(), w.cols(), w.bytes(), 2, 0, upload(w.data(), DeviceOutOfMemoryException.Use.WEIGHTS),
@@ -448,13 +454,13 @@ public final class CudaBackend implements Backend {
     }
 
     /** A cuBLAS product (Cublas.gemm's arguments). */
-    private record Gemm(CUdeviceptr w, CUdeviceptr x, CUdeviceptr y, int m, int n, int k, int ldy) implements Op {
+    private record Gemm(CUdeviceptr w, CUdeviceptr x, CUdeviceptr y, int m, int n, int k, int ldy, boolean accumulate) implements Op {
     }
 
     private void launchNow(Op op) {
         switch (op) {
             case Launch l -> launchNow(l);
-            case Gemm g -> cublas.gemm(g.w(), g.x(), g.y(), g.m(), g.n(), g.k(), g.ldy());
+            case Gemm g -> cublas.gemm(g.w(), g.x(), g.y(), g.m(), g.n(), g.k(), g.ldy(), g.accumulate());
         }
     }
 
@@ -489,34 +495,78 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void matmul(Activations x, WeightMatrix w, Activations out) {
-        CudaMatrix m = (CudaMatrix) w;
+        product(x, (CudaMatrix) w, null, out, Epilogue.STORE);
+    }
+
+    @Override
+    public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+        product(x, (CudaMatrix) w, null, acc, Epilogue.ADD);
+    }
+
+    /**
+     * A gate/up pair that the decode kernels take together (same storage, codebook and shape) goes in one launch that
+     * writes silu(gate) * up; otherwise gate goes to {@code out}, up to a scratch buffer, and a kernel combines them.
+     */
+    @Override
+    public void swiglu(Activations x, WeightMatrix gate, WeightMatrix up, Activations out) {
+        CudaMatrix g = (CudaMatrix) gate;
+        CudaMatrix u = (CudaMatrix) up;
+        boolean pair = g.kind() == u.kind() && g.dtype() == u.dtype() && g.rows() == u.rows() && g.cols() == u.cols()
+                && g.blocksize() == u.blocksize() && g.codebook().equals(u.codebook());
+        if (pair && !gemmTakes(x.rows(), g) && (g.kind() == 3 || decodeKernelBf16(g))) {
+            product(x, g, u, out, Epilogue.SWIGLU);
+            return;
+        }
+        product(x, g, null, out, Epilogue.STORE);
+        Activations upOut = new CudaActivations(out.rows(), out.cols(), scratch("swiglu up", 4L * out.rows() * out.cols()));
+        product(x, u, null, upOut, Epilogue.STORE);
+        long n = (long) out.rows() * out.cols();
+        launch("swiglu", n, 256, ptr(out), ptr(upOut), ptr(out), n);
+    }
+
+    /** What a product does with its sums (EPI_* of convoy.cu): store them, add them, or combine a gate/up pair. */
+    private enum Epilogue {
+        STORE(""), ADD("_add"), SWIGLU("_swiglu");
+
+        private final String suffix;
+
+        Epilogue(String suffix) {
+            this.suffix = suffix;
+        }
+    }
+
+    /** out = m x, out += m x, or (SWIGLU, with {@code up}) out = silu(m x) * (up x). */
+    private void product(Activations x, CudaMatrix m, CudaMatrix up, Activations out, Epilogue epilogue) {
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
         }
         if (gemmTakes(x.rows(), m)) {
-            gemm(x, m, out);
+            gemm(x, m, out, epilogue == Epilogue.ADD);
             return;
         }
         boolean bf16 = decodeKernelBf16(m);
         if (m.kind() == 3 || bf16) {
+            CudaMatrix second = up != null ? up : m;
             // the decode kernels take up to MATVEC_MAX_ROWS rows; larger batches go that many rows at a time
             for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_MAX_ROWS) {
                 int rows = Math.min(MATVEC_MAX_ROWS, x.rows() - r0);
                 int[] variant = Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
                 CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
                 CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
-                int blocks = (m.rows() + variant[1] - 1) / variant[1];
+                int features = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS / 2 : variant[1];
+                int blocks = (m.rows() + features - 1) / features;
                 if (bf16) {
-                    launchBlocks(matvecName("bf16", variant), blocks, MATVEC_THREADS, xr, m.data(), yr, rows, m.cols(), m.rows());
+                    launchBlocks(matvecName("bf16", variant, epilogue), blocks, MATVEC_THREADS, xr, m.data(), second.data(), yr, rows, m.cols(),
+                            m.rows());
                 } else {
-                    launchBlocks(matvecName("4bit", variant), blocks, MATVEC_THREADS, xr, m.data(), m.scales(), m.codebook(),
-                            Integer.numberOfTrailingZeros(m.blocksize()), yr, rows, m.cols(), m.rows());
+                    launchBlocks(matvecName("4bit", variant, epilogue), blocks, MATVEC_THREADS, xr, m.data(), m.scales(), second.data(),
+                            second.scales(), m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), yr, rows, m.cols(), m.rows());
                 }
             }
             return;
         }
         launch("matmul", 32L * m.rows(), 256, ptr(x), m.data(), m.kind(), m.dtype(), m.scales(), m.codebook(), m.blocksize(), ptr(out),
-                x.rows(), m.cols(), m.rows());
+                x.rows(), m.cols(), m.rows(), epilogue == Epilogue.ADD ? 1 : 0);
     }
 
     private static boolean decodeKernelBf16(CudaMatrix m) {
@@ -539,12 +589,12 @@ public final class CudaBackend implements Backend {
      * output features at a time), by cuBLAS with float32 accumulation; held with the step's launches, so a decode
      * batch's products are captured in its graph too.
      */
-    private void gemm(Activations x, CudaMatrix m, Activations out) {
+    private void gemm(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
         long n = (long) x.rows() * m.cols();
         CUdeviceptr xb = scratch("gemm input", 2 * n);
         launch("to_bf16", n, 256, ptr(x), xb, n);
         if (m.kind() != 3) {
-            pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows()));
+            pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows(), accumulate));
             return;
         }
         // whole multiples of 64 features keep each slice's output columns aligned for the tensor-core kernels
@@ -556,29 +606,26 @@ public final class CudaBackend implements Backend {
             long chunks = (long) features * m.cols() / 32;
             pending.add(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
                 Integer.numberOfTrailingZeros(m.blocksize()), (long) f0 * m.cols() / 32, chunks, gemmWeights}));
-            pending.add(new Gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows()));
+            pending.add(new Gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows(), accumulate));
         }
     }
 
     /** {rows at most, output features per block} of the decode kernels in convoy.cu, by rows. */
     private static final int[][] MATVEC_VARIANTS = {{1, 2}, {2, 2}, {4, 4}, {8, 4}};
+    /** Sums per row of a gate/up block of convoy.cu: two features of each. */
+    private static final int SWIGLU_SUMS = 4;
     private static final int MATVEC_MAX_ROWS = MATVEC_VARIANTS[MATVEC_VARIANTS.length - 1][0];
     /** MV_THREADS of convoy.cu. */
     private static final int MATVEC_THREADS = 128;
 
-    private static String matvecName(String weights, int[] variant) {
-        return "matvec_" + weights + "_r" + variant[0] + "_f" + variant[1];
+    private static String matvecName(String weights, int[] variant, Epilogue epilogue) {
+        int sums = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS : variant[1];
+        return "matvec_" + weights + "_r" + variant[0] + "_f" + sums + epilogue.suffix;
     }
 
     @Override
     public void addBias(Activations x, WeightVector bias) {
         launch("add_bias", (long) x.rows() * x.cols(), 256, ptr(x), ((CudaVector) bias).ptr(), x.rows(), x.cols());
-    }
-
-    @Override
-    public void rope(Activations x, int heads, int headDim, TokenBatch batch, float[] inverseFrequencies) {
-        launch("rope", (long) x.rows() * heads * (headDim / 2), 256, ptr(x), x.rows(), x.cols(), heads, headDim, stepInts(batch.positions()),
-                constant(inverseFrequencies));
     }
 
     @Override
@@ -594,8 +641,9 @@ public final class CudaBackend implements Backend {
         CUdeviceptr positions = stepInts(batch.positions());
         int width = kv.width();
         String element = kv.elementBytes() == 2 ? "_bf16" : "_f32";
-        launch("kv_store" + element, (long) batch.rows() * width, 256, ptr(k), ptr(v), rows.keys(), rows.values(), rows.capacities(), layer, positions,
-                batch.rows(), width);
+        launch("rope_store" + element, (long) batch.rows() * (shape.heads() + shape.kvHeads()) * (shape.headDim() / 2), 256, ptr(q), ptr(k), ptr(v),
+                rows.keys(), rows.values(), rows.capacities(), layer, positions, constant(shape.ropeFrequencies()), batch.rows(), shape.heads(),
+                shape.kvHeads(), shape.headDim());
         if (shape.headDim() > 256) {
             throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
         }
@@ -695,18 +743,6 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void swiglu(Activations gate, Activations up, Activations out) {
-        long n = (long) gate.rows() * gate.cols();
-        launch("swiglu", n, 256, ptr(gate), ptr(up), ptr(out), n);
-    }
-
-    @Override
-    public void add(Activations acc, Activations x) {
-        long n = (long) acc.rows() * acc.cols();
-        launch("add", n, 256, ptr(acc), ptr(x), n);
-    }
-
-    @Override
     public void gatherRows(Activations src, int[] rows, Activations dst) {
         launch("gather_rows", (long) rows.length * src.cols(), 256, ptr(src), stepInts(rows), ptr(dst), rows.length, src.cols());
     }
@@ -754,6 +790,8 @@ public final class CudaBackend implements Backend {
         }
         constants.values().forEach(this::free);
         constants.clear();
+        codebooks.values().forEach(this::free);
+        codebooks.clear();
     }
 
     void zero(CUdeviceptr p, long bytes) {

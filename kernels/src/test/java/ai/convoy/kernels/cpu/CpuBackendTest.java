@@ -135,7 +135,7 @@ class CpuBackendTest {
     }
 
     @Test
-    void rmsNormSwigluAddAndEmbed() {
+    void rmsNormAndEmbed() {
         int rows = 3, n = 77;
         float[] x = TestTensors.floats(random, rows * n);
         HostTensor w = TestTensors.random(DType.F32, random, n);
@@ -154,24 +154,6 @@ class CpuBackendTest {
         }
         assertClose(expected, read(normed), 1e-6);
 
-        float[] g = TestTensors.floats(random, rows * n);
-        float[] u = TestTensors.floats(random, rows * n);
-        Activations s = poisoned(rows, n);
-        cpu.swiglu(filled(rows, n, g), filled(rows, n, u), s);
-        double[] silu = new double[rows * n];
-        for (int i = 0; i < silu.length; i++) {
-            silu[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
-        }
-        assertClose(silu, read(s), 1e-6);
-
-        Activations acc = filled(rows, n, g.clone());
-        cpu.add(acc, filled(rows, n, u));
-        double[] sum = new double[rows * n];
-        for (int i = 0; i < sum.length; i++) {
-            sum[i] = (double) g[i] + u[i];
-        }
-        assertClose(sum, read(acc), 1e-7);
-
         HostTensor table = TestTensors.random(DType.BF16, random, 10, n);
         Activations e = poisoned(2, n);
         cpu.embed(cpu.matrix(table), new int[] {7, 2}, e);
@@ -181,32 +163,44 @@ class CpuBackendTest {
     }
 
     @Test
-    void ropeRotatesEachHalfPairByPosition() {
-        int heads = 3, headDim = 8, half = 4;
-        int[] positions = {0, 5, 17};
-        float[] inv = {1f, 0.3f, 0.05f, 0.001f};
-        float[] x = TestTensors.floats(random, positions.length * heads * headDim);
-        Activations a = filled(positions.length, heads * headDim, x);
-        cpu.rope(a, heads, headDim, new TokenBatch(new int[3], positions), inv);
-        double[] expected = new double[x.length];
-        for (int r = 0; r < positions.length; r++) {
-            for (int h = 0; h < heads; h++) {
-                int b = r * heads * headDim + h * headDim;
-                for (int i = 0; i < half; i++) {
-                    double angle = positions[r] * (double) inv[i];
-                    expected[b + i] = x[b + i] * Math.cos(angle) - x[b + i + half] * Math.sin(angle);
-                    expected[b + i + half] = x[b + i + half] * Math.cos(angle) + x[b + i] * Math.sin(angle);
-                }
+    void swigluCombinesTheGateAndUpProducts() {
+        for (int[] size : new int[][] {{1, 64, 37}, {5, 130, 20}}) {
+            int rows = size[0], in = size[1], out = size[2];
+            HostTensor gate = TestTensors.random(DType.BF16, random, out, in);
+            HostTensor up = TestTensors.random(DType.F32, random, out, in);
+            float[] x = TestTensors.floats(random, rows * in);
+            Activations y = poisoned(rows, out);
+            cpu.swiglu(filled(rows, in, x), cpu.matrix(gate), cpu.matrix(up), y);
+            double[] g = naiveProduct(rows, in, out, x, (o, i) -> gate.getFloat((long) o * in + i));
+            double[] u = naiveProduct(rows, in, out, x, (o, i) -> up.getFloat((long) o * in + i));
+            double[] expected = new double[g.length];
+            for (int i = 0; i < g.length; i++) {
+                expected[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
             }
+            assertClose(expected, read(y), 1e-5);
         }
-        assertClose(expected, read(a), 1e-6);
+    }
+
+    @Test
+    void matmulAddAddsTheProductToWhatIsThere() {
+        int rows = 3, in = 90, out = 33;
+        HostTensor w = TestTensors.random(DType.F16, random, out, in);
+        float[] x = TestTensors.floats(random, rows * in);
+        float[] before = TestTensors.floats(random, rows * out);
+        Activations acc = filled(rows, out, before.clone());
+        cpu.matmulAdd(filled(rows, in, x), cpu.matrix(w), acc);
+        double[] expected = naiveProduct(rows, in, out, x, (o, i) -> w.getFloat((long) o * in + i));
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] += before[i];
+        }
+        assertClose(expected, read(acc), 1e-6);
     }
 
     @Test
     void groupedQueryAttentionOverTwoSequencesWithAndWithoutAWindow() {
         int heads = 4, kvHeads = 2, headDim = 16, layers = 2;
         for (int window : new int[] {0, 3}) {
-            AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, 0.25f, window);
+            AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, 0.25f, window, TestTensors.ropeFrequencies(headDim, 100f));
             try (KvCache cache = cpu.kvCache(layers, kvHeads, headDim)) {
                 int a = cache.openSlot(8);
                 int b = cache.openSlot(8);
@@ -225,10 +219,16 @@ class CpuBackendTest {
         }
     }
 
-    private static double[] naiveAttention(float[] q, float[] k, float[] v, int[] slots, int[] positions, AttentionShape s) {
+    /**
+     * Causal grouped-query attention in double precision, the rotary embedding (each pair i, i + headDim / 2 of a head
+     * turned by position * frequency) applied to q and k first.
+     */
+    static double[] naiveAttention(float[] qIn, float[] kIn, float[] v, int[] slots, int[] positions, AttentionShape s) {
         int rows = slots.length;
         int qw = s.heads() * s.headDim();
         int kw = s.kvHeads() * s.headDim();
+        double[] q = rotated(qIn, qw, positions, s);
+        double[] k = rotated(kIn, kw, positions, s);
         double[] out = new double[rows * qw];
         for (int r = 0; r < rows; r++) {
             for (int h = 0; h < s.heads(); h++) {
@@ -244,7 +244,7 @@ class CpuBackendTest {
                     }
                     double dot = 0;
                     for (int d = 0; d < s.headDim(); d++) {
-                        dot += (double) q[r * qw + h * s.headDim() + d] * k[t * kw + kvh * s.headDim() + d];
+                        dot += q[r * qw + h * s.headDim() + d] * k[t * kw + kvh * s.headDim() + d];
                     }
                     scores[t] = dot * s.scale();
                     max = Math.max(max, scores[t]);
@@ -258,6 +258,21 @@ class CpuBackendTest {
                     for (int d = 0; d < s.headDim(); d++) {
                         out[r * qw + h * s.headDim() + d] += scores[t] / sum * v[t * kw + kvh * s.headDim() + d];
                     }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static double[] rotated(float[] x, int width, int[] positions, AttentionShape s) {
+        int half = s.headDim() / 2;
+        double[] out = new double[x.length];
+        for (int r = 0; r < positions.length; r++) {
+            for (int b = r * width; b < (r + 1) * width; b += s.headDim()) {
+                for (int i = 0; i < half; i++) {
+                    double angle = positions[r] * (double) s.ropeFrequencies()[i];
+                    out[b + i] = x[b + i] * Math.cos(angle) - x[b + i + half] * Math.sin(angle);
+                    out[b + i + half] = x[b + i + half] * Math.cos(angle) + x[b + i] * Math.sin(angle);
                 }
             }
         }

@@ -40,6 +40,15 @@ public final class TestTensors {
     }
 
     /** Activations of {@code rows x cols} on {@code backend}, holding {@code values} (row-major). */
+    /** Rotary inverse frequencies theta^(-2i / headDim), i < headDim / 2. */
+    public static float[] ropeFrequencies(int headDim, double theta) {
+        float[] f = new float[headDim / 2];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) Math.pow(theta, -2.0 * i / headDim);
+        }
+        return f;
+    }
+
     public static Activations filled(Backend backend, int rows, int cols, float[] values) {
         Activations a = backend.activations(rows, cols);
         backend.write(a, values);

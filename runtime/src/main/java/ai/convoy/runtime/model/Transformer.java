@@ -25,14 +25,14 @@ public final class Transformer {
     private final Layer[] layers;
     private final WeightVector finalNorm;
     private final WeightMatrix lmHead;
-    private final float[] inverseFrequencies;
 
     /** A linear layer: y = W x (+ b). */
     record Linear(WeightMatrix weight, WeightVector bias) {
     }
 
+    /** gate and up have no biases: their products are combined as they are made. */
     record Layer(WeightVector inputNorm, Linear q, Linear k, Linear v, Linear o, WeightVector postAttentionNorm,
-                 Linear gate, Linear up, Linear down, AttentionShape attention) {
+                 WeightMatrix gate, WeightMatrix up, Linear down, AttentionShape attention) {
     }
 
     private Transformer(ModelConfig config, Backend backend, WeightMatrix embedTokens, int firstLayer, Layer[] layers,
@@ -44,7 +44,6 @@ public final class Transformer {
         this.layers = layers;
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
-        this.inverseFrequencies = config.rope().inverseFrequencies(config.headDim());
     }
 
     /**
@@ -83,6 +82,7 @@ public final class Transformer {
                 ? bind.dense("model.embed_tokens.weight", config.vocabSize(), hidden) : null;
         Layer[] layers = new Layer[lastLayer - firstLayer + 1];
         float scale = (float) (1.0 / Math.sqrt(config.headDim()));
+        float[] ropeFrequencies = config.rope().inverseFrequencies(config.headDim());
         for (int j = 0; j < layers.length; j++) {
             int i = firstLayer + j;
             String p = "model.layers." + i + ".";
@@ -93,10 +93,10 @@ public final class Transformer {
                     bind.linear(p + "self_attn.v_proj", kvDim, hidden),
                     bind.linear(p + "self_attn.o_proj", hidden, qDim),
                     bind.vector(p + "post_attention_layernorm.weight", hidden),
-                    bind.linear(p + "mlp.gate_proj", inter, hidden),
-                    bind.linear(p + "mlp.up_proj", inter, hidden),
+                    unbiased(config, bind.linear(p + "mlp.gate_proj", inter, hidden), p + "mlp.gate_proj"),
+                    unbiased(config, bind.linear(p + "mlp.up_proj", inter, hidden), p + "mlp.up_proj"),
                     bind.linear(p + "mlp.down_proj", hidden, inter),
-                    new AttentionShape(config.heads(), config.kvHeads(), config.headDim(), scale, config.slidingWindows()[i]));
+                    new AttentionShape(config.heads(), config.kvHeads(), config.headDim(), scale, config.slidingWindows()[i], ropeFrequencies));
         }
         WeightVector norm = null;
         WeightMatrix lmHead = null;
@@ -111,6 +111,13 @@ public final class Transformer {
             }
         }
         return new Transformer(config, backend, embedding ? embed : null, firstLayer, layers, norm, lmHead);
+    }
+
+    private static WeightMatrix unbiased(ModelConfig config, Linear linear, String name) {
+        if (linear.bias() != null) {
+            throw ConvoyException.in(config.source(), name + " has a bias, which the Llama family's feed-forward does not (mlp_bias is not supported)");
+        }
+        return linear.weight();
     }
 
     public ModelConfig config() {
@@ -148,9 +155,10 @@ public final class Transformer {
                 + (finalNorm != null ? finalNorm.bytes() : 0);
         for (Layer l : layers) {
             bytes += l.inputNorm().bytes() + l.postAttentionNorm().bytes();
-            for (Linear lin : new Linear[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
+            for (Linear lin : new Linear[] {l.q(), l.k(), l.v(), l.o(), l.down()}) {
                 bytes += lin.weight().bytes() + (lin.bias() == null ? 0 : lin.bias().bytes());
             }
+            bytes += l.gate().bytes() + l.up().bytes();
         }
         return bytes;
     }
@@ -193,9 +201,7 @@ public final class Transformer {
         Activations k = backend.activations(rows, kvDim);
         Activations v = backend.activations(rows, kvDim);
         Activations attended = backend.activations(rows, qDim);
-        Activations projected = backend.activations(rows, hidden);
-        Activations gate = backend.activations(rows, config.intermediateSize());
-        Activations up = backend.activations(rows, config.intermediateSize());
+        Activations gated = backend.activations(rows, config.intermediateSize());
         for (int i = 0; i < layers.length; i++) {
             Layer layer = layers[i];
             // attention block
@@ -203,18 +209,12 @@ public final class Transformer {
             linear(normed, layer.q(), q);
             linear(normed, layer.k(), k);
             linear(normed, layer.v(), v);
-            backend.rope(q, config.heads(), config.headDim(), batch, inverseFrequencies);
-            backend.rope(k, config.kvHeads(), config.headDim(), batch, inverseFrequencies);
             backend.attention(cache, i, q, k, v, batch, layer.attention(), attended);
-            linear(attended, layer.o(), projected);
-            backend.add(x, projected);
+            residual(attended, layer.o(), x);
             // feed-forward block
             backend.rmsNorm(x, layer.postAttentionNorm(), config.rmsNormEps(), normed);
-            linear(normed, layer.gate(), gate);
-            linear(normed, layer.up(), up);
-            backend.swiglu(gate, up, gate);
-            linear(gate, layer.down(), projected);
-            backend.add(x, projected);
+            backend.swiglu(normed, layer.gate(), layer.up(), gated);
+            residual(gated, layer.down(), x);
         }
         return x;
     }
@@ -236,6 +236,14 @@ public final class Transformer {
             backend.readRow(logits, r, out[r]);
         }
         return out;
+    }
+
+    /** x += W in (+ b): a projection added into the residual stream. */
+    private void residual(Activations in, Linear layer, Activations x) {
+        backend.matmulAdd(in, layer.weight(), x);
+        if (layer.bias() != null) {
+            backend.addBias(x, layer.bias());
+        }
     }
 
     private void linear(Activations in, Linear layer, Activations out) {
