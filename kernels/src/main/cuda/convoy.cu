@@ -668,3 +668,123 @@ MATVEC_VARIANTS(1, 2)
 MATVEC_VARIANTS(2, 2)
 MATVEC_VARIANTS(4, 4)
 MATVEC_VARIANTS(8, 4)
+
+// Batches of 9 to 64 rows with four-bit weights: tensor-core products (mma m16n8k16, bf16 in, float32 sums) that read
+// the repacked codes once, where expanding them to bf16 for cuBLAS moves 4.5 bytes per weight. A warp takes 16 * MT
+// features and 8 * NT activation rows (x in bf16); the block's MMA_WARPS warps split the input tiles and add their
+// sums in a fixed order. The order of the products within a tile is free as long as weights and activations agree:
+// k-step (ci, gg) gives thread (g = lane / 4, t = lane % 4) the four weights 128 gg + 4 (t + 4 ci) + 0..3 of its rows
+// g and g + 8, which are one byte pair of its chunk t + 4 ci of the tile, and the same four activations of row g.
+// Needs sm_80 or newer; the backend launches it only there.
+#define MMA_WARPS 4
+
+__device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+
+template <int MT, int NT, int E>
+__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                              float* out, int rows, int in, int outCols) {
+#if __CUDA_ARCH__ >= 800
+    __shared__ float book[16];
+    __shared__ float sums[MMA_WARPS][MT * NT * 4][32];
+    if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
+    __syncthreads();
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    int first = blockIdx.x * 16 * MT;
+    const uint4* codes[MT][2];
+    const float* rowScales[MT][2];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            long long rowBase = (long long) min(first + 16 * m + 8 * h + g, outCols - 1) * in;
+            codes[m][h] = reinterpret_cast<const uint4*>(w + (rowBase >> 1)) + t;
+            rowScales[m][h] = scales + (rowBase >> blockShift);
+        }
+    }
+    const __nv_bfloat16* xRow[NT];
+#pragma unroll
+    for (int n = 0; n < NT; n++) xRow[n] = x + (long long) min(8 * n + g, rows - 1) * in;
+    float acc[MT][NT][4] = {};
+    int tiles = in / TILE_4BIT;
+    for (int tile = warp; tile < tiles; tile += MMA_WARPS) {
+#pragma unroll 2
+        for (int ci = 0; ci < 8; ci++) {
+            uint4 c[MT][2];
+#pragma unroll
+            for (int m = 0; m < MT; m++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) c[m][h] = codes[m][h][tile * (TILE_4BIT / 32) + 4 * ci];
+#pragma unroll
+            for (int gg = 0; gg < 8; gg++) {
+                int k = tile * TILE_4BIT + 128 * gg + 4 * (t + 4 * ci);
+                uint32_t b[NT][2];
+#pragma unroll
+                for (int n = 0; n < NT; n++) {
+                    uint2 v = 8 * n + g < rows ? *reinterpret_cast<const uint2*>(xRow[n] + k) : make_uint2(0, 0);
+                    b[n][0] = v.x;
+                    b[n][1] = v.y;
+                }
+#pragma unroll
+                for (int m = 0; m < MT; m++) {
+                    uint32_t a[4];
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        uint32_t word = (gg >> 1) == 0 ? c[m][h].x : (gg >> 1) == 1 ? c[m][h].y : (gg >> 1) == 2 ? c[m][h].z : c[m][h].w;
+                        uint32_t pair = word >> (16 * (gg & 1));
+                        float s = rowScales[m][h][k >> blockShift];
+                        a[h] = bf16_pair(book[(pair >> 4) & 15] * s, book[pair & 15] * s);
+                        a[2 + h] = bf16_pair(book[(pair >> 12) & 15] * s, book[(pair >> 8) & 15] * s);
+                    }
+#pragma unroll
+                    for (int n = 0; n < NT; n++) {
+                        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                                     "{%0,%1,%2,%3};"
+                                     : "+f"(acc[m][n][0]), "+f"(acc[m][n][1]), "+f"(acc[m][n][2]), "+f"(acc[m][n][3])
+                                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[n][0]), "r"(b[n][1]));
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int n = 0; n < NT; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) sums[warp][(m * NT + n) * 4 + i][lane] = acc[m][n][i];
+    __syncthreads();
+    // sum i of lane l: feature first + 16 m + g(l) + 8 (i / 2), row 8 n + 2 t(l) + i % 2
+    for (int j = threadIdx.x; j < MT * NT * 4 * 32; j += blockDim.x) {
+        int l = j & 31, i = (j >> 5) & 3, mn = j >> 7, m = mn / NT, n = mn % NT;
+        int feature = first + 16 * m + (l >> 2) + 8 * (i >> 1), row = 8 * n + 2 * (l & 3) + (i & 1);
+        if (feature < outCols && row < rows) {
+            float s = 0.f;
+#pragma unroll
+            for (int v = 0; v < MMA_WARPS; v++) s += sums[v][j >> 5][l];
+            float* o = out + (long long) row * outCols + feature;
+            *o = E == EPI_ADD ? *o + s : s;
+        }
+    }
+#else
+    __trap();
+#endif
+}
+
+// Launched with 32 * MMA_WARPS threads and ceil(outCols / (16 * MT)) blocks; at most 8 * NT rows.
+#define MMA_KERNELS(MT, NT)                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) mma_4bit_m##MT##_n##NT(const __nv_bfloat16* x, const uint8_t* w, \
+            const float* scales, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {              \
+        mma_4bit_body<MT, NT, EPI_STORE>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                             \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) mma_4bit_m##MT##_n##NT##_add(const __nv_bfloat16* x,              \
+            const uint8_t* w, const float* scales, const float* codebook, int blockShift, float* out, int rows, int in,            \
+            int outCols) {                                                                                                         \
+        mma_4bit_body<MT, NT, EPI_ADD>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                                \
+    }
+
+MMA_KERNELS(2, 2)
+MMA_KERNELS(2, 4)
+MMA_KERNELS(2, 8)

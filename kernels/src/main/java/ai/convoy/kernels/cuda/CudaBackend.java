@@ -75,6 +75,8 @@ public final class CudaBackend implements Backend {
     private final int index;
     private final int kvBytes;
     private final String deviceName;
+    /** Compute capability 8.0 or newer: the tensor-core kernels (mma_4bit_*) run. */
+    private final boolean tensorCores;
     private final CUcontext context = new CUcontext();
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final DeviceArena workspace = new DeviceArena(bytes -> alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS));
@@ -135,6 +137,9 @@ public final class CudaBackend implements Backend {
         byte[] name = new byte[256];
         cuDeviceGetName(name, name.length, device);
         this.deviceName = new String(name).trim();
+        int[] major = new int[1];
+        JCudaDriver.cuDeviceGetAttribute(major, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        this.tensorCores = major[0] >= 8;
         cuCtxCreate(context, 0, device);
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
@@ -149,6 +154,10 @@ public final class CudaBackend implements Backend {
                 names.add(matvecName("4bit", v, e));
                 names.add(matvecName("bf16", v, e));
             }
+        }
+        for (int tiles : MMA_ROW_TILES) {
+            names.add(mmaName(tiles, false));
+            names.add(mmaName(tiles, true));
         }
         for (String f : names) {
             CUfunction fn = new CUfunction();
@@ -513,7 +522,7 @@ public final class CudaBackend implements Backend {
         CudaMatrix u = (CudaMatrix) up;
         boolean pair = g.kind() == u.kind() && g.dtype() == u.dtype() && g.rows() == u.rows() && g.cols() == u.cols()
                 && g.blocksize() == u.blocksize() && g.codebook().equals(u.codebook());
-        if (pair && !gemmTakes(x.rows(), g) && (g.kind() == 3 || decodeKernelBf16(g))) {
+        if (pair && !bf16Takes(x.rows(), g) && (g.kind() == 3 || decodeKernelBf16(g))) {
             product(x, g, u, out, Epilogue.SWIGLU);
             return;
         }
@@ -539,6 +548,10 @@ public final class CudaBackend implements Backend {
     private void product(Activations x, CudaMatrix m, CudaMatrix up, Activations out, Epilogue epilogue) {
         if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
+        }
+        if (mmaTakes(x.rows(), m)) {
+            mma(x, m, out, epilogue == Epilogue.ADD);
+            return;
         }
         if (gemmTakes(x.rows(), m)) {
             gemm(x, m, out, epilogue == Epilogue.ADD);
@@ -573,15 +586,41 @@ public final class CudaBackend implements Backend {
         return m.kind() == 0 && m.dtype() == 1 && m.cols() % 8 == 0;
     }
 
-    /** Whether a product of {@code rows} rows with {@code w} goes to cuBLAS in bf16 rather than the float32 kernels. */
-    boolean gemmTakes(int rows, WeightMatrix w) {
-        CudaMatrix m = (CudaMatrix) w;
-        return bf16Products(rows) && (m.kind() == 3 || decodeKernelBf16(m));
+    /** Whether a product of {@code rows} rows with {@code w} takes bf16 inputs (tensor cores, own or cuBLAS's). */
+    boolean bf16Takes(int rows, WeightMatrix w) {
+        return mmaTakes(rows, (CudaMatrix) w) || gemmTakes(rows, (CudaMatrix) w);
     }
 
-    /** Whether steps of {@code rows} rows compute their four-bit and bf16 products in bf16 (cuBLAS), not float32. */
+    private boolean mmaTakes(int rows, CudaMatrix m) {
+        return tensorCores && m.kind() == 3 && rows > MATVEC_MAX_ROWS && rows <= 8 * MMA_ROW_TILES[MMA_ROW_TILES.length - 1];
+    }
+
+    private boolean gemmTakes(int rows, CudaMatrix m) {
+        return rows > MATVEC_MAX_ROWS && cublas != null && (m.kind() == 3 || decodeKernelBf16(m)) && !mmaTakes(rows, m);
+    }
+
+    /** Whether steps of {@code rows} rows compute some of their four-bit or bf16 products with bf16 inputs. */
     public boolean bf16Products(int rows) {
-        return rows > MATVEC_MAX_ROWS && cublas != null;
+        return rows > MATVEC_MAX_ROWS && (cublas != null || tensorCores && rows <= 8 * MMA_ROW_TILES[MMA_ROW_TILES.length - 1]);
+    }
+
+    /** Row tiles of 8 that the mma_4bit_m2_n* kernels of convoy.cu take, by kernel; each warp takes 32 features. */
+    private static final int[] MMA_ROW_TILES = {2, 4, 8};
+    private static final int MMA_FEATURES = 32;
+    private static final int MMA_THREADS = 128;
+
+    private static String mmaName(int rowTiles, boolean add) {
+        return "mma_4bit_m2_n" + rowTiles + (add ? "_add" : "");
+    }
+
+    /** Four-bit products of 9 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
+    private void mma(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
+        long n = (long) x.rows() * m.cols();
+        CUdeviceptr xb = scratch("gemm input", 2 * n);
+        launch("to_bf16", n, 256, ptr(x), xb, n);
+        int tiles = Arrays.stream(MMA_ROW_TILES).filter(t -> 8 * t >= x.rows()).findFirst().orElseThrow();
+        launchBlocks(mmaName(tiles, accumulate), (m.rows() + MMA_FEATURES - 1) / MMA_FEATURES, MMA_THREADS, xb, m.data(), m.scales(),
+                m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), ptr(out), x.rows(), m.cols(), m.rows());
     }
 
     /**

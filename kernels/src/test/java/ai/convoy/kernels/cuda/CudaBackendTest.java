@@ -69,7 +69,7 @@ class CudaBackendTest {
     private void checkMatmul(String what, WeightMatrix onCpu, WeightMatrix onGpu, int rows, int in, int out) {
         float[] x = TestTensors.floats(random, rows * in);
         // cuBLAS takes bf16 inputs: each product is off by about 2^-9 relative, the sums by less
-        double bound = gpu.gemmTakes(rows, onGpu) ? 5e-3 : 1e-5;
+        double bound = gpu.bf16Takes(rows, onGpu) ? 5e-3 : 1e-5;
         Activations yc = poisoned(cpu, rows, out);
         cpu.matmul(filled(cpu, rows, in, x), onCpu, yc);
         Activations yg = poisoned(gpu, rows, out);
@@ -120,7 +120,7 @@ class CudaBackendTest {
         cpu.swiglu(filled(cpu, rows, in, x), gateCpu, upCpu, yc);
         Activations yg = poisoned(gpu, rows, out);
         gpu.swiglu(filled(gpu, rows, in, x), gateGpu, upGpu, yg);
-        assertClose(read(cpu, yc), read(gpu, yg), gpu.gemmTakes(rows, gateGpu) ? 1e-2 : 1e-5, what);
+        assertClose(read(cpu, yc), read(gpu, yg), gpu.bf16Takes(rows, gateGpu) ? 1e-2 : 1e-5, what);
         gpu.endStep();
     }
 
@@ -154,9 +154,11 @@ class CudaBackendTest {
     }
 
     @Test
-    void prefillSizedProductsThroughTheGemm() {
-        // 9000 x 4096 four-bit weights expand to 72 MiB of bf16: more than one slice of the expansion buffer
-        for (int[] s : new int[][] {{9, 1024, 64}, {33, 2048, 200}, {512, 1024, 96}, {16, 4096, 9000}}) {
+    void prefillAndBatchSizedProductsInBf16() {
+        // four-bit: 9-64 rows on the tensor-core kernels (16, 32 and 64 rows at most), more by cuBLAS; 9000 x 4096
+        // four-bit weights expand to 72 MiB of bf16 for it: more than one slice of the expansion buffer
+        for (int[] s : new int[][] {{9, 1024, 64}, {33, 2048, 200}, {512, 1024, 96}, {16, 4096, 9000}, {24, 3072, 100}, {64, 1024, 48},
+            {65, 2048, 40}, {200, 4096, 9000}}) {
             long n = (long) s[1] * s[2];
             byte[] packed = new byte[(int) (n / 2)];
             for (int i = 0; i < packed.length; i++) {
@@ -165,7 +167,7 @@ class CudaBackendTest {
             FourBitWeight fb = new FourBitWeight("w", s[2], s[1], 64, TestTensors.floats(random, 16), MemorySegment.ofArray(packed),
                     new BlockScales.Plain(TestTensors.floats(random, (int) (n / 64))));
             WeightMatrix onGpu = gpu.matrix(fb);
-            assertTrue(gpu.gemmTakes(s[0], onGpu), "cuBLAS is expected on the GPU machine (see the log line)");
+            assertTrue(gpu.bf16Takes(s[0], onGpu), "tensor cores or cuBLAS are expected on the GPU machine (see the log line)");
             checkMatmul("4-bit via GEMM " + Arrays.toString(s), cpu.matrix(fb), onGpu, s[0], s[1], s[2]);
             HostTensor w = TestTensors.random(DType.BF16, random, s[2], s[1]);
             checkMatmul("bf16 via GEMM " + Arrays.toString(s), cpu.matrix(w), gpu.matrix(w), s[0], s[1], s[2]);
