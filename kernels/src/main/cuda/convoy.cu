@@ -669,10 +669,10 @@ MATVEC_VARIANTS(2, 2)
 MATVEC_VARIANTS(4, 4)
 MATVEC_VARIANTS(8, 4)
 
-// Batches of 9 to 64 rows with four-bit weights: tensor-core products (mma m16n8k16, bf16 in, float32 sums) that read
+// Batches of 5 to 64 rows with four-bit weights: tensor-core products (mma m16n8k16, bf16 in, float32 sums) that read
 // the repacked codes once, where expanding them to bf16 for cuBLAS moves 4.5 bytes per weight. A warp takes 16 * MT
-// features and 8 * NT activation rows (x in bf16); the block's MMA_WARPS warps split the input tiles and add their
-// sums in a fixed order. The order of the products within a tile is free as long as weights and activations agree:
+// features and 8 * NT activation rows (x in bf16); the block's MMA_WARPS warps split the input and add their sums in a
+// fixed order. The order of the products within a tile is free as long as weights and activations agree:
 // k-step (ci, gg) gives thread (g = lane / 4, t = lane % 4) the four weights 128 gg + 4 (t + 4 ci) + 0..3 of its rows
 // g and g + 8, which are one byte pair of its chunk t + 4 ci of the tile, and the same four activations of row g.
 // Needs sm_80 or newer; the backend launches it only there.
@@ -708,10 +708,12 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
 #pragma unroll
     for (int n = 0; n < NT; n++) xRow[n] = x + (long long) min(8 * n + g, rows - 1) * in;
     float acc[MT][NT][4] = {};
-    int tiles = in / TILE_4BIT;
-    for (int tile = warp; tile < tiles; tile += MMA_WARPS) {
+    // the block's warps split (tile, chunk) units, so that even one tile keeps them all busy
+    int units = in / TILE_4BIT * 8;
 #pragma unroll 2
-        for (int ci = 0; ci < 8; ci++) {
+    for (int unit = warp; unit < units; unit += MMA_WARPS) {
+        int tile = unit >> 3, ci = unit & 7;
+        {
             uint4 c[MT][2];
 #pragma unroll
             for (int m = 0; m < MT; m++)
@@ -785,6 +787,9 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
         mma_4bit_body<MT, NT, EPI_ADD>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                                \
     }
 
-MMA_KERNELS(2, 2)
+// the variants the backend picks by row count (the fastest of ops/cuda/tune-matvec on an H100 for 5-8, 9-16, 17-32 and
+// 33-64 rows; up to 4 rows the float32 decode kernels are faster)
+MMA_KERNELS(1, 1)
+MMA_KERNELS(1, 2)
 MMA_KERNELS(2, 4)
 MMA_KERNELS(2, 8)

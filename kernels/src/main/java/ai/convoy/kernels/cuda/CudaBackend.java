@@ -155,9 +155,9 @@ public final class CudaBackend implements Backend {
                 names.add(matvecName("bf16", v, e));
             }
         }
-        for (int tiles : MMA_ROW_TILES) {
-            names.add(mmaName(tiles, false));
-            names.add(mmaName(tiles, true));
+        for (int[] v : MMA_VARIANTS) {
+            names.add(mmaName(v, false));
+            names.add(mmaName(v, true));
         }
         for (String f : names) {
             CUfunction fn = new CUfunction();
@@ -592,7 +592,11 @@ public final class CudaBackend implements Backend {
     }
 
     private boolean mmaTakes(int rows, CudaMatrix m) {
-        return tensorCores && m.kind() == 3 && rows > MATVEC_MAX_ROWS && rows <= 8 * MMA_ROW_TILES[MMA_ROW_TILES.length - 1];
+        return m.kind() == 3 && mmaRows(rows);
+    }
+
+    private boolean mmaRows(int rows) {
+        return tensorCores && rows > MMA_MIN_ROWS && rows <= MMA_VARIANTS[MMA_VARIANTS.length - 1][0];
     }
 
     private boolean gemmTakes(int rows, CudaMatrix m) {
@@ -601,25 +605,30 @@ public final class CudaBackend implements Backend {
 
     /** Whether steps of {@code rows} rows compute some of their four-bit or bf16 products with bf16 inputs. */
     public boolean bf16Products(int rows) {
-        return rows > MATVEC_MAX_ROWS && (cublas != null || tensorCores && rows <= 8 * MMA_ROW_TILES[MMA_ROW_TILES.length - 1]);
+        return mmaRows(rows) || rows > MATVEC_MAX_ROWS && cublas != null;
     }
 
-    /** Row tiles of 8 that the mma_4bit_m2_n* kernels of convoy.cu take, by kernel; each warp takes 32 features. */
-    private static final int[] MMA_ROW_TILES = {2, 4, 8};
-    private static final int MMA_FEATURES = 32;
+    /**
+     * {rows at most, 16-feature tiles per warp, 8-row tiles} of the tensor-core kernels in convoy.cu, by rows; up to
+     * MMA_MIN_ROWS rows the float32 decode kernels are faster.
+     */
+    private static final int[][] MMA_VARIANTS = {{8, 1, 1}, {16, 1, 2}, {32, 2, 4}, {64, 2, 8}};
+    private static final int MMA_MIN_ROWS = 4;
+    /** 32 * MMA_WARPS of convoy.cu. */
     private static final int MMA_THREADS = 128;
 
-    private static String mmaName(int rowTiles, boolean add) {
-        return "mma_4bit_m2_n" + rowTiles + (add ? "_add" : "");
+    private static String mmaName(int[] variant, boolean add) {
+        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + (add ? "_add" : "");
     }
 
-    /** Four-bit products of 9 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
+    /** Four-bit products of 5 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
     private void mma(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
         long n = (long) x.rows() * m.cols();
         CUdeviceptr xb = scratch("gemm input", 2 * n);
         launch("to_bf16", n, 256, ptr(x), xb, n);
-        int tiles = Arrays.stream(MMA_ROW_TILES).filter(t -> 8 * t >= x.rows()).findFirst().orElseThrow();
-        launchBlocks(mmaName(tiles, accumulate), (m.rows() + MMA_FEATURES - 1) / MMA_FEATURES, MMA_THREADS, xb, m.data(), m.scales(),
+        int[] variant = Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= x.rows()).findFirst().orElseThrow();
+        int features = 16 * variant[1];
+        launchBlocks(mmaName(variant, accumulate), (m.rows() + features - 1) / features, MMA_THREADS, xb, m.data(), m.scales(),
                 m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), ptr(out), x.rows(), m.cols(), m.rows());
     }
 
