@@ -78,12 +78,12 @@ final class Cublas implements AutoCloseable {
         } catch (LinkageError e) {
             return report("JCublas could not load (" + e.getMessage() + ")");
         }
-        log.info("GEMM for prefill and batches of more than 8 rows: cuBLAS, {}", source);
+        log.info("GEMM for prefill and large batches: cuBLAS, {}", source);
         return null;
     }
 
     private static String report(String reason) {
-        log.info("GEMM for prefill and batches of more than 8 rows: Convoy's own kernels, 8 rows at a time; cuBLAS not used: {}", reason);
+        log.info("GEMM for prefill and large batches: Convoy's own kernels (the float32 ones 8 rows at a time); cuBLAS not used: {}", reason);
         return reason;
     }
 
