@@ -96,12 +96,11 @@ extern "C" __global__ void add_bias(float* x, const float* b, int rows, int cols
     if (i < (long long) rows * cols) x[i] += b[i % cols];
 }
 
+__device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.f + expf(-gate)) * up; }
+
 extern "C" __global__ void swiglu(const float* gate, const float* up, float* out, long long n) {
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
-        float g = gate[i];
-        out[i] = g / (1.f + expf(-g)) * up[i];
-    }
+    if (i < n) out[i] = silu_times(gate[i], up[i]);
 }
 
 // KV cache elements: float32 (exact) or bf16 (half the memory and the bandwidth). Each KV kernel comes in both.
@@ -444,6 +443,10 @@ __device__ __forceinline__ void dot8(const float* x, int rows, int in, long long
 #define EPI_ADD 1
 #define EPI_SWIGLU 2
 
+// a sum stored (EPI_STORE) or added to what is there (EPI_ADD)
+template <int E>
+__device__ __forceinline__ void put_sum(float* o, float s) { *o = E == EPI_ADD ? *o + s : s; }
+
 template <int R, int F, int E>
 __device__ __forceinline__ void block_store(float (*acc)[F], float* out, int rows, int outCols, int first) {
     __shared__ float partial[MV_THREADS / 32][R * F];
@@ -469,9 +472,9 @@ __device__ __forceinline__ void block_store(float (*acc)[F], float* out, int row
                 float u = 0.f;
 #pragma unroll
                 for (int w = 0; w < MV_THREADS / 32; w++) u += partial[w][r * F + features + f];
-                *o = s / (1.f + expf(-s)) * u;
+                *o = silu_times(s, u);
             } else {
-                *o = E == EPI_ADD ? *o + s : s;
+                put_sum<E>(o, s);
             }
         }
     }
@@ -766,8 +769,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
             float s = 0.f;
 #pragma unroll
             for (int v = 0; v < MMA_WARPS; v++) s += sums[v][j >> 5][l];
-            float* o = out + (long long) row * outCols + feature;
-            *o = E == EPI_ADD ? *o + s : s;
+            put_sum<E>(out + (long long) row * outCols + feature, s);
         }
     }
 #else

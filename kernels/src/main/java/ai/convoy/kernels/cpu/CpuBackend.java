@@ -146,8 +146,7 @@ public final class CpuBackend implements Backend {
             float[] wRow = scratch(inCols);
             if (rows == 1) {
                 for (int j = from; j < to; j++) {
-                    float v = m.dot(j, in, 0, wRow);
-                    o[j] = accumulate ? o[j] + v : v;
+                    put(o, j, m.dot(j, in, 0, wRow), accumulate);
                 }
                 return;
             }
@@ -159,16 +158,18 @@ public final class CpuBackend implements Backend {
                 for (; r + 4 <= rows; r += 4) {
                     VectorMath.dot4(wRow, in, r * inCols, inCols, inCols, four);
                     for (int k = 0; k < 4; k++) {
-                        int at = (r + k) * outCols + j;
-                        o[at] = accumulate ? o[at] + four[k] : four[k];
+                        put(o, (r + k) * outCols + j, four[k], accumulate);
                     }
                 }
                 for (; r < rows; r++) {
-                    float v = VectorMath.dot(in, r * inCols, wRow, 0, inCols);
-                    o[r * outCols + j] = accumulate ? o[r * outCols + j] + v : v;
+                    put(o, r * outCols + j, VectorMath.dot(in, r * inCols, wRow, 0, inCols), accumulate);
                 }
             }
         });
+    }
+
+    private static void put(float[] o, int at, float v, boolean accumulate) {
+        o[at] = accumulate ? o[at] + v : v;
     }
 
     @Override

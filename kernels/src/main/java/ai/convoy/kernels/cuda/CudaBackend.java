@@ -54,6 +54,7 @@ import jcuda.Pointer;
 import jcuda.Sizeof;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
@@ -138,7 +139,7 @@ public final class CudaBackend implements Backend {
         cuDeviceGetName(name, name.length, device);
         this.deviceName = new String(name).trim();
         int[] major = new int[1];
-        JCudaDriver.cuDeviceGetAttribute(major, jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         this.tensorCores = major[0] >= 8;
         cuCtxCreate(context, 0, device);
         cuStreamCreate(stream, 0);
@@ -621,11 +622,17 @@ public final class CudaBackend implements Backend {
         return "mma_4bit_m" + variant[1] + "_n" + variant[2] + (add ? "_add" : "");
     }
 
+    /** The activations rounded to bf16 in a scratch buffer, the input of the bf16 products. */
+    private CUdeviceptr bf16Copy(Activations x) {
+        long n = (long) x.rows() * x.cols();
+        CUdeviceptr xb = scratch("bf16 input", 2 * n);
+        launch("to_bf16", n, 256, ptr(x), xb, n);
+        return xb;
+    }
+
     /** Four-bit products of 5 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
     private void mma(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
-        long n = (long) x.rows() * m.cols();
-        CUdeviceptr xb = scratch("gemm input", 2 * n);
-        launch("to_bf16", n, 256, ptr(x), xb, n);
+        CUdeviceptr xb = bf16Copy(x);
         int[] variant = Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= x.rows()).findFirst().orElseThrow();
         int features = 16 * variant[1];
         launchBlocks(mmaName(variant, accumulate), (m.rows() + features - 1) / features, MMA_THREADS, xb, m.data(), m.scales(),
@@ -638,9 +645,7 @@ public final class CudaBackend implements Backend {
      * batch's products are captured in its graph too.
      */
     private void gemm(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
-        long n = (long) x.rows() * m.cols();
-        CUdeviceptr xb = scratch("gemm input", 2 * n);
-        launch("to_bf16", n, 256, ptr(x), xb, n);
+        CUdeviceptr xb = bf16Copy(x);
         if (m.kind() != 3) {
             pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows(), accumulate));
             return;
