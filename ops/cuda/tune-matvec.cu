@@ -1,6 +1,8 @@
 // Times the decode matrix-vector variants of convoy.cu (rows R, features per block F; add MATVEC_VARIANTS lines there to try others) on the Llama-3-8B shapes,
 // checks each against the generic matmul kernel, and prints GB/s of weights read against the device copy bandwidth; the
-// "stream" row of each shape only reads its weights, the most a product of that shape could reach.
+// "stream" row of each shape only reads its weights, the most a product of that shape could reach; "+pdl" rows launch
+// with programmatic dependent launch; the last table times whole decoder layers' products captured in a graph, as a
+// decode step runs them. The Llama-3-70B shapes are timed from 8 rows (its batched decode).
 // Build: nvcc -O3 -arch=sm_90 -include cuda_fp16.h -o tune-matvec ops/cuda/tune-matvec.cu (ops/cuda/tune-matvec.sh).
 #include "../../kernels/src/main/cuda/convoy.cu"
 #include <cstdio>
@@ -30,16 +32,45 @@ __global__ void __launch_bounds__(MV_THREADS) stream_read(const uint8_t* w, cons
     if (v == 0x12345678u) out[0] = 1.f;
 }
 
+// candidates beside the backend's variants
+MATVEC_KERNELS(1, 4, EPI_STORE, )
+MATVEC_KERNELS(2, 4, EPI_STORE, )
+MMA_KERNELS(1, 1, 4)
+MMA_KERNELS(1, 2, 8)
+MMA_KERNELS(1, 4, 4)
+MMA_KERNELS(1, 4, 8)
+MMA_KERNELS(2, 4, 4)
+MMA_KERNELS(2, 4, 16)
+MMA_KERNELS(1, 8, 8)
+MMA_KERNELS(2, 8, 8)
+
+static cudaStream_t st;
+// a launch on st, with programmatic dependent launch or without
+template <typename K, typename... A>
+static void go(bool pdl, K kernel, int grid, int block, A... args) {
+    cudaLaunchConfig_t c = {};
+    c.gridDim = dim3(grid);
+    c.blockDim = dim3(block);
+    c.stream = st;
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    c.attrs = at;
+    c.numAttrs = pdl ? 1 : 0;
+    cudaLaunchKernelEx(&c, kernel, args...);
+}
+
 typedef void (*Fourbit)(const float*, const uint8_t*, const float*, const uint8_t*, const float*, const float*, int, float*, int, int, int);
 typedef void (*Bf16)(const float*, const uint16_t*, const uint16_t*, float*, int, int, int);
 
 struct Variant { int r, f; Fourbit fourbit; Bf16 bf16; };
 typedef void (*Mma)(const __nv_bfloat16*, const uint8_t*, const float*, const float*, int, float*, int, int, int);
-struct MmaVariant { int mt, nt; Mma k; };
-#define M(MT, NT) {MT, NT, mma_4bit_m##MT##_n##NT}
-static MmaVariant mmaVariants[] = {M(1, 1), M(1, 2), M(2, 4), M(2, 8)};
+struct MmaVariant { int mt, nt, w; Mma k; };
+#define M(MT, NT, W) {MT, NT, W, mma_4bit_m##MT##_n##NT##_w##W}
+static MmaVariant mmaVariants[] = {M(1, 1, 4), M(1, 1, 8), M(1, 2, 4), M(1, 2, 8), M(1, 4, 4), M(1, 4, 8), M(2, 4, 4), M(2, 4, 8),
+                                   M(2, 4, 16), M(1, 8, 8), M(2, 8, 4), M(2, 8, 8)};
 #define V(R, F) {R, F, matvec_4bit_r##R##_f##F, matvec_bf16_r##R##_f##F}
-static Variant variants[] = {V(1, 2), V(2, 2), V(4, 4), V(8, 4)};
+static Variant variants[] = {V(1, 2), V(1, 4), V(2, 2), V(2, 4), V(4, 4), V(8, 4)};
 
 static float lcg(uint64_t& s) { s = s * 6364136223846793005ULL + 1442695040888963407ULL; return ((s >> 40) / 16777216.0f) - 0.5f; }
 
@@ -53,6 +84,7 @@ int main() {
     CHECK(cudaMalloc(&a, copyBytes));
     CHECK(cudaMalloc(&b, copyBytes));
     cudaEvent_t e0, e1;
+    CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     cudaEventCreate(&e0);
     cudaEventCreate(&e1);
     std::vector<double> ct;
@@ -69,8 +101,10 @@ int main() {
     cudaFree(a);
     cudaFree(b);
     printf("%s, %d SMs, copy bandwidth %.0f GB/s (read + write)\n", prop.name, prop.multiProcessorCount, copy / 1e9);
-    printf("%-6s %-6s %-12s %4s %4s %4s %9s %8s %7s %10s\n", "kind", "kernel", "shape", "rows", "R", "F", "us", "GB/s", "of bw", "rel err");
-    int shapes[][2] = {{14336, 4096}, {4096, 14336}, {4096, 4096}, {1024, 4096}, {128256, 4096}};
+    printf("%-6s %-12s %-12s %4s %4s %4s %9s %8s %7s %10s\n", "kind", "kernel", "shape", "rows", "R", "F", "us", "GB/s", "of bw", "rel err");
+    int shapes[][2] = {{14336, 4096}, {4096, 14336}, {4096, 4096}, {1024, 4096}, {128256, 4096}, {28672, 8192}, {8192, 28672}, {8192, 8192},
+                       {1024, 8192}};
+    const char* only = getenv("TUNE_ROWS");  // e.g. TUNE_ROWS=1: only one-row products
     const int copies = 8;
     uint64_t seed = 1;
     float book[16];
@@ -105,7 +139,9 @@ int main() {
             CHECK(cudaMemcpy(w16[c], h16.data(), n * 2, cudaMemcpyHostToDevice));
         }
         for (int rows : {1, 2, 4, 8, 16, 32, 64}) {
-            if (rows > 8 && out > 20000) continue;  // batches do not reach the lm_head's shape often enough to tune for
+            if (only && rows != atoi(only)) continue;
+            if (rows > 8 && out > 100000) continue;  // batches do not reach the lm_head's shape often enough to tune for
+            if (in >= 8192 && rows < 8) continue;
             std::vector<float> hx((size_t) rows * in);
             for (auto& v : hx) v = lcg(seed);
             float *x, *y, *ref;
@@ -122,9 +158,9 @@ int main() {
                 std::vector<float> hr((size_t) rows * out), hy(hr.size());
                 CHECK(cudaMemcpy(hr.data(), ref, hr.size() * 4, cudaMemcpyDeviceToHost));
                 auto measure = [&](const char* label, int r, int f, auto launch) {
-                    CHECK(cudaMemset(y, 0xff, (size_t) rows * out * 4));
+                    CHECK(cudaMemsetAsync(y, 0xff, (size_t) rows * out * 4, st));
                     launch(0);
-                    CHECK(cudaDeviceSynchronize());
+                    CHECK(cudaStreamSynchronize(st));
                     CHECK(cudaMemcpy(hy.data(), y, hy.size() * 4, cudaMemcpyDeviceToHost));
                     double diff = 0, norm = 0;
                     for (size_t i = 0; i < hy.size(); i++) {
@@ -134,9 +170,9 @@ int main() {
                     double rel = std::isnan(diff) ? INFINITY : sqrt(diff / norm);
                     std::vector<double> t;
                     for (int rep = -2; rep < 9; rep++) {
-                        cudaEventRecord(e0);
+                        cudaEventRecord(e0, st);
                         for (int i = 0; i < 64; i++) launch(i % nCopies);
-                        cudaEventRecord(e1);
+                        cudaEventRecord(e1, st);
                         cudaEventSynchronize(e1);
                         float ms;
                         cudaEventElapsedTime(&ms, e0, e1);
@@ -145,30 +181,39 @@ int main() {
                     CHECK(cudaGetLastError());
                     double sec = median(t);
                     double bytes = kind == 0 ? n / 2 + n / 64 * 4.0 : n * 2.0;
-                    printf("%-6s %-6s %-12s %4d %4d %4d %9.1f %8.0f %6.0f%% %10.2e%s\n", kind == 0 ? "nf4" : "bf16", label,
+                    printf("%-6s %-12s %-12s %4d %4d %4d %9.1f %8.0f %6.0f%% %10.2e%s\n", kind == 0 ? "nf4" : "bf16", label,
                            (std::to_string(out) + "x" + std::to_string(in)).c_str(), rows, r, f, sec * 1e6, bytes / sec / 1e9,
                            100 * bytes / sec / copy, rel, rel < (label[0] == 'm' && label[1] == 'm' ? 1e-2 : 1e-5) || !strcmp(label, "stream") ? "" : "  WRONG");
                 };
                 for (auto& v : variants) {
-                    if (v.r < rows || (v.r > 1 && v.r / 2 >= rows)) continue;
-                    measure("matvec", v.r, v.f, [&](int c) {
-                        int blocks = (out + v.f - 1) / v.f;
-                        if (kind == 0) v.fourbit<<<blocks, MV_THREADS>>>(x, w4[c], sc[c], w4[c], sc[c], dBook, 6, y, rows, in, out);
-                        else v.bf16<<<blocks, MV_THREADS>>>(x, w16[c], w16[c], y, rows, in, out);
-                    });
+                    if (v.r < rows || (v.r > 1 && v.r / 2 >= rows) || out == 8192 || out == 28672) continue;
+                    int blocks = (out + v.f - 1) / v.f;
+                    for (bool pdl : {false, true}) {
+                        measure(pdl ? "matvec+pdl" : "matvec", v.r, v.f, [&](int c) {
+                            if (kind == 0) {
+                                go(pdl, v.fourbit, blocks, MV_THREADS, (const float*) x, (const uint8_t*) w4[c], (const float*) sc[c],
+                                   (const uint8_t*) w4[c], (const float*) sc[c], (const float*) dBook, 6, y, rows, in, out);
+                            } else {
+                                go(pdl, v.bf16, blocks, MV_THREADS, (const float*) x, (const uint16_t*) w16[c], (const uint16_t*) w16[c], y, rows, in, out);
+                            }
+                        });
+                    }
                 }
                 if (kind == 0) {
                     for (auto& v : mmaVariants) {
                         if (8 * v.nt < rows || (v.nt > 1 && 4 * v.nt >= rows)) continue;
-                        measure(v.mt == 1 ? "mma m1" : "mma m2", v.nt * 8, 16 * v.mt, [&](int c) {
-                            to_bf16<<<(rows * in + 255) / 256, 256>>>(x, xb, (long long) rows * in);
-                            v.k<<<(out + 16 * v.mt - 1) / (16 * v.mt), 32 * MMA_WARPS>>>(xb, w4[c], sc[c], dBook, 6, y, rows, in, out);
+                        char label[32];
+                        snprintf(label, sizeof label, "mma m%d w%d", v.mt, v.w);
+                        measure(label, v.nt * 8, 16 * v.mt, [&](int c) {
+                            go(true, to_bf16, (rows * in + 255) / 256, 256, (const float*) x, xb, (long long) rows * in);
+                            go(true, v.k, (out + 16 * v.mt - 1) / (16 * v.mt), 32 * v.w, (const __nv_bfloat16*) xb, (const uint8_t*) w4[c],
+                               (const float*) sc[c], (const float*) dBook, 6, y, rows, in, out);
                         });
                     }
                 }
-                if (kind == 0 && rows == 1) {
+                if (kind == 0 && rows == 1 && in < 8192) {
                     measure("stream", 1, 2, [&](int c) {
-                        stream_read<<<(out + 1) / 2, MV_THREADS>>>(w4[c], reinterpret_cast<const float4*>(sc[c]), y, in, out);
+                        go(false, stream_read, (out + 1) / 2, MV_THREADS, (const uint8_t*) w4[c], reinterpret_cast<const float4*>(sc[c]), y, in, out);
                     });
                 }
             }
@@ -182,6 +227,83 @@ int main() {
             cudaFree(w4[c]);
             cudaFree(sc[c]);
             cudaFree(w16[c]);
+        }
+    }
+    // Whole decoder layers at one row (q, k, v, o into the residual, gate/up as one swiglu launch, down into the
+    // residual), eight layers of their own weights captured in one graph, as a decode step replays them.
+    {
+        const int layers = 8, dim = 4096, kvDim = 1024, hidden = 14336;
+        int shape[7][2] = {{dim, dim}, {kvDim, dim}, {kvDim, dim}, {dim, dim}, {hidden, dim}, {hidden, dim}, {dim, hidden}};
+        std::vector<uint8_t*> lw(layers * 7);
+        std::vector<float*> ls(layers * 7);
+        double layerBytes = 0;
+        for (int l = 0; l < layers; l++) {
+            for (int m = 0; m < 7; m++) {
+                size_t n = (size_t) shape[m][0] * shape[m][1];
+                std::vector<uint8_t> hw(n / 2);
+                std::vector<float> hs(n / 64);
+                for (auto& v : hw) v = (uint8_t) (lcg(seed) * 256 + 128);
+                for (auto& v : hs) v = lcg(seed) * 0.02f;
+                CHECK(cudaMalloc(&lw[l * 7 + m], n / 2));
+                CHECK(cudaMalloc(&ls[l * 7 + m], n / 16));
+                CHECK(cudaMemcpy(lw[l * 7 + m], hw.data(), n / 2, cudaMemcpyHostToDevice));
+                CHECK(cudaMemcpy(ls[l * 7 + m], hs.data(), n / 16, cudaMemcpyHostToDevice));
+                if (l == 0) layerBytes += n / 2 + n / 16.0;
+            }
+        }
+        float *x, *q, *k, *v, *h, *mid;
+        CHECK(cudaMalloc(&x, dim * 4));
+        CHECK(cudaMalloc(&q, dim * 4));
+        CHECK(cudaMalloc(&k, kvDim * 4));
+        CHECK(cudaMalloc(&v, kvDim * 4));
+        CHECK(cudaMalloc(&h, dim * 4));
+        CHECK(cudaMalloc(&mid, hidden * 4));
+        std::vector<float> hx(dim);
+        for (auto& e : hx) e = lcg(seed);
+        CHECK(cudaMemcpy(x, hx.data(), dim * 4, cudaMemcpyHostToDevice));
+        CHECK(cudaMemset(h, 0, dim * 4));
+        printf("\ndecoder layers' products at one row, %d layers in a graph (%.1f MB of weights per layer)\n", layers, layerBytes / 1e6);
+        printf("%-4s %10s %8s %7s\n", "pdl", "us/layer", "GB/s", "of bw");
+        {
+            for (bool pdl : {false, true}) {
+                Fourbit store = matvec_4bit_r1_f2, add = matvec_4bit_r1_f2_add, swiglu = matvec_4bit_r1_f4_swiglu;
+                auto grid = [&](int groups) { return groups; };
+                cudaGraph_t graph;
+                CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
+                for (int l = 0; l < layers; l++) {
+                    uint8_t** W = &lw[l * 7];
+                    float** S = &ls[l * 7];
+                    auto mv = [&](Fourbit kern, int m, const float* in, float* o, int features) {
+                        go(pdl, kern, grid((shape[m][0] + features - 1) / features), MV_THREADS, in, (const uint8_t*) W[m], (const float*) S[m],
+                           (const uint8_t*) W[m], (const float*) S[m], (const float*) dBook, 6, o, 1, shape[m][1], shape[m][0]);
+                    };
+                    mv(store, 0, x, q, 2);
+                    mv(store, 1, x, k, 2);
+                    mv(store, 2, x, v, 2);
+                    mv(add, 3, q, h, 2);
+                    go(pdl, swiglu, grid(hidden / 2), MV_THREADS, (const float*) x, (const uint8_t*) W[4], (const float*) S[4], (const uint8_t*) W[5],
+                       (const float*) S[5], (const float*) dBook, 6, mid, 1, dim, hidden);
+                    mv(add, 6, mid, h, 2);
+                }
+                CHECK(cudaStreamEndCapture(st, &graph));
+                cudaGraphExec_t exec;
+                CHECK(cudaGraphInstantiate(&exec, graph, 0));
+                std::vector<double> t;
+                for (int rep = -3; rep < 15; rep++) {
+                    cudaEventRecord(e0, st);
+                    CHECK(cudaGraphLaunch(exec, st));
+                    cudaEventRecord(e1, st);
+                    CHECK(cudaEventSynchronize(e1));
+                    float ms;
+                    cudaEventElapsedTime(&ms, e0, e1);
+                    if (rep >= 0) t.push_back(ms / 1e3 / layers);
+                }
+                double sec = median(t);
+                printf("%-4s %10.1f %8.0f %6.0f%%\n", pdl ? "yes" : "no", sec * 1e6, layerBytes / sec / 1e9,
+                       100 * layerBytes / sec / copy);
+                cudaGraphExecDestroy(exec);
+                cudaGraphDestroy(graph);
+            }
         }
     }
     return 0;

@@ -11,6 +11,29 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+// Programmatic dependent launch (sm_90 and newer; no-ops elsewhere and when launched without it). A kernel launched
+// with it may start while the kernel before it in the stream still runs: until pdl_wait returns it reads nothing that
+// kernel writes and writes nothing at all, so it may only load weights and build tables. Every kernel lets the next
+// one start at once (pdl_launch_next): its blocks then wait on the GPU, ready, instead of being launched after this
+// kernel's tail.
+__device__ __forceinline__ void pdl_wait() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_next() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// the start of a kernel that reads only what earlier kernels wrote
+__device__ __forceinline__ void pdl_start() {
+    pdl_launch_next();
+    pdl_wait();
+}
+
 // dtype: 0 f32, 1 bf16, 2 f16
 __device__ __forceinline__ float load_weight(const void* w, long long i, int dtype) {
     if (dtype == 1) return bf16_to_float(((const uint16_t*) w)[i]);
@@ -19,6 +42,7 @@ __device__ __forceinline__ float load_weight(const void* w, long long i, int dty
 }
 
 extern "C" __global__ void embed(const void* table, int dtype, const int* ids, float* out, int rows, int cols) {
+    pdl_start();
     int r = blockIdx.x;
     for (int c = threadIdx.x; c < cols; c += blockDim.x)
         out[(long long) r * cols + c] = load_weight(table, (long long) ids[r] * cols + c, dtype);
@@ -27,6 +51,7 @@ extern "C" __global__ void embed(const void* table, int dtype, const int* ids, f
 // One block of up to 1024 threads per row: a decode step has one row, so the block reads it in as few rounds of loads
 // as it can (float4 when cols % 4 == 0), rather than looping over it with a few warps.
 extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, float* out, int cols) {
+    pdl_start();
     __shared__ float partial[32];
     const float* row = x + (long long) blockIdx.x * cols;
     float* o = out + (long long) blockIdx.x * cols;
@@ -65,6 +90,7 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, f
 // accumulate: out += W x instead of out = W x
 extern "C" __global__ void matmul(const float* x, const void* w, int kind, int dtype, const float* scales, const float* codebook,
                                   int blocksize, float* out, int rows, int in, int outCols, int accumulate) {
+    pdl_start();
     int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     int lane = threadIdx.x & 31;
     if (warp >= outCols) return;
@@ -92,6 +118,7 @@ extern "C" __global__ void matmul(const float* x, const void* w, int kind, int d
 }
 
 extern "C" __global__ void add_bias(float* x, const float* b, int rows, int cols) {
+    pdl_start();
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < (long long) rows * cols) x[i] += b[i % cols];
 }
@@ -99,6 +126,7 @@ extern "C" __global__ void add_bias(float* x, const float* b, int rows, int cols
 __device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.f + expf(-gate)) * up; }
 
 extern "C" __global__ void swiglu(const float* gate, const float* up, float* out, long long n) {
+    pdl_start();
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = silu_times(gate[i], up[i]);
 }
@@ -127,6 +155,7 @@ template <typename T>
 __device__ void rope_store(float* q, const float* k, const float* v, const unsigned long long* kBase, const unsigned long long* vBase,
                            const int* capacities, int layer, const int* positions, const float* invFreq, int rows, int heads,
                            int kvHeads, int headDim) {
+    pdl_start();
     int half = headDim / 2;
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long) rows * (heads + kvHeads) * half) return;
@@ -152,87 +181,155 @@ __device__ void rope_store(float* q, const float* k, const float* v, const unsig
     kv_put((T*) vBase[r], at + half, v[from + half]);
 }
 
-// Decode attention. One block of ATT_WARPS warps per (row, head, part): the visible positions are cut into `parts`
-// runs (enough blocks to fill the GPU when one row reads a long cache) and each warp runs an online softmax over every
-// ATT_WARPS-th position of its block's run (a lane holds headDim / 32 dimensions, so the dot product is one warp sum
-// and needs no barrier). The warps' results are merged in the block; with several parts, each block leaves its
-// unnormalised sums, maximum and denominator in `partial` [rows * heads * parts][headDim + 2] for attention_merge.
-// headDim at most 32 * ATT_DIMS.
+// Eight consecutive cache elements as floats (16-byte aligned for bf16, 32-byte for float32).
+__device__ __forceinline__ void kv_load8(const float* p, float* o) {
+    float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
+    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+__device__ __forceinline__ void kv_load8(const __nv_bfloat16* p, float* o) {
+    uint4 raw = *reinterpret_cast<const uint4*>(p);
+    uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        o[2 * i] = __uint_as_float(words[i] << 16);
+        o[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+    }
+}
+
+// Decode attention. One block of ATT_WARPS warps per (row, KV head, query-head chunk, part): the visible positions are
+// cut into `parts` runs (enough blocks to fill the GPU when few rows read a long cache), and the query heads of the KV
+// head's group (up to 32 / lanes per block; larger groups take further chunks) share every key and value the block
+// loads. A (query head, position) pair has `lanes` lanes of ATT_CHUNK dimensions (the power of two that covers
+// headDim), so a warp holds its block's heads at `perWarp` positions at once with all their loads in flight; each such
+// group of lanes runs an online softmax over its positions, and the positions, then the warps, are merged by their
+// maxima and denominators. With several parts, each (row, head, part) leaves its unnormalised sums, maximum and
+// denominator in `partial` [rows * heads * parts][headDim + 2] for attention_merge. headDim a multiple of 8, at most
+// ATT_MAX_DIM.
 #define ATT_WARPS 8
-#define ATT_DIMS 8
+#define ATT_CHUNK 32
+#define ATT_MAX_DIM (8 * ATT_CHUNK)
 template <typename T>
 __device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
         int headDim, float scale, int window, int parts, float* partial) {
-    __shared__ float warpMax[ATT_WARPS], warpSum[ATT_WARPS];
-    __shared__ float warpAcc[ATT_WARPS][32 * ATT_DIMS];
-    int part = blockIdx.x % parts, rowHead = blockIdx.x / parts;
-    int r = rowHead / heads, h = rowHead % heads;
+    pdl_start();
+    __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
+    __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [head of the chunk][headDim]
+    int lanes = 1;
+    while (ATT_CHUNK * lanes < headDim) lanes <<= 1;
+    int group = heads / kvHeads, perBlock = min(group, 32 / lanes), chunks = (group + perBlock - 1) / perBlock;
+    int perWarp = 32 / lanes / perBlock;
+    int part = blockIdx.x % parts, rest = blockIdx.x / parts;
+    int chunk = rest % chunks;
+    rest /= chunks;
+    int kvHead = rest % kvHeads, r = rest / kvHeads;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int slot = lane / lanes, dim0 = (lane % lanes) * ATT_CHUNK;
+    int mine = slot % perBlock, at = slot / perBlock;  // this lane's head in the chunk and position in the warp's pass
+    bool active = at < perWarp && chunk * perBlock + mine < group;
+    int h = kvHead * group + chunk * perBlock + mine;
     int width = kvHeads * headDim;
     int pos = positions[r];
     int first = window > 0 ? max(0, pos - window + 1) : 0;
     int perPart = (pos - first + parts) / parts;
     int from = first + part * perPart, to = min(pos, from + perPart - 1);
-    long long base = kv_offset(capacities, r, layer, 0, width) + (h / (heads / kvHeads)) * headDim;
+    long long base = kv_offset(capacities, r, layer, 0, width) + kvHead * headDim + dim0;
     const T* keys = (const T*) kBase[r] + base;
     const T* values = (const T*) vBase[r] + base;
-    const float* qr = q + (long long) r * heads * headDim + h * headDim;
-    float qd[ATT_DIMS], acc[ATT_DIMS];
+    const float* qr = q + ((long long) r * heads + min(h, heads - 1)) * headDim + dim0;
+    float qd[ATT_CHUNK], acc[ATT_CHUNK];
 #pragma unroll
-    for (int i = 0; i < ATT_DIMS; i++) {
-        int d = lane + 32 * i;
-        qd[i] = d < headDim ? qr[d] : 0.f;
+    for (int i = 0; i < ATT_CHUNK; i++) {
+        qd[i] = active && dim0 + i < headDim ? qr[i] : 0.f;
         acc[i] = 0.f;
     }
     float m = -INFINITY, l = 0.f;
-    for (int t = from + warp; t <= to; t += ATT_WARPS) {
-        const T* kt = keys + (long long) t * width;
+    for (int t0 = from + warp * perWarp; t0 <= to; t0 += ATT_WARPS * perWarp) {
+        int t = t0 + at;
+        bool visible = active && t <= to;
         float s = 0.f;
+        if (visible) {
 #pragma unroll
-        for (int i = 0; i < ATT_DIMS; i++) {
-            int d = lane + 32 * i;
-            if (d < headDim) s += qd[i] * kv_load(kt, d);
+            for (int i = 0; i < ATT_CHUNK; i += 8) {
+                if (dim0 + i < headDim) {
+                    float k8[8];
+                    kv_load8(keys + (long long) t * width + i, k8);
+#pragma unroll
+                    for (int e = 0; e < 8; e++) s += qd[i + e] * k8[e];
+                }
+            }
         }
-        s = warp_sum(s) * scale;
+        for (int o = 1; o < lanes; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (!visible) continue;
+        s *= scale;
         float mNew = fmaxf(m, s);
         float correction = expf(m - mNew);
         float p = expf(s - mNew);
         l = l * correction + p;
-        const T* vt = values + (long long) t * width;
 #pragma unroll
-        for (int i = 0; i < ATT_DIMS; i++) {
-            int d = lane + 32 * i;
-            if (d < headDim) acc[i] = acc[i] * correction + p * kv_load(vt, d);
+        for (int i = 0; i < ATT_CHUNK; i += 8) {
+            float v8[8] = {};
+            if (dim0 + i < headDim) kv_load8(values + (long long) t * width + i, v8);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[i + e] = acc[i + e] * correction + p * v8[e];
         }
         m = mNew;
     }
-    if (lane == 0) {
-        warpMax[warp] = m;
-        warpSum[warp] = l;
-    }
+    // merge the warp's positions of each head: afterwards the lanes at position 0 hold the warp's result
+    int stride = lanes * perBlock;
+    for (int o = 1; o < perWarp; o <<= 1) {
+        float mOther = __shfl_down_sync(0xffffffffu, m, o * stride), lOther = __shfl_down_sync(0xffffffffu, l, o * stride);
+        bool merges = at % (2 * o) == 0 && at + o < perWarp;
+        if (!merges) mOther = -INFINITY;
+        float mNew = fmaxf(m, mOther);
+        float ours = m == -INFINITY ? 0.f : expf(m - mNew), theirs = mOther == -INFINITY ? 0.f : expf(mOther - mNew);
+        l = l * ours + (merges ? lOther * theirs : 0.f);
 #pragma unroll
-    for (int i = 0; i < ATT_DIMS; i++) warpAcc[warp][lane + 32 * i] = acc[i];
-    __syncthreads();
-    float total = -INFINITY;
-    for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w]);
-    float denominator = 0.f;
-    for (int w = 0; w < ATT_WARPS; w++) denominator += total == -INFINITY ? 0.f : warpSum[w] * expf(warpMax[w] - total);
-    float* mine = partial + (long long) blockIdx.x * (headDim + 2);
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float o = 0.f;
-        for (int w = 0; w < ATT_WARPS; w++) o += warpMax[w] == -INFINITY ? 0.f : warpAcc[w][d] * expf(warpMax[w] - total);
-        if (parts == 1) out[(long long) r * heads * headDim + h * headDim + d] = o / denominator;
-        else mine[d] = o;
+        for (int i = 0; i < ATT_CHUNK; i++) {
+            float other = __shfl_down_sync(0xffffffffu, acc[i], o * stride);
+            acc[i] = acc[i] * ours + (merges ? other * theirs : 0.f);
+        }
+        m = mNew;
     }
-    if (parts > 1 && threadIdx.x == 0) {
-        mine[headDim] = total;
-        mine[headDim + 1] = denominator;
+    if (at == 0) {
+        if (dim0 == 0) {
+            warpMax[warp][mine] = m;
+            warpSum[warp][mine] = l;
+        }
+#pragma unroll
+        for (int i = 0; i < ATT_CHUNK; i++) {
+            if (dim0 + i < headDim) warpAcc[warp][mine * headDim + dim0 + i] = acc[i];
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < perBlock * headDim; i += blockDim.x) {
+        int head = i / headDim, d = i % headDim;
+        if (chunk * perBlock + head >= group) break;
+        float total = -INFINITY;
+        for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w][head]);
+        float denominator = 0.f, o = 0.f;
+        for (int w = 0; w < ATT_WARPS; w++) {
+            float weight = warpMax[w][head] == -INFINITY ? 0.f : expf(warpMax[w][head] - total);
+            denominator += warpSum[w][head] * weight;
+            o += warpAcc[w][head * headDim + d] * weight;
+        }
+        long long rowHead = (long long) r * heads + kvHead * group + chunk * perBlock + head;
+        if (parts == 1) {
+            out[rowHead * headDim + d] = o / denominator;
+        } else {
+            float* p = partial + (rowHead * parts + part) * (headDim + 2);
+            p[d] = o;
+            if (d == 0) {
+                p[headDim] = total;
+                p[headDim + 1] = denominator;
+            }
+        }
     }
 }
 
 // One block per (row, head): the parts of attention's split run merged by their maxima and denominators.
 extern "C" __global__ void attention_merge(const float* partial, float* out, int heads, int headDim, int parts) {
+    pdl_start();
     const float* p = partial + (long long) blockIdx.x * parts * (headDim + 2);
     float total = -INFINITY;
     for (int i = 0; i < parts; i++) total = fmaxf(total, p[i * (headDim + 2) + headDim]);
@@ -264,6 +361,7 @@ template <typename T>
 __device__ void attention_prefill(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, const int* tiles, float* out,
         int heads, int kvHeads, int headDim, float scale, int window) {
+    pdl_start();
     extern __shared__ float4 shared4[];
     float* shared = reinterpret_cast<float*>(shared4);
     int kStride = headDim + 4;  // padding: lanes reading different keys' float4s hit different banks
@@ -407,6 +505,7 @@ KV_KERNELS(f32, float)
 KV_KERNELS(bf16, __nv_bfloat16)
 
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
+    pdl_start();
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long) count * cols) return;
     int i = t / cols, c = t % cols;
@@ -496,6 +595,7 @@ __device__ __forceinline__ long long sum_row(int first, int f, int outCols, bool
 
 // one thread per 16 bytes of the repacked weights; rows * in / 2 bytes, in % TILE_4BIT == 0
 extern "C" __global__ void repack_4bit(const uint8_t* src, uint8_t* dst, long long chunks, int in) {
+    pdl_start();
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= chunks) return;
     long long tileBase = (t >> 5) * (TILE_4BIT / 2);
@@ -525,13 +625,16 @@ __device__ __forceinline__ void codes8(uint32_t word, const float* book, float (
 }
 
 // Each warp takes whole tiles; a lane's 32 weights of a feature are 8 groups of 4 with one scale each. Blocks of 64 to
-// 1024 weights: a tile starts on a block boundary and a group lies in one block.
+// 1024 weights: a tile starts on a block boundary and a group lies in one block. (Loading the first tile's weights
+// before pdl_wait was slower in ops/cuda/tune-matvec: 96 registers instead of 56.)
 template <int R, int F, int E>
 __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
                                  const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
+    pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
+    pdl_wait();
     int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int scaleOffset[8];
@@ -591,6 +694,7 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
 // repacked tiles, for the chunks [firstChunk, firstChunk + chunks) (whole rows); out holds those rows, row-major.
 extern "C" __global__ void dequant_4bit_bf16(const uint8_t* w, const float* scales, const float* codebook, int blockShift,
                                               long long firstChunk, long long chunks, __nv_bfloat16* out) {
+    pdl_start();
     __shared__ float book[16];
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
@@ -618,12 +722,14 @@ extern "C" __global__ void dequant_4bit_bf16(const uint8_t* w, const float* scal
 
 // activations to bf16 for the GEMM, rounding to nearest even
 extern "C" __global__ void to_bf16(const float* x, __nv_bfloat16* y, long long n) {
+    pdl_start();
     long long i = (long long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) y[i] = __float2bfloat16_rn(x[i]);
 }
 
 template <int R, int F, int E>
 __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16_t* w2, float* out, int rows, int in, int outCols) {
+    pdl_start();
     int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
     float acc[R][F] = {};
     int chunks = in >> 3;
@@ -674,26 +780,27 @@ MATVEC_VARIANTS(8, 4)
 
 // Batches of 5 to 64 rows with four-bit weights: tensor-core products (mma m16n8k16, bf16 in, float32 sums) that read
 // the repacked codes once, where expanding them to bf16 for cuBLAS moves 4.5 bytes per weight. A warp takes 16 * MT
-// features and 8 * NT activation rows (x in bf16); the block's MMA_WARPS warps split the input and add their sums in a
-// fixed order. The order of the products within a tile is free as long as weights and activations agree:
+// features and 8 * NT activation rows (x in bf16); the block's W warps split the input and add their sums in a fixed
+// order. The order of the products within a tile is free as long as weights and activations agree:
 // k-step (ci, gg) gives thread (g = lane / 4, t = lane % 4) the four weights 128 gg + 4 (t + 4 ci) + 0..3 of its rows
 // g and g + 8, which are one byte pair of its chunk t + 4 ci of the tile, and the same four activations of row g.
 // Needs sm_80 or newer; the backend launches it only there.
-#define MMA_WARPS 4
 
 __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int MT, int NT, int E>
+template <int MT, int NT, int W, int E>
 __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
                               float* out, int rows, int in, int outCols) {
 #if __CUDA_ARCH__ >= 800
     __shared__ float book[16];
-    __shared__ float sums[MMA_WARPS][MT * NT * 4][32];
+    __shared__ float sums[W / 2][MT * NT * 4][32];
+    pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
+    pdl_wait();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     int first = blockIdx.x * 16 * MT;
     const uint4* codes[MT][2];
@@ -714,7 +821,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
     // the block's warps split (tile, chunk) units, so that even one tile keeps them all busy
     int units = in / TILE_4BIT * 8;
 #pragma unroll 2
-    for (int unit = warp; unit < units; unit += MMA_WARPS) {
+    for (int unit = warp; unit < units; unit += W) {
         int tile = unit >> 3, ci = unit & 7;
         {
             uint4 c[MT][2];
@@ -754,12 +861,27 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
             }
         }
     }
+    // the upper half of the warps hands its sums to the lower half, which then leaves them for the final sum
+    if (warp >= W / 2) {
 #pragma unroll
-    for (int m = 0; m < MT; m++)
+        for (int m = 0; m < MT; m++)
 #pragma unroll
-        for (int n = 0; n < NT; n++)
+            for (int n = 0; n < NT; n++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) sums[warp][(m * NT + n) * 4 + i][lane] = acc[m][n][i];
+                for (int i = 0; i < 4; i++) sums[warp - W / 2][(m * NT + n) * 4 + i][lane] = acc[m][n][i];
+    }
+    __syncthreads();
+    if (warp < W / 2) {
+#pragma unroll
+        for (int m = 0; m < MT; m++)
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float* slot = &sums[warp][(m * NT + n) * 4 + i][lane];
+                    *slot += acc[m][n][i];
+                }
+    }
     __syncthreads();
     // sum i of lane l: feature first + 16 m + g(l) + 8 (i / 2), row 8 n + 2 t(l) + i % 2
     for (int j = threadIdx.x; j < MT * NT * 4 * 32; j += blockDim.x) {
@@ -768,7 +890,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
         if (feature < outCols && row < rows) {
             float s = 0.f;
 #pragma unroll
-            for (int v = 0; v < MMA_WARPS; v++) s += sums[v][j >> 5][l];
+            for (int v = 0; v < W / 2; v++) s += sums[v][j >> 5][l];
             put_sum<E>(out + (long long) row * outCols + feature, s);
         }
     }
@@ -777,21 +899,21 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
 #endif
 }
 
-// Launched with 32 * MMA_WARPS threads and ceil(outCols / (16 * MT)) blocks; at most 8 * NT rows.
-#define MMA_KERNELS(MT, NT)                                                                                                        \
-    extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) mma_4bit_m##MT##_n##NT(const __nv_bfloat16* x, const uint8_t* w, \
+// Launched with 32 * W threads and ceil(outCols / (16 * MT)) blocks; at most 8 * NT rows.
+#define MMA_KERNELS(MT, NT, W)                                                                                                     \
+    extern "C" __global__ void __launch_bounds__(32 * W) mma_4bit_m##MT##_n##NT##_w##W(const __nv_bfloat16* x, const uint8_t* w,  \
             const float* scales, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {              \
-        mma_4bit_body<MT, NT, EPI_STORE>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                             \
+        mma_4bit_body<MT, NT, W, EPI_STORE>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                          \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(32 * MMA_WARPS) mma_4bit_m##MT##_n##NT##_add(const __nv_bfloat16* x,              \
+    extern "C" __global__ void __launch_bounds__(32 * W) mma_4bit_m##MT##_n##NT##_w##W##_add(const __nv_bfloat16* x,               \
             const uint8_t* w, const float* scales, const float* codebook, int blockShift, float* out, int rows, int in,            \
             int outCols) {                                                                                                         \
-        mma_4bit_body<MT, NT, EPI_ADD>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                                \
+        mma_4bit_body<MT, NT, W, EPI_ADD>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                             \
     }
 
 // the variants the backend picks by row count (the fastest of ops/cuda/tune-matvec on an H100 for 5-8, 9-16, 17-32 and
-// 33-64 rows; up to 4 rows the float32 decode kernels are faster)
-MMA_KERNELS(1, 1)
-MMA_KERNELS(1, 2)
-MMA_KERNELS(2, 4)
-MMA_KERNELS(2, 8)
+// 33-64 rows over the Llama-3-8B and -70B shapes; up to 4 rows the float32 decode kernels are faster)
+MMA_KERNELS(1, 1, 8)
+MMA_KERNELS(1, 2, 4)
+MMA_KERNELS(2, 4, 8)
+MMA_KERNELS(2, 8, 4)

@@ -64,6 +64,8 @@ import jcuda.driver.CUstream;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The backend on one CUDA GPU, through JCuda's driver API and the kernels of {@code convoy.cu} (a committed
@@ -71,6 +73,7 @@ import jcuda.driver.JCudaDriver;
  * live for one step; the KV cache is float32 or bf16 per slot. Each kernel is checked against the CPU backend.
  */
 public final class CudaBackend implements Backend {
+    private static final Logger log = LoggerFactory.getLogger(CudaBackend.class);
     private static final String FATBIN = "/ai/convoy/kernels/cuda/convoy.fatbin";
 
     private final int index;
@@ -78,6 +81,9 @@ public final class CudaBackend implements Backend {
     private final String deviceName;
     /** Compute capability 8.0 or newer: the tensor-core kernels (mma_4bit_*) run. */
     private final boolean tensorCores;
+    private final int multiprocessors;
+    /** Compute capability 9.0 or newer: kernels launch with programmatic dependent launch; otherwise null. */
+    private final DependentLaunch dependentLaunch;
     private final CUcontext context = new CUcontext();
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final DeviceArena workspace = new DeviceArena(bytes -> alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS));
@@ -141,6 +147,12 @@ public final class CudaBackend implements Backend {
         int[] major = new int[1];
         JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         this.tensorCores = major[0] >= 8;
+        int[] count = new int[1];
+        JCudaDriver.cuDeviceGetAttribute(count, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device);
+        this.multiprocessors = count[0];
+        this.dependentLaunch = major[0] >= 9 ? DependentLaunch.open().orElse(null) : null;
+        log.info("cuda:{} ({}): kernels launch {}", index, deviceName, dependentLaunch != null
+                ? "with programmatic dependent launch (each may start while the one before it finishes)" : "one after another");
         cuCtxCreate(context, 0, device);
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
@@ -474,7 +486,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private void launchNow(Launch l) {
+    private void launchPlain(Launch l) {
         Pointer[] params = new Pointer[l.args().length];
         for (int i = 0; i < params.length; i++) {
             params[i] = switch (l.args()[i]) {
@@ -486,6 +498,14 @@ public final class CudaBackend implements Backend {
             };
         }
         cuLaunchKernel(functions.get(l.function()), l.grid(), 1, 1, l.block(), 1, 1, l.shared(), stream, Pointer.to(params), null);
+    }
+
+    private void launchNow(Launch l) {
+        if (dependentLaunch != null) {
+            dependentLaunch.launch(functions.get(l.function()), l.grid(), l.block(), l.shared(), stream, l.args());
+        } else {
+            launchPlain(l);
+        }
     }
 
     private void launchBlocks(String function, int blocks, int block, Object... args) {
@@ -610,16 +630,14 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * {rows at most, 16-feature tiles per warp, 8-row tiles} of the tensor-core kernels in convoy.cu, by rows; up to
-     * MMA_MIN_ROWS rows the float32 decode kernels are faster.
+     * {rows at most, 16-feature tiles per warp, 8-row tiles, warps per block} of the tensor-core kernels in convoy.cu,
+     * by rows; up to MMA_MIN_ROWS rows the float32 decode kernels are faster.
      */
-    private static final int[][] MMA_VARIANTS = {{8, 1, 1}, {16, 1, 2}, {32, 2, 4}, {64, 2, 8}};
+    private static final int[][] MMA_VARIANTS = {{8, 1, 1, 8}, {16, 1, 2, 4}, {32, 2, 4, 8}, {64, 2, 8, 4}};
     private static final int MMA_MIN_ROWS = 4;
-    /** 32 * MMA_WARPS of convoy.cu. */
-    private static final int MMA_THREADS = 128;
 
     private static String mmaName(int[] variant, boolean add) {
-        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + (add ? "_add" : "");
+        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + "_w" + variant[3] + (add ? "_add" : "");
     }
 
     /** The activations rounded to bf16 in a scratch buffer, the input of the bf16 products. */
@@ -635,7 +653,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr xb = bf16Copy(x);
         int[] variant = Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= x.rows()).findFirst().orElseThrow();
         int features = 16 * variant[1];
-        launchBlocks(mmaName(variant, accumulate), (m.rows() + features - 1) / features, MMA_THREADS, xb, m.data(), m.scales(),
+        launchBlocks(mmaName(variant, accumulate), (m.rows() + features - 1) / features, 32 * variant[3], xb, m.data(), m.scales(),
                 m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), ptr(out), x.rows(), m.cols(), m.rows());
     }
 
@@ -697,8 +715,9 @@ public final class CudaBackend implements Backend {
         launch("rope_store" + element, (long) batch.rows() * (shape.heads() + shape.kvHeads()) * (shape.headDim() / 2), 256, ptr(q), ptr(k), ptr(v),
                 rows.keys(), rows.values(), rows.capacities(), layer, positions, constant(shape.ropeFrequencies()), batch.rows(), shape.heads(),
                 shape.kvHeads(), shape.headDim());
-        if (shape.headDim() > 256) {
-            throw new IllegalArgumentException("head dimension " + shape.headDim() + " is beyond the CUDA attention kernel's 256");
+        if (shape.headDim() > ATTENTION_MAX_DIM || shape.headDim() % 8 != 0) {
+            throw new IllegalArgumentException("head dimension " + shape.headDim() + ": the CUDA attention kernel takes multiples of 8 up to "
+                    + ATTENTION_MAX_DIM);
         }
         int[] tiles = prefillTiles(batch, shape);
         if (tiles != null) {
@@ -712,10 +731,19 @@ public final class CudaBackend implements Backend {
             int p = batch.position(r) + 1;
             visible = Math.max(visible, shape.window() > 0 ? Math.min(p, shape.window()) : p);
         }
-        int parts = Math.min(ATTENTION_MAX_PARTS, (visible + ATTENTION_PART - 1) / ATTENTION_PART);
+        // the kernel's layout (convoy.cu): lanes per (query head, position), query heads per block, positions per pass
+        int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), 32) - 1);
+        int group = shape.heads() / shape.kvHeads();
+        int perBlock = Math.min(group, 32 / lanes);
+        int chunks = Math.ceilDiv(group, perBlock);
+        int pass = ATTENTION_THREADS / 32 * (32 / lanes / perBlock);
+        int blocksPerPart = batch.rows() * shape.kvHeads() * chunks;
+        // enough blocks to fill the GPU, at most ATTENTION_PASSES passes per warp, at least one whole pass per part
+        int parts = Math.max(Math.ceilDiv(ATTENTION_BLOCKS_PER_SM * multiprocessors, blocksPerPart), Math.ceilDiv(visible, ATTENTION_PASSES * pass));
+        parts = Math.max(1, Math.min(ATTENTION_MAX_PARTS, Math.min(parts, Math.ceilDiv(visible, pass))));
         int rowHeads = batch.rows() * shape.heads();
         CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
-        launchBlocks("attention" + element, rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
+        launchBlocks("attention" + element, blocksPerPart * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
                 ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial);
         if (parts > 1) {
             launchBlocks("attention_merge", rowHeads, 128, partial, ptr(out), shape.heads(), shape.headDim(), parts);
@@ -763,14 +791,18 @@ public final class CudaBackend implements Backend {
 
     private static final int[] NO_TILES = new int[0];
 
-    /** ATT_WARPS warps of convoy.cu's attention kernel. */
+    /** ATT_WARPS warps of convoy.cu's attention kernel; ATT_MAX_DIM. */
     private static final int ATTENTION_THREADS = 8 * 32;
+    private static final int ATTENTION_MAX_DIM = 256;
     /**
-     * Positions per block of the decode attention (8 per warp) and the most blocks one (row, head) is split into:
-     * a single row reading a long cache still fills the GPU.
+     * How the decode attention splits each row's positions: into enough parts for this many blocks per multiprocessor
+     * (a single row reading a long cache still fills the GPU), and into at most ATTENTION_MAX_PARTS, each warp making
+     * at most ATTENTION_PASSES dependent passes over its part.
      */
-    private static final int ATTENTION_PART = 64;
+    private static final int ATTENTION_BLOCKS_PER_SM = 4;
+    private static final int ATTENTION_PASSES = 8;
     private static final int ATTENTION_MAX_PARTS = 32;
+
 
     /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */
     private CudaKvCache.Rows stepRows(CudaKvCache kv, TokenBatch batch) {

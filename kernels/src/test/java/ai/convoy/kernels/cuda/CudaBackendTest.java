@@ -211,8 +211,9 @@ class CudaBackendTest {
     @Test
     void groupedQueryAttentionWithAndWithoutAWindow() {
         // {heads, kv heads, head dim}: groups of 4, 8 and 1 fill the prefill kernel's tiles with 16, 8 and 64 rows;
-        // a head dimension of 256 is beyond it and takes the decode kernel for prefill too
-        for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}}) {
+        // a head dimension of 256 is beyond it and takes the decode kernel for prefill too; in the decode kernel a group
+        // of 3 leaves lanes idle and a group of 16 at 128 dimensions takes two blocks per KV head
+        for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}, {6, 2, 64}, {32, 2, 128}}) {
             for (int window : new int[] {0, 5}) {
                 checkAttention(gpu, dims[0], dims[1], dims[2], window, 1e-5);
                 // bf16 keys and values: each off by up to 2^-9 relative
