@@ -181,14 +181,18 @@ __device__ void rope_store(float* q, const float* k, const float* v, const unsig
     kv_put((T*) vBase[r], at + half, v[from + half]);
 }
 
-// Eight consecutive cache elements as floats (16-byte aligned for bf16, 32-byte for float32).
-__device__ __forceinline__ void kv_load8(const float* p, float* o) {
-    float4 a = reinterpret_cast<const float4*>(p)[0], b = reinterpret_cast<const float4*>(p)[1];
-    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+// Eight consecutive cache elements (16-byte aligned for bf16, 32-byte for float32), loaded as stored and unpacked to
+// floats apart, so that a pass's keys and values are all in flight before the first is used.
+struct Raw8 {
+    float4 a, b;
+};
+__device__ __forceinline__ Raw8 kv_raw8(const float* p) { return {reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1]}; }
+__device__ __forceinline__ uint4 kv_raw8(const __nv_bfloat16* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ void kv_unpack8(Raw8 r, float* o) {
+    o[0] = r.a.x, o[1] = r.a.y, o[2] = r.a.z, o[3] = r.a.w, o[4] = r.b.x, o[5] = r.b.y, o[6] = r.b.z, o[7] = r.b.w;
 }
-__device__ __forceinline__ void kv_load8(const __nv_bfloat16* p, float* o) {
-    uint4 raw = *reinterpret_cast<const uint4*>(p);
-    uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+__device__ __forceinline__ void kv_unpack8(uint4 r, float* o) {
+    uint32_t words[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         o[2 * i] = __uint_as_float(words[i] << 16);
@@ -197,9 +201,9 @@ __device__ __forceinline__ void kv_load8(const __nv_bfloat16* p, float* o) {
 }
 
 // Decode attention. One block of ATT_WARPS warps per (row, KV head, query-head chunk, part): the visible positions are
-// cut into `parts` runs (enough blocks to fill the GPU when few rows read a long cache), and the query heads of the KV
-// head's group (up to 32 / lanes per block; larger groups take further chunks) share every key and value the block
-// loads. A (query head, position) pair has `lanes` lanes of ATT_CHUNK dimensions (the power of two that covers
+// cut into `parts` runs (enough blocks to fill the GPU when few rows read a long cache), and `perBlock` query heads of
+// the KV head's group (at most 32 / lanes; the group takes ceil(group / perBlock) chunks) share every key and value
+// the block loads: many rows share them, few rows rather spread over more blocks. A (query head, position) pair has `lanes` lanes of ATT_CHUNK dimensions (the power of two that covers
 // headDim), so a warp holds its block's heads at `perWarp` positions at once with all their loads in flight; each such
 // group of lanes runs an online softmax over its positions, and the positions, then the warps, are merged by their
 // maxima and denominators. With several parts, each (row, head, part) leaves its unnormalised sums, maximum and
@@ -211,13 +215,13 @@ __device__ __forceinline__ void kv_load8(const __nv_bfloat16* p, float* o) {
 template <typename T>
 __device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
-        int headDim, float scale, int window, int parts, float* partial) {
+        int headDim, float scale, int window, int parts, float* partial, int perBlock) {
     pdl_start();
     __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
     __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [head of the chunk][headDim]
     int lanes = 1;
     while (ATT_CHUNK * lanes < headDim) lanes <<= 1;
-    int group = heads / kvHeads, perBlock = min(group, 32 / lanes), chunks = (group + perBlock - 1) / perBlock;
+    int group = heads / kvHeads, chunks = (group + perBlock - 1) / perBlock;
     int perWarp = 32 / lanes / perBlock;
     int part = blockIdx.x % parts, rest = blockIdx.x / parts;
     int chunk = rest % chunks;
@@ -247,17 +251,23 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     for (int t0 = from + warp * perWarp; t0 <= to; t0 += ATT_WARPS * perWarp) {
         int t = t0 + at;
         bool visible = active && t <= to;
-        float s = 0.f;
+        decltype(kv_raw8(keys)) kRaw[ATT_CHUNK / 8] = {}, vRaw[ATT_CHUNK / 8] = {};
         if (visible) {
 #pragma unroll
-            for (int i = 0; i < ATT_CHUNK; i += 8) {
-                if (dim0 + i < headDim) {
-                    float k8[8];
-                    kv_load8(keys + (long long) t * width + i, k8);
-#pragma unroll
-                    for (int e = 0; e < 8; e++) s += qd[i + e] * k8[e];
+            for (int i = 0; i < ATT_CHUNK / 8; i++) {
+                if (dim0 + 8 * i < headDim) {
+                    kRaw[i] = kv_raw8(keys + (long long) t * width + 8 * i);
+                    vRaw[i] = kv_raw8(values + (long long) t * width + 8 * i);
                 }
             }
+        }
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < ATT_CHUNK / 8; i++) {
+            float k8[8];
+            kv_unpack8(kRaw[i], k8);
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += qd[8 * i + e] * k8[e];
         }
         for (int o = 1; o < lanes; o <<= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
         if (!visible) continue;
@@ -267,11 +277,11 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         float p = expf(s - mNew);
         l = l * correction + p;
 #pragma unroll
-        for (int i = 0; i < ATT_CHUNK; i += 8) {
-            float v8[8] = {};
-            if (dim0 + i < headDim) kv_load8(values + (long long) t * width + i, v8);
+        for (int i = 0; i < ATT_CHUNK / 8; i++) {
+            float v8[8];
+            kv_unpack8(vRaw[i], v8);
 #pragma unroll
-            for (int e = 0; e < 8; e++) acc[i + e] = acc[i + e] * correction + p * v8[e];
+            for (int e = 0; e < 8; e++) acc[8 * i + e] = acc[8 * i + e] * correction + p * v8[e];
         }
         m = mNew;
     }
@@ -492,8 +502,9 @@ __device__ void attention_prefill(const float* q, const unsigned long long* kBas
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_##NAME(const float* q, const unsigned long long* kBase,  \
             const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads,        \
-            int kvHeads, int headDim, float scale, int window, int parts, float* partial) {                                        \
-        attention<T>(q, kBase, vBase, capacities, layer, positions, out, heads, kvHeads, headDim, scale, window, parts, partial);  \
+            int kvHeads, int headDim, float scale, int window, int parts, float* partial, int perBlock) {                          \
+        attention<T>(q, kBase, vBase, capacities, layer, positions, out, heads, kvHeads, headDim, scale, window, parts, partial,    \
+                     perBlock);                                                                                                    \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill_##NAME(const float* q,                           \
             const unsigned long long* kBase, const unsigned long long* vBase, const int* capacities, int layer,                    \

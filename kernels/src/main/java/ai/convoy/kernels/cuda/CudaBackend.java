@@ -731,10 +731,12 @@ public final class CudaBackend implements Backend {
             int p = batch.position(r) + 1;
             visible = Math.max(visible, shape.window() > 0 ? Math.min(p, shape.window()) : p);
         }
-        // the kernel's layout (convoy.cu): lanes per (query head, position), query heads per block, positions per pass
+        // the kernel's layout (convoy.cu): lanes per (query head, position), query heads per block (all of a group that
+        // fit when many rows keep the GPU busy, so each key and value is read once for them; one otherwise, so that few
+        // rows still spread over many blocks), positions per pass
         int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), 32) - 1);
         int group = shape.heads() / shape.kvHeads();
-        int perBlock = Math.min(group, 32 / lanes);
+        int perBlock = batch.rows() > MATVEC_MAX_ROWS ? Math.min(group, 32 / lanes) : 1;
         int chunks = Math.ceilDiv(group, perBlock);
         int pass = ATTENTION_THREADS / 32 * (32 / lanes / perBlock);
         int blocksPerPart = batch.rows() * shape.kvHeads() * chunks;
@@ -744,7 +746,7 @@ public final class CudaBackend implements Backend {
         int rowHeads = batch.rows() * shape.heads();
         CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
         launchBlocks("attention" + element, blocksPerPart * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
-                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial);
+                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial, perBlock);
         if (parts > 1) {
             launchBlocks("attention_merge", rowHeads, 128, partial, ptr(out), shape.heads(), shape.headDim(), parts);
         }
