@@ -264,46 +264,43 @@ int main() {
         CHECK(cudaMemset(h, 0, dim * 4));
         printf("\ndecoder layers' products at one row, %d layers in a graph (%.1f MB of weights per layer)\n", layers, layerBytes / 1e6);
         printf("%-4s %10s %8s %7s\n", "pdl", "us/layer", "GB/s", "of bw");
-        {
-            for (bool pdl : {false, true}) {
-                Fourbit store = matvec_4bit_r1_f2, add = matvec_4bit_r1_f2_add, swiglu = matvec_4bit_r1_f4_swiglu;
-                auto grid = [&](int groups) { return groups; };
-                cudaGraph_t graph;
-                CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
-                for (int l = 0; l < layers; l++) {
-                    uint8_t** W = &lw[l * 7];
-                    float** S = &ls[l * 7];
-                    auto mv = [&](Fourbit kern, int m, const float* in, float* o, int features) {
-                        go(pdl, kern, grid((shape[m][0] + features - 1) / features), MV_THREADS, in, (const uint8_t*) W[m], (const float*) S[m],
-                           (const uint8_t*) W[m], (const float*) S[m], (const float*) dBook, 6, o, 1, shape[m][1], shape[m][0]);
-                    };
-                    mv(store, 0, x, q, 2);
-                    mv(store, 1, x, k, 2);
-                    mv(store, 2, x, v, 2);
-                    mv(add, 3, q, h, 2);
-                    go(pdl, swiglu, grid(hidden / 2), MV_THREADS, (const float*) x, (const uint8_t*) W[4], (const float*) S[4], (const uint8_t*) W[5],
-                       (const float*) S[5], (const float*) dBook, 6, mid, 1, dim, hidden);
-                    mv(add, 6, mid, h, 2);
-                }
-                CHECK(cudaStreamEndCapture(st, &graph));
-                cudaGraphExec_t exec;
-                CHECK(cudaGraphInstantiate(&exec, graph, 0));
-                std::vector<double> t;
-                for (int rep = -3; rep < 15; rep++) {
-                    cudaEventRecord(e0, st);
-                    CHECK(cudaGraphLaunch(exec, st));
-                    cudaEventRecord(e1, st);
-                    CHECK(cudaEventSynchronize(e1));
-                    float ms;
-                    cudaEventElapsedTime(&ms, e0, e1);
-                    if (rep >= 0) t.push_back(ms / 1e3 / layers);
-                }
-                double sec = median(t);
-                printf("%-4s %10.1f %8.0f %6.0f%%\n", pdl ? "yes" : "no", sec * 1e6, layerBytes / sec / 1e9,
-                       100 * layerBytes / sec / copy);
-                cudaGraphExecDestroy(exec);
-                cudaGraphDestroy(graph);
+        for (bool pdl : {false, true}) {
+            Fourbit store = matvec_4bit_r1_f2, add = matvec_4bit_r1_f2_add, swiglu = matvec_4bit_r1_f4_swiglu;
+            cudaGraph_t graph;
+            CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
+            for (int l = 0; l < layers; l++) {
+                uint8_t** W = &lw[l * 7];
+                float** S = &ls[l * 7];
+                auto mv = [&](Fourbit kern, int m, const float* in, float* o, int features) {
+                    go(pdl, kern, (shape[m][0] + features - 1) / features, MV_THREADS, in, (const uint8_t*) W[m], (const float*) S[m],
+                       (const uint8_t*) W[m], (const float*) S[m], (const float*) dBook, 6, o, 1, shape[m][1], shape[m][0]);
+                };
+                mv(store, 0, x, q, 2);
+                mv(store, 1, x, k, 2);
+                mv(store, 2, x, v, 2);
+                mv(add, 3, q, h, 2);
+                go(pdl, swiglu, hidden / 2, MV_THREADS, (const float*) x, (const uint8_t*) W[4], (const float*) S[4], (const uint8_t*) W[5],
+                   (const float*) S[5], (const float*) dBook, 6, mid, 1, dim, hidden);
+                mv(add, 6, mid, h, 2);
             }
+            CHECK(cudaStreamEndCapture(st, &graph));
+            cudaGraphExec_t exec;
+            CHECK(cudaGraphInstantiate(&exec, graph, 0));
+            std::vector<double> t;
+            for (int rep = -3; rep < 15; rep++) {
+                cudaEventRecord(e0, st);
+                CHECK(cudaGraphLaunch(exec, st));
+                cudaEventRecord(e1, st);
+                CHECK(cudaEventSynchronize(e1));
+                float ms;
+                cudaEventElapsedTime(&ms, e0, e1);
+                if (rep >= 0) t.push_back(ms / 1e3 / layers);
+            }
+            double sec = median(t);
+            printf("%-4s %10.1f %8.0f %6.0f%%\n", pdl ? "yes" : "no", sec * 1e6, layerBytes / sec / 1e9,
+                   100 * layerBytes / sec / copy);
+            cudaGraphExecDestroy(exec);
+            cudaGraphDestroy(graph);
         }
     }
     return 0;
