@@ -203,15 +203,16 @@ __device__ __forceinline__ void kv_unpack8(uint4 r, float* o) {
 // Decode attention. One block of ATT_WARPS warps per (row, KV head, query-head chunk, part): the visible positions are
 // cut into `parts` runs (enough blocks to fill the GPU when few rows read a long cache), and `perBlock` query heads of
 // the KV head's group (at most 32 / lanes; the group takes ceil(group / perBlock) chunks) share every key and value
-// the block loads: many rows share them, few rows rather spread over more blocks. A (query head, position) pair has `lanes` lanes of ATT_CHUNK dimensions (the power of two that covers
-// headDim), so a warp holds its block's heads at `perWarp` positions at once with all their loads in flight; each such
-// group of lanes runs an online softmax over its positions, and the positions, then the warps, are merged by their
-// maxima and denominators. With several parts, each (row, head, part) leaves its unnormalised sums, maximum and
-// denominator in `partial` [rows * heads * parts][headDim + 2] for attention_merge. headDim a multiple of 8, at most
-// ATT_MAX_DIM.
+// the block loads: many rows share them, few rows rather spread over more blocks. A (query head, position) pair has
+// `lanes` lanes of ATT_CHUNK dimensions (the power of two that covers headDim; 16 dimensions a lane keep the kernel
+// small enough for four blocks a multiprocessor), so a warp holds its block's heads at `perWarp` positions at once
+// with all their loads in flight; each such group of lanes runs an online softmax over its positions, and the
+// positions, then the warps, are merged by their maxima and denominators. With several parts, each (row, head, part)
+// leaves its unnormalised sums, maximum and denominator in `partial` [rows * heads * parts][headDim + 2] for
+// attention_merge. headDim a multiple of 8, at most ATT_MAX_DIM.
 #define ATT_WARPS 8
-#define ATT_CHUNK 32
-#define ATT_MAX_DIM (8 * ATT_CHUNK)
+#define ATT_CHUNK 16
+#define ATT_MAX_DIM (32 * ATT_CHUNK)
 template <typename T>
 __device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
@@ -500,7 +501,7 @@ __device__ void attention_prefill(const float* q, const unsigned long long* kBas
             int rows, int heads, int kvHeads, int headDim) {                                                                       \
         rope_store<T>(q, k, v, kBase, vBase, capacities, layer, positions, invFreq, rows, heads, kvHeads, headDim);                \
     }                                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_##NAME(const float* q, const unsigned long long* kBase,  \
+    extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32, 4) attention_##NAME(const float* q, const unsigned long long* kBase,  \
             const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads,        \
             int kvHeads, int headDim, float scale, int window, int parts, float* partial, int perBlock) {                          \
         attention<T>(q, kBase, vBase, capacities, layer, positions, out, heads, kvHeads, headDim, scale, window, parts, partial,    \

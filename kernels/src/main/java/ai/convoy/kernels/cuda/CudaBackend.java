@@ -734,7 +734,7 @@ public final class CudaBackend implements Backend {
         // the kernel's layout (convoy.cu): lanes per (query head, position), query heads per block (all of a group that
         // fit when many rows keep the GPU busy, so each key and value is read once for them; one otherwise, so that few
         // rows still spread over many blocks), positions per pass
-        int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), 32) - 1);
+        int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), ATTENTION_CHUNK) - 1);
         int group = shape.heads() / shape.kvHeads();
         int perBlock = batch.rows() > MATVEC_MAX_ROWS ? Math.min(group, 32 / lanes) : 1;
         int chunks = Math.ceilDiv(group, perBlock);
@@ -793,8 +793,9 @@ public final class CudaBackend implements Backend {
 
     private static final int[] NO_TILES = new int[0];
 
-    /** ATT_WARPS warps of convoy.cu's attention kernel; ATT_MAX_DIM. */
+    /** ATT_WARPS warps of convoy.cu's attention kernel, ATT_CHUNK dimensions a lane; heads up to 256 are tested. */
     private static final int ATTENTION_THREADS = 8 * 32;
+    private static final int ATTENTION_CHUNK = 16;
     private static final int ATTENTION_MAX_DIM = 256;
     /**
      * How the decode attention splits each row's positions: into enough parts for this many blocks per multiprocessor
