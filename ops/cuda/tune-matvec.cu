@@ -43,6 +43,8 @@ MMA_KERNELS(2, 4, 4)
 MMA_KERNELS(2, 4, 16)
 MMA_KERNELS(1, 8, 8)
 MMA_KERNELS(2, 8, 8)
+MMA_KERNELS(4, 4, 4)
+MMA_KERNELS(4, 4, 8)
 
 static cudaStream_t st;
 // a launch on st, with programmatic dependent launch or without
@@ -68,7 +70,7 @@ typedef void (*Mma)(const __nv_bfloat16*, const uint8_t*, const float*, const fl
 struct MmaVariant { int mt, nt, w; Mma k; };
 #define M(MT, NT, W) {MT, NT, W, mma_4bit_m##MT##_n##NT##_w##W}
 static MmaVariant mmaVariants[] = {M(1, 1, 4), M(1, 1, 8), M(1, 2, 4), M(1, 2, 8), M(1, 4, 4), M(1, 4, 8), M(2, 4, 4), M(2, 4, 8),
-                                   M(2, 4, 16), M(1, 8, 8), M(2, 8, 4), M(2, 8, 8)};
+                                   M(2, 4, 16), M(4, 4, 4), M(4, 4, 8), M(1, 8, 8), M(2, 8, 4), M(2, 8, 8)};
 #define V(R, F) {R, F, matvec_4bit_r##R##_f##F, matvec_bf16_r##R##_f##F}
 static Variant variants[] = {V(1, 2), V(1, 4), V(2, 2), V(2, 4), V(4, 4), V(8, 4)};
 

@@ -229,7 +229,9 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     rest /= chunks;
     int kvHead = rest % kvHeads, r = rest / kvHeads;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int slot = lane / lanes, dim0 = (lane % lanes) * ATT_CHUNK;
+    // a lane's dimensions are runs of 8, one in every `lanes` runs, so that the lanes of a (head, position) read
+    // contiguous 16-byte pieces side by side
+    int slot = lane / lanes, run0 = lane % lanes;
     int mine = slot % perBlock, at = slot / perBlock;  // this lane's head in the chunk and position in the warp's pass
     bool active = at < perWarp && chunk * perBlock + mine < group;
     int h = kvHead * group + chunk * perBlock + mine;
@@ -238,14 +240,15 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     int first = window > 0 ? max(0, pos - window + 1) : 0;
     int perPart = (pos - first + parts) / parts;
     int from = first + part * perPart, to = min(pos, from + perPart - 1);
-    long long base = kv_offset(capacities, r, layer, 0, width) + kvHead * headDim + dim0;
+    long long base = kv_offset(capacities, r, layer, 0, width) + kvHead * headDim;
     const T* keys = (const T*) kBase[r] + base;
     const T* values = (const T*) vBase[r] + base;
-    const float* qr = q + ((long long) r * heads + min(h, heads - 1)) * headDim + dim0;
+    const float* qr = q + ((long long) r * heads + min(h, heads - 1)) * headDim;
     float qd[ATT_CHUNK], acc[ATT_CHUNK];
 #pragma unroll
     for (int i = 0; i < ATT_CHUNK; i++) {
-        qd[i] = active && dim0 + i < headDim ? qr[i] : 0.f;
+        int d = 8 * ((i / 8) * lanes + run0) + i % 8;
+        qd[i] = active && d < headDim ? qr[d] : 0.f;
         acc[i] = 0.f;
     }
     float m = -INFINITY, l = 0.f;
@@ -256,9 +259,10 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         if (visible) {
 #pragma unroll
             for (int i = 0; i < ATT_CHUNK / 8; i++) {
-                if (dim0 + 8 * i < headDim) {
-                    kRaw[i] = kv_raw8(keys + (long long) t * width + 8 * i);
-                    vRaw[i] = kv_raw8(values + (long long) t * width + 8 * i);
+                int d = 8 * (i * lanes + run0);
+                if (d < headDim) {
+                    kRaw[i] = kv_raw8(keys + (long long) t * width + d);
+                    vRaw[i] = kv_raw8(values + (long long) t * width + d);
                 }
             }
         }
@@ -303,26 +307,28 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         m = mNew;
     }
     if (at == 0) {
-        if (dim0 == 0) {
+        if (run0 == 0) {
             warpMax[warp][mine] = m;
             warpSum[warp][mine] = l;
         }
 #pragma unroll
         for (int i = 0; i < ATT_CHUNK; i++) {
-            if (dim0 + i < headDim) warpAcc[warp][mine * headDim + dim0 + i] = acc[i];
+            warpAcc[warp][i * 32 + lane] = acc[i];
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < perBlock * headDim; i += blockDim.x) {
-        int head = i / headDim, d = i % headDim;
-        if (chunk * perBlock + head >= group) break;
+    // thread j takes the value that lane (head, c) left as its element k, consecutive threads reading consecutive lanes
+    for (int j = threadIdx.x; j < perBlock * lanes * ATT_CHUNK; j += blockDim.x) {
+        int lanePos = j % (perBlock * lanes), k = j / (perBlock * lanes);
+        int head = lanePos / lanes, d = 8 * ((k / 8) * lanes + lanePos % lanes) + k % 8;
+        if (d >= headDim || chunk * perBlock + head >= group) continue;
         float total = -INFINITY;
         for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w][head]);
         float denominator = 0.f, o = 0.f;
         for (int w = 0; w < ATT_WARPS; w++) {
             float weight = warpMax[w][head] == -INFINITY ? 0.f : expf(warpMax[w][head] - total);
             denominator += warpSum[w][head] * weight;
-            o += warpAcc[w][head * headDim + d] * weight;
+            o += warpAcc[w][k * 32 + lanePos] * weight;
         }
         long long rowHead = (long long) r * heads + kvHead * group + chunk * perBlock + head;
         if (parts == 1) {
