@@ -3,7 +3,18 @@
 #include <cstdint>
 #include <cuda_bf16.h>
 
-__device__ __forceinline__ float bf16_to_float(uint16_t v) { return __uint_as_float(((uint32_t) v) << 16); }
+// bf16 as float: the low half of a 32-bit word (or a lone 16-bit value), the high half
+__device__ __forceinline__ float bf16_low(uint32_t w) { return __uint_as_float(w << 16); }
+__device__ __forceinline__ float bf16_high(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+// the eight bf16 of a 128-bit load as floats, in order
+__device__ __forceinline__ void to_floats8(uint4 v, float* o) {
+    uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        o[2 * i] = bf16_low(words[i]);
+        o[2 * i + 1] = bf16_high(words[i]);
+    }
+}
 __device__ __forceinline__ float f16_to_float(uint16_t v) { return __half2float(*reinterpret_cast<const __half*>(&v)); }
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -36,7 +47,7 @@ __device__ __forceinline__ void pdl_start() {
 
 // dtype: 0 f32, 1 bf16, 2 f16
 __device__ __forceinline__ float load_weight(const void* w, long long i, int dtype) {
-    if (dtype == 1) return bf16_to_float(((const uint16_t*) w)[i]);
+    if (dtype == 1) return bf16_low(((const uint16_t*) w)[i]);
     if (dtype == 2) return f16_to_float(((const uint16_t*) w)[i]);
     return ((const float*) w)[i];
 }
@@ -140,8 +151,7 @@ __device__ __forceinline__ void kv_put(__nv_bfloat16* p, long long i, float v) {
 __device__ __forceinline__ float4 kv_load4(const float* p, long long i) { return *reinterpret_cast<const float4*>(p + i); }
 __device__ __forceinline__ float4 kv_load4(const __nv_bfloat16* p, long long i) {
     uint2 raw = *reinterpret_cast<const uint2*>(p + i);
-    return make_float4(__uint_as_float(raw.x << 16), __uint_as_float(raw.x & 0xffff0000u), __uint_as_float(raw.y << 16),
-                       __uint_as_float(raw.y & 0xffff0000u));
+    return make_float4(bf16_low(raw.x), bf16_high(raw.x), bf16_low(raw.y), bf16_high(raw.y));
 }
 
 // The cache of a slot is [layers][capacity][width] elements from kBase/vBase[r]; this is the index of (layer, position).
@@ -182,23 +192,22 @@ __device__ void rope_store(float* q, const float* k, const float* v, const unsig
 }
 
 // Eight consecutive cache elements (16-byte aligned for bf16, 32-byte for float32), loaded as stored and unpacked to
-// floats apart, so that a pass's keys and values are all in flight before the first is used.
+// floats apart (to_floats8), so that a pass's keys and values are all in flight before the first is used.
 struct Raw8 {
     float4 a, b;
 };
 __device__ __forceinline__ Raw8 kv_raw8(const float* p) { return {reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1]}; }
 __device__ __forceinline__ uint4 kv_raw8(const __nv_bfloat16* p) { return *reinterpret_cast<const uint4*>(p); }
-__device__ __forceinline__ void kv_unpack8(Raw8 r, float* o) {
+__device__ __forceinline__ void to_floats8(Raw8 r, float* o) {
     o[0] = r.a.x, o[1] = r.a.y, o[2] = r.a.z, o[3] = r.a.w, o[4] = r.b.x, o[5] = r.b.y, o[6] = r.b.z, o[7] = r.b.w;
 }
-__device__ __forceinline__ void kv_unpack8(uint4 r, float* o) {
-    uint32_t words[4] = {r.x, r.y, r.z, r.w};
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        o[2 * i] = __uint_as_float(words[i] << 16);
-        o[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
-    }
-}
+
+// A lane's k-th dimension in the decode attention: runs of 8 dimensions, the lane's run0-th in every `lanes` runs, so
+// that the lanes of a (head, position) read contiguous 16-byte pieces side by side.
+__device__ __forceinline__ int att_dim(int k, int lanes, int run0) { return 8 * ((k / 8) * lanes + run0) + k % 8; }
+
+// The weight of a partial softmax (maximum m) against the overall maximum; none for a part that saw no position.
+__device__ __forceinline__ float part_weight(float m, float total) { return m == -INFINITY ? 0.f : expf(m - total); }
 
 // Decode attention. One block of ATT_WARPS warps per (row, KV head, query-head chunk, part): the visible positions are
 // cut into `parts` runs (enough blocks to fill the GPU when few rows read a long cache), and `perBlock` query heads of
@@ -219,7 +228,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         int headDim, float scale, int window, int parts, float* partial, int perBlock) {
     pdl_start();
     __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
-    __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [head of the chunk][headDim]
+    __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [element k][lane], lane-major (no bank conflicts)
     int lanes = 1;
     while (ATT_CHUNK * lanes < headDim) lanes <<= 1;
     int group = heads / kvHeads, chunks = (group + perBlock - 1) / perBlock;
@@ -229,9 +238,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     rest /= chunks;
     int kvHead = rest % kvHeads, r = rest / kvHeads;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    // a lane's dimensions are runs of 8, one in every `lanes` runs, so that the lanes of a (head, position) read
-    // contiguous 16-byte pieces side by side
-    int slot = lane / lanes, run0 = lane % lanes;
+    int slot = lane / lanes, run0 = lane % lanes;  // run0: this lane's runs of dimensions (att_dim)
     int mine = slot % perBlock, at = slot / perBlock;  // this lane's head in the chunk and position in the warp's pass
     bool active = at < perWarp && chunk * perBlock + mine < group;
     int h = kvHead * group + chunk * perBlock + mine;
@@ -247,7 +254,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     float qd[ATT_CHUNK], acc[ATT_CHUNK];
 #pragma unroll
     for (int i = 0; i < ATT_CHUNK; i++) {
-        int d = 8 * ((i / 8) * lanes + run0) + i % 8;
+        int d = att_dim(i, lanes, run0);
         qd[i] = active && d < headDim ? qr[d] : 0.f;
         acc[i] = 0.f;
     }
@@ -259,7 +266,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         if (visible) {
 #pragma unroll
             for (int i = 0; i < ATT_CHUNK / 8; i++) {
-                int d = 8 * (i * lanes + run0);
+                int d = att_dim(8 * i, lanes, run0);
                 if (d < headDim) {
                     kRaw[i] = kv_raw8(keys + (long long) t * width + d);
                     vRaw[i] = kv_raw8(values + (long long) t * width + d);
@@ -270,7 +277,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
 #pragma unroll
         for (int i = 0; i < ATT_CHUNK / 8; i++) {
             float k8[8];
-            kv_unpack8(kRaw[i], k8);
+            to_floats8(kRaw[i], k8);
 #pragma unroll
             for (int e = 0; e < 8; e++) s += qd[8 * i + e] * k8[e];
         }
@@ -284,7 +291,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
 #pragma unroll
         for (int i = 0; i < ATT_CHUNK / 8; i++) {
             float v8[8];
-            kv_unpack8(vRaw[i], v8);
+            to_floats8(vRaw[i], v8);
 #pragma unroll
             for (int e = 0; e < 8; e++) acc[8 * i + e] = acc[8 * i + e] * correction + p * v8[e];
         }
@@ -297,7 +304,7 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
         bool merges = at % (2 * o) == 0 && at + o < perWarp;
         if (!merges) mOther = -INFINITY;
         float mNew = fmaxf(m, mOther);
-        float ours = m == -INFINITY ? 0.f : expf(m - mNew), theirs = mOther == -INFINITY ? 0.f : expf(mOther - mNew);
+        float ours = part_weight(m, mNew), theirs = part_weight(mOther, mNew);
         l = l * ours + (merges ? lOther * theirs : 0.f);
 #pragma unroll
         for (int i = 0; i < ATT_CHUNK; i++) {
@@ -320,13 +327,13 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
     // thread j takes the value that lane (head, c) left as its element k, consecutive threads reading consecutive lanes
     for (int j = threadIdx.x; j < perBlock * lanes * ATT_CHUNK; j += blockDim.x) {
         int lanePos = j % (perBlock * lanes), k = j / (perBlock * lanes);
-        int head = lanePos / lanes, d = 8 * ((k / 8) * lanes + lanePos % lanes) + k % 8;
+        int head = lanePos / lanes, d = att_dim(k, lanes, lanePos % lanes);
         if (d >= headDim || chunk * perBlock + head >= group) continue;
         float total = -INFINITY;
         for (int w = 0; w < ATT_WARPS; w++) total = fmaxf(total, warpMax[w][head]);
         float denominator = 0.f, o = 0.f;
         for (int w = 0; w < ATT_WARPS; w++) {
-            float weight = warpMax[w][head] == -INFINITY ? 0.f : expf(warpMax[w][head] - total);
+            float weight = part_weight(warpMax[w][head], total);
             denominator += warpSum[w][head] * weight;
             o += warpAcc[w][k * 32 + lanePos] * weight;
         }
@@ -352,15 +359,11 @@ extern "C" __global__ void attention_merge(const float* partial, float* out, int
     for (int i = 0; i < parts; i++) total = fmaxf(total, p[i * (headDim + 2) + headDim]);
     float denominator = 0.f;
     for (int i = 0; i < parts; i++) {
-        float mi = p[i * (headDim + 2) + headDim];
-        if (mi != -INFINITY) denominator += p[i * (headDim + 2) + headDim + 1] * expf(mi - total);
+        denominator += p[i * (headDim + 2) + headDim + 1] * part_weight(p[i * (headDim + 2) + headDim], total);
     }
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float o = 0.f;
-        for (int i = 0; i < parts; i++) {
-            float mi = p[i * (headDim + 2) + headDim];
-            if (mi != -INFINITY) o += p[i * (headDim + 2) + d] * expf(mi - total);
-        }
+        for (int i = 0; i < parts; i++) o += p[i * (headDim + 2) + d] * part_weight(p[i * (headDim + 2) + headDim], total);
         out[(long long) blockIdx.x * headDim + d] = o / denominator;
     }
 }
@@ -757,15 +760,7 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16
         for (int f = 0; f < F; f++) {
             bool second;
             long long row = sum_row<F, E>(first, f, outCols, second);
-            uint4 v = reinterpret_cast<const uint4*>((second ? w2 : w) + row * in)[c];
-            wv[f][0] = __uint_as_float(v.x << 16);
-            wv[f][1] = __uint_as_float(v.x & 0xffff0000u);
-            wv[f][2] = __uint_as_float(v.y << 16);
-            wv[f][3] = __uint_as_float(v.y & 0xffff0000u);
-            wv[f][4] = __uint_as_float(v.z << 16);
-            wv[f][5] = __uint_as_float(v.z & 0xffff0000u);
-            wv[f][6] = __uint_as_float(v.w << 16);
-            wv[f][7] = __uint_as_float(v.w & 0xffff0000u);
+            to_floats8(reinterpret_cast<const uint4*>((second ? w2 : w) + row * in)[c], wv[f]);
         }
         dot8<R, F>(x, rows, in, 8LL * c, wv, acc);
     }

@@ -707,6 +707,11 @@ public final class CudaBackend implements Backend {
     @Override
     public void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch, AttentionShape shape,
                           Activations out) {
+        // checked before anything is queued, so a refused shape leaves no launch behind
+        if (shape.headDim() > ATTENTION_MAX_DIM || shape.headDim() % 8 != 0) {
+            throw new IllegalArgumentException("head dimension " + shape.headDim() + ": the CUDA attention kernel takes multiples of 8 up to "
+                    + ATTENTION_MAX_DIM);
+        }
         CudaKvCache kv = (CudaKvCache) cache;
         CudaKvCache.Rows rows = stepRows(kv, batch);
         CUdeviceptr positions = stepInts(batch.positions());
@@ -715,10 +720,6 @@ public final class CudaBackend implements Backend {
         launch("rope_store" + element, (long) batch.rows() * (shape.heads() + shape.kvHeads()) * (shape.headDim() / 2), 256, ptr(q), ptr(k), ptr(v),
                 rows.keys(), rows.values(), rows.capacities(), layer, positions, constant(shape.ropeFrequencies()), batch.rows(), shape.heads(),
                 shape.kvHeads(), shape.headDim());
-        if (shape.headDim() > ATTENTION_MAX_DIM || shape.headDim() % 8 != 0) {
-            throw new IllegalArgumentException("head dimension " + shape.headDim() + ": the CUDA attention kernel takes multiples of 8 up to "
-                    + ATTENTION_MAX_DIM);
-        }
         int[] tiles = prefillTiles(batch, shape);
         if (tiles != null) {
             pending.add(new Launch("attention_prefill" + element, tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
@@ -805,7 +806,6 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_BLOCKS_PER_SM = 4;
     private static final int ATTENTION_PASSES = 8;
     private static final int ATTENTION_MAX_PARTS = 32;
-
 
     /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */
     private CudaKvCache.Rows stepRows(CudaKvCache kv, TokenBatch batch) {
