@@ -525,6 +525,53 @@ __device__ void attention_prefill(const float* q, const unsigned long long* kBas
 KV_KERNELS(f32, float)
 KV_KERNELS(bf16, __nv_bfloat16)
 
+// ids[r] = the first index of the largest value of row r, a NaN counting as the largest (as torch.argmax has it):
+// greedy picks made where the logits are, so only the ids travel to the host. One block per row.
+__device__ __forceinline__ bool argmax_better(float v, int i, float best, int at) {
+    if (isnan(v)) return !isnan(best) || i < at;
+    return !isnan(best) && (v > best || (v == best && i < at));
+}
+
+#define ARGMAX_THREADS 1024
+extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_rows(const float* x, int cols, int* ids) {
+    __shared__ float bests[ARGMAX_THREADS / 32];
+    __shared__ int ats[ARGMAX_THREADS / 32];
+    pdl_start();
+    const float* row = x + (long long) blockIdx.x * cols;
+    float best = -INFINITY;
+    int at = 0x7fffffff;
+    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+        float v = row[i];
+        if (argmax_better(v, i, best, at)) {
+            best = v;
+            at = i;
+        }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float v = __shfl_xor_sync(0xffffffffu, best, o);
+        int i = __shfl_xor_sync(0xffffffffu, at, o);
+        if (argmax_better(v, i, best, at)) {
+            best = v;
+            at = i;
+        }
+    }
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) {
+        bests[warp] = best;
+        ats[warp] = at;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int w = 1; w < blockDim.x / 32; w++) {
+            if (argmax_better(bests[w], ats[w], best, at)) {
+                best = bests[w];
+                at = ats[w];
+            }
+        }
+        ids[blockIdx.x] = at;
+    }
+}
+
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
     pdl_start();
     long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;

@@ -57,6 +57,9 @@ public interface Backend extends AutoCloseable {
     void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch,
                    AttentionShape shape, Activations out);
 
+    /** ids[r] = the first index of the largest value of row r ({@link Argmax}): greedy picks without reading the rows back. */
+    void argmax(Activations scores, int[] ids);
+
     /** dst[i] = src[rows[i]] */
     void gatherRows(Activations src, int[] rows, Activations dst);
 

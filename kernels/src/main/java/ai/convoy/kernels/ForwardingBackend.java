@@ -90,6 +90,11 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
+    public void argmax(Activations scores, int[] ids) {
+        inner.argmax(scores, ids);
+    }
+
+    @Override
     public void gatherRows(Activations src, int[] rows, Activations dst) {
         inner.gatherRows(src, rows, dst);
     }

@@ -11,6 +11,7 @@ import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.generate.SequenceState;
+import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
@@ -24,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
+import java.util.stream.IntStream;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -53,8 +55,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record Cancel(String jobId) implements Command {
     }
 
-    /** The last stage's logits for the logit rows of micro-batch {@code batchId}. */
-    public record StepDone(long batchId, float[][] logits) implements Command {
+    /** The last stage's logits (or device-picked ids) for the logit rows of micro-batch {@code batchId}. */
+    public record StepDone(long batchId, HeadOutput head) implements Command {
     }
 
     /** A stage could not run micro-batch {@code batchId}; {@code restarted} when it reloaded itself and lost its KV cache. */
@@ -108,6 +110,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
     }
 
+    /** A sequence's row of a step's head output. */
+    private record Next(HeadOutput head, int row) {
+    }
+
     /** One row of a step: a prompt position or the next decode position of a sequence. */
     private record Row(Live owner, int position, int token, boolean wantsLogits) {
     }
@@ -117,7 +123,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         final List<Long> toClose = new ArrayList<>();
         final java.util.ArrayDeque<MicroBatch> parts = new java.util.ArrayDeque<>();
         final List<List<Live>> partOwners = new ArrayList<>();
-        final Map<Live, float[]> logits = new HashMap<>();
+        final Map<Live, Next> next = new HashMap<>();
         List<Live> currentOwners = List.of();
         int currentRows;
         long batchId = -1;
@@ -254,7 +260,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         Group g = inFlight(d.batchId());
         if (g != null) {
             for (int i = 0; i < g.currentOwners.size(); i++) {
-                g.logits.put(g.currentOwners.get(i), d.logits()[i]);
+                g.next.put(g.currentOwners.get(i), new Next(d.head(), i));
             }
             if (!g.parts.isEmpty()) {
                 sendNextPart(g);
@@ -262,13 +268,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             }
             g.inFlight = false;
             for (Live l : new ArrayList<>(g.members)) {
-                float[] logits = g.logits.get(l);
-                if (logits != null && !l.cancelled) {
+                Next next = g.next.get(l);
+                if (next != null && !l.cancelled) {
                     l.cached = g.sentInEpoch == epoch;
-                    accept(g, l, logits);
+                    accept(g, l, next);
                 }
             }
-            g.logits.clear();
+            g.next.clear();
         }
         schedule();
         return this;
@@ -283,7 +289,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         g.inFlight = false;
         g.parts.clear();
-        g.logits.clear();
+        g.next.clear();
         boolean retry = false;
         if (f.restarted()) {
             // the stage lost every cache: every live sequence is replayed from its tokens in its group's next step
@@ -328,8 +334,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return this;
     }
 
-    private void accept(Group g, Live l, float[] logits) {
-        int token = l.state.accept(logits);
+    private void accept(Group g, Live l, Next next) {
+        int token = l.state.accept(next.head(), next.row());
         if (token >= 0) {
             String text = l.decoder == null ? "" : l.decoder.next(token);
             l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId())
@@ -410,15 +416,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private MicroBatch part(SequenceChanges changes, List<Row> rows) {
-        List<Integer> logitRows = new ArrayList<>();
-        for (int i = 0; i < rows.size(); i++) {
-            if (rows.get(i).wantsLogits()) {
-                logitRows.add(i);
-            }
+        int[] logitRows = IntStream.range(0, rows.size()).filter(i -> rows.get(i).wantsLogits()).toArray();
+        boolean[] devicePicks = new boolean[logitRows.length];
+        for (int i = 0; i < logitRows.length; i++) {
+            devicePicks[i] = rows.get(logitRows[i]).owner().state.picksArgmax();
         }
         return new MicroBatch(-1, changes, rows.stream().mapToLong(r -> r.owner().sequence).toArray(),
-                rows.stream().mapToInt(Row::position).toArray(), rows.stream().mapToInt(Row::token).toArray(), null,
-                logitRows.stream().mapToInt(Integer::intValue).toArray());
+                rows.stream().mapToInt(Row::position).toArray(), rows.stream().mapToInt(Row::token).toArray(), null, logitRows, devicePicks);
     }
 
     private void sendNextPart(Group g) {

@@ -65,7 +65,7 @@ public final class StageActor {
                         if (next != null) {
                             next.tell(new Run(result.next()));
                         } else {
-                            coordinator.tell(new Coordinator.StepDone(run.batch().id(), result.logits()));
+                            coordinator.tell(new Coordinator.StepDone(run.batch().id(), result.head()));
                         }
                         return Behaviors.same();
                     })

@@ -1,6 +1,7 @@
 package ai.convoy.kernels.cpu;
 
 import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.Argmax;
 import ai.convoy.kernels.AttentionShape;
 import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.FourBitWeight;
@@ -265,6 +266,14 @@ public final class CpuBackend implements Backend {
                 VectorMath.axpy(scores[t - first] / sum, values, t * width + kvOff, o, oOff, headDim);
             }
         });
+    }
+
+    @Override
+    public void argmax(Activations scores, int[] ids) {
+        float[] s = data(scores);
+        for (int r = 0; r < scores.rows(); r++) {
+            ids[r] = Argmax.of(s, r * scores.cols(), scores.cols());
+        }
     }
 
     @Override

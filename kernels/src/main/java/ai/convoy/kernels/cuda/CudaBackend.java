@@ -831,6 +831,16 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void argmax(Activations scores, int[] ids) {
+        CUdeviceptr picked = workspace.take(4L * scores.rows());
+        launchBlocks("argmax_rows", scores.rows(), 1024, ptr(scores), scores.cols(), picked);
+        flush();
+        current();
+        cuStreamSynchronize(stream);
+        cuMemcpyDtoH(Pointer.to(ids), picked, 4L * scores.rows());
+    }
+
+    @Override
     public void gatherRows(Activations src, int[] rows, Activations dst) {
         launch("gather_rows", (long) rows.length * src.cols(), 256, ptr(src), stepInts(rows), ptr(dst), rows.length, src.cols());
     }

@@ -2,6 +2,7 @@ package ai.convoy.kernels.cuda;
 
 import static ai.convoy.kernels.cpu.TestTensors.filled;
 import static ai.convoy.kernels.cpu.TestTensors.read;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -206,6 +207,25 @@ class CudaBackendTest {
         gpu.gatherRows(filled(gpu, rows, cols, x), new int[] {2, 0}, gg);
         assertClose(read(cpu, gc), read(gpu, gg), 0, "gather");
         gpu.endStep();
+    }
+
+    @Test
+    void argmaxOfVocabularySizedRows() {
+        int rows = 5, cols = 128256;
+        float[] x = TestTensors.floats(random, rows * cols);
+        // row 1: the maximum twice (the first wins); row 2: a NaN (it wins, as in torch); row 3: all equal
+        x[cols + 70000] = 5f;
+        x[cols + 90000] = 5f;
+        x[2 * cols + 100] = Float.NaN;
+        Arrays.fill(x, 3 * cols, 4 * cols, -2f);
+        int[] expected = new int[rows];
+        int[] actual = new int[rows];
+        Arrays.fill(actual, -1);
+        cpu.argmax(filled(cpu, rows, cols, x), expected);
+        gpu.argmax(filled(gpu, rows, cols, x), actual);
+        gpu.endStep();
+        assertArrayEquals(expected, actual);
+        assertTrue(expected[1] == 70000 && expected[2] == 100 && expected[3] == 0, Arrays.toString(expected));
     }
 
     @Test

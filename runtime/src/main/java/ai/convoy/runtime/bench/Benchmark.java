@@ -1,6 +1,6 @@
 package ai.convoy.runtime.bench;
 
-import ai.convoy.runtime.generate.Sampler;
+import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.SequenceChanges;
@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * Prefill and decode speed of a model loaded as pipeline stages, run one after another (each step goes through every
@@ -82,6 +81,8 @@ public final class Benchmark {
         long[] sequences = new long[batch];
         int[] capacities = new int[batch];
         int[] logitRows = new int[batch];
+        boolean[] devicePicks = new boolean[batch];
+        Arrays.fill(devicePicks, true);
         int[] tokens = new int[batch];
         for (int r = 0; r < batch; r++) {
             sequences[r] = nextSequence++;
@@ -95,10 +96,9 @@ public final class Benchmark {
             int[] positions = new int[batch];
             Arrays.fill(positions, s.promptLen() + s.warmupSteps() + step);
             long start = System.nanoTime();
-            float[][] logits = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows));
-            // greedy picks of a large batch are many vocabulary scans: one per core
-            int[] next = IntStream.range(0, batch).parallel().map(r -> Sampler.argmax(logits[r])).toArray();
-            System.arraycopy(next, 0, tokens, 0, batch);
+            // greedy jobs' steps: the last stage picks each row's token where the logits are
+            HeadOutput head = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows, devicePicks));
+            System.arraycopy(head.tokens(), 0, tokens, 0, batch);
             if (step >= 0) {
                 times[step] = (System.nanoTime() - start) / 1e9;
             }
@@ -109,13 +109,13 @@ public final class Benchmark {
         return new Decode(batch, times[times.length / 2]);
     }
 
-    /** Runs the micro-batch through every stage in turn; the last one's logits. */
-    private float[][] pass(MicroBatch batch) {
+    /** Runs the micro-batch through every stage in turn; the last one's output. */
+    private HeadOutput pass(MicroBatch batch) {
         PipelineStage.Result result = null;
         for (PipelineStage stage : stages) {
             result = stage.run(batch);
             batch = result.next();
         }
-        return result.logits();
+        return result.head();
     }
 }

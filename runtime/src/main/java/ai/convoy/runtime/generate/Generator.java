@@ -3,6 +3,7 @@ package ai.convoy.runtime.generate;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Transformer;
 import java.util.ArrayList;
@@ -106,6 +107,7 @@ public final class Generator {
         int[] slots = new int[rows];
         int[] positions = new int[rows];
         List<Integer> logitRows = new ArrayList<>();
+        List<Boolean> picks = new ArrayList<>();
         int row = 0;
         for (Sequence s : sequences) {
             boolean all = requests.get(s.index).promptLogits();
@@ -116,20 +118,25 @@ public final class Generator {
                 positions[row] = p;
                 if (all || p == promptLength - 1) {
                     logitRows.add(row);
+                    picks.add(!all && s.state.picksArgmax());
                 }
             }
         }
-        float[][] logits = model.forward(tokens, new TokenBatch(slots, positions),
-                cache, logitRows.stream().mapToInt(Integer::intValue).toArray());
+        boolean[] devicePicks = new boolean[picks.size()];
+        for (int i = 0; i < devicePicks.length; i++) {
+            devicePicks[i] = picks.get(i);
+        }
+        HeadOutput head = model.forward(tokens, new TokenBatch(slots, positions), cache,
+                logitRows.stream().mapToInt(Integer::intValue).toArray(), devicePicks);
         int next = 0;
         for (Sequence s : sequences) {
             if (requests.get(s.index).promptLogits()) {
-                listener.promptLogits(s.index, Arrays.copyOfRange(logits, next, next + s.state.promptLength()));
+                listener.promptLogits(s.index, Arrays.copyOfRange(head.logits(), next, next + s.state.promptLength()));
                 next += s.state.promptLength();
             } else {
                 next += 1;
             }
-            accept(s, logits[next - 1], cache, listener);
+            accept(s, head, next - 1, cache, listener);
         }
     }
 
@@ -139,22 +146,24 @@ public final class Generator {
         int[] slots = new int[n];
         int[] positions = new int[n];
         int[] logitRows = new int[n];
+        boolean[] devicePicks = new boolean[n];
         for (int i = 0; i < n; i++) {
             Sequence s = live.get(i);
             tokens[i] = s.state.lastToken();
             slots[i] = s.slot;
             positions[i] = s.state.length() - 1;
             logitRows[i] = i;
+            devicePicks[i] = s.state.picksArgmax();
         }
-        float[][] logits = model.forward(tokens, new TokenBatch(slots, positions), cache, logitRows);
+        HeadOutput head = model.forward(tokens, new TokenBatch(slots, positions), cache, logitRows, devicePicks);
         for (int i = 0; i < n; i++) {
-            accept(live.get(i), logits[i], cache, listener);
+            accept(live.get(i), head, i, cache, listener);
         }
     }
 
-    /** Samples the sequence's next token from its logits; finishes it when a rule says so. */
-    private void accept(Sequence s, float[] logits, KvCache cache, Listener listener) {
-        int token = s.state.accept(logits);
+    /** Takes the sequence's next token from row {@code row} of the head's output; finishes it when a rule says so. */
+    private void accept(Sequence s, HeadOutput head, int row, KvCache cache, Listener listener) {
+        int token = s.state.accept(head, row);
         if (token >= 0) {
             listener.token(s.index, token);
         }

@@ -1,5 +1,6 @@
 package ai.convoy.runtime.generate;
 
+import ai.convoy.kernels.Argmax;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -37,15 +38,9 @@ public final class Sampler {
         return draw(softmax(scores));
     }
 
-    /** The first index of the largest score, as torch.argmax picks it. */
+    /** The first index of the largest score, as torch.argmax picks it (and as a backend picks on its device). */
     public static int argmax(float[] scores) {
-        int best = 0;
-        for (int i = 1; i < scores.length; i++) {
-            if (scores[i] > scores[best]) {
-                best = i;
-            }
-        }
-        return best;
+        return Argmax.of(scores, 0, scores.length);
     }
 
     /** Each token already in the sequence: a positive score divided by the penalty, a negative one multiplied. */

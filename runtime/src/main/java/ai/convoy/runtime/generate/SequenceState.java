@@ -1,5 +1,6 @@
 package ai.convoy.runtime.generate;
 
+import ai.convoy.runtime.model.HeadOutput;
 import java.util.Arrays;
 
 /**
@@ -63,15 +64,32 @@ public final class SequenceState {
     }
 
     /**
-     * Takes the logits for the next position: samples a token (returned), or returns -1 when the budget was already
+     * Whether the next token is the plain argmax of the logits (greedy, no repetition penalty), which the backend can
+     * pick where the logits are.
+     */
+    public boolean picksArgmax() {
+        return params.greedy() && params.repetitionPenalty() == 1f;
+    }
+
+    /**
+     * Takes row {@code row} of the head's output for the next position: samples a token from its logits, or takes
+     * the id picked on the device (only when {@link #picksArgmax()}); returns it, or -1 when the budget was already
      * spent. Afterwards {@link #finished()} says whether the sequence has ended.
      */
-    public int accept(float[] logits) {
+    public int accept(HeadOutput head, int row) {
         if (generated() >= params.maxNewTokens()) {
             finished = Generator.FinishReason.MAX_NEW_TOKENS;
             return -1;
         }
-        int token = sampler.next(logits, tokens, length);
+        int token;
+        if (head.picked(row)) {
+            if (!picksArgmax()) {
+                throw new IllegalStateException("a device-picked token for a sequence that samples");
+            }
+            token = head.tokens()[row];
+        } else {
+            token = sampler.next(head.logits()[row], tokens, length);
+        }
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, length * 2);
         }

@@ -10,6 +10,7 @@ import ai.convoy.kernels.WeightVector;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import java.util.Arrays;
 
 /**
  * A Llama-family decoder, or a contiguous part of one, on one backend: the forward pass of a flat batch of token
@@ -173,8 +174,13 @@ public final class Transformer {
      * {@code cache}, and returns the logits of the rows listed in {@code logitRows}.
      */
     public float[][] forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows) {
+        return forward(tokens, batch, cache, logitRows, new boolean[logitRows.length]).logits();
+    }
+
+    /** As {@link #forward(int[], TokenBatch, KvCache, int[])}, with the rows marked in {@code devicePicks} picked greedily here. */
+    public HeadOutput forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows, boolean[] devicePicks) {
         try {
-            return logits(runLayers(embed(tokens), batch, cache), logitRows);
+            return head(runLayers(embed(tokens), batch, cache), logitRows, devicePicks);
         } finally {
             backend.endStep();
         }
@@ -219,23 +225,48 @@ public final class Transformer {
         return x;
     }
 
-    /** Final norm and lm_head over the rows listed in {@code logitRows}. */
-    public float[][] logits(Activations x, int[] logitRows) {
+    /**
+     * Final norm and lm_head over the rows listed in {@code logitRows}: their logits, or for those marked in
+     * {@code devicePicks} the argmax id, picked by the backend where the logits are.
+     */
+    public HeadOutput head(Activations x, int[] logitRows, boolean[] devicePicks) {
         if (lmHead == null) {
             throw new IllegalStateException("this part of the model has no lm_head");
         }
         int hidden = config.hiddenSize();
-        Activations selected = backend.activations(logitRows.length, hidden);
+        int n = logitRows.length;
+        Activations selected = backend.activations(n, hidden);
         backend.gatherRows(x, logitRows, selected);
-        Activations finalNormed = backend.activations(logitRows.length, hidden);
+        Activations finalNormed = backend.activations(n, hidden);
         backend.rmsNorm(selected, finalNorm, config.rmsNormEps(), finalNormed);
-        Activations logits = backend.activations(logitRows.length, config.vocabSize());
+        Activations logits = backend.activations(n, config.vocabSize());
         backend.matmul(finalNormed, lmHead, logits);
-        float[][] out = new float[logitRows.length][config.vocabSize()];
-        for (int r = 0; r < out.length; r++) {
-            backend.readRow(logits, r, out[r]);
+        int[] tokens = new int[n];
+        Arrays.fill(tokens, -1);
+        if (anyMarked(devicePicks)) {
+            int[] ids = new int[n];
+            backend.argmax(logits, ids);
+            for (int r = 0; r < n; r++) {
+                tokens[r] = devicePicks[r] ? ids[r] : -1;
+            }
         }
-        return out;
+        float[][] out = new float[n][];
+        for (int r = 0; r < n; r++) {
+            if (!devicePicks[r]) {
+                out[r] = new float[config.vocabSize()];
+                backend.readRow(logits, r, out[r]);
+            }
+        }
+        return new HeadOutput(out, tokens);
+    }
+
+    private static boolean anyMarked(boolean[] marks) {
+        for (boolean m : marks) {
+            if (m) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** x += W in (+ b): a projection added into the residual stream. */

@@ -4,6 +4,7 @@ import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.Transformer;
 import java.util.HashMap;
 import java.util.Map;
@@ -45,8 +46,8 @@ public final class PipelineStage implements AutoCloseable {
         return slots.size();
     }
 
-    /** The stage's result: hidden states for the next stage, or, from the last stage, the requested logits. */
-    public record Result(MicroBatch next, float[][] logits) {
+    /** The stage's result: hidden states for the next stage, or, from the last stage, the requested logits or picks. */
+    public record Result(MicroBatch next, HeadOutput head) {
     }
 
     /** Runs the micro-batch; its activations are released at the end, whatever happens. */
@@ -67,7 +68,7 @@ public final class PipelineStage implements AutoCloseable {
             open(changes.open()[i], changes.capacities()[i]);
         }
         if (batch.rows() == 0) {
-            return part.hasHead() ? new Result(null, new float[0][]) : new Result(batch, null);
+            return part.hasHead() ? new Result(null, new HeadOutput(new float[0][], new int[0])) : new Result(batch, null);
         }
         int[] localSlots = new int[batch.rows()];
         for (int r = 0; r < localSlots.length; r++) {
@@ -89,7 +90,7 @@ public final class PipelineStage implements AutoCloseable {
         }
         part.runLayers(x, tokens, cache);
         if (part.hasHead()) {
-            return new Result(null, part.logits(x, batch.logitRows()));
+            return new Result(null, part.head(x, batch.logitRows(), batch.devicePicks()));
         }
         float[] out = new float[x.rows() * x.cols()];
         float[] row = new float[x.cols()];

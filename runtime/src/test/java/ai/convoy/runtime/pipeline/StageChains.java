@@ -20,7 +20,7 @@ final class StageChains {
                 batch = r.next().hidden() == null ? r.next() : r.next().withHidden(HiddenStates.fromBytes(r.next().hidden().toBytes()));
             }
         }
-        return r.logits();
+        return r.head().logits();
     }
 
     /**
@@ -32,7 +32,7 @@ final class StageChains {
         parts.forEach(p -> p.open(sequence, 64));
         MicroBatch prefill = new MicroBatch(1, SequenceChanges.NONE, IntStream.range(0, prompt.length).mapToLong(i -> sequence).toArray(),
                 IntStream.range(0, prompt.length).toArray(), prompt, null, IntStream.range(0, prompt.length).toArray());
-        float[][] expected = whole.run(prefill).logits();
+        float[][] expected = whole.run(prefill).head().logits();
         float[][] actual = chain(parts, prefill);
         for (int r = 0; r < prompt.length; r++) {
             assertArrayEquals(expected[r], actual[r], what + " prefill row " + r);
@@ -41,7 +41,7 @@ final class StageChains {
         for (int step = 0; step < 5; step++) {
             MicroBatch decode = new MicroBatch(2 + step, SequenceChanges.NONE, new long[] {sequence}, new int[] {prompt.length + step},
                     new int[] {random.nextInt(vocab)}, null, new int[] {0});
-            assertArrayEquals(whole.run(decode).logits()[0], chain(parts, decode)[0], what + " decode step " + step);
+            assertArrayEquals(whole.run(decode).head().logits()[0], chain(parts, decode)[0], what + " decode step " + step);
         }
     }
 }
