@@ -157,7 +157,7 @@ public final class CudaBackend implements Backend {
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows",
+        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_rows",
                 "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_merge"));
         for (String kv : List.of("f32", "bf16")) {
             names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
@@ -441,6 +441,9 @@ public final class CudaBackend implements Backend {
     }
 
     private void launch(String function, long threads, int block, Object... args) {
+        if (!functions.containsKey(function)) {
+            throw new IllegalArgumentException("no kernel " + function + " was loaded from the fatbin");
+        }
         pending.add(new Launch(function, (int) Math.max(1, (threads + block - 1) / block), block, args));
     }
 
@@ -461,7 +464,15 @@ public final class CudaBackend implements Backend {
             if (exec == null) {
                 CUgraph graph = new CUgraph();
                 cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED);
-                key.forEach(this::launchNow);
+                try {
+                    key.forEach(this::launchNow);
+                } catch (RuntimeException e) {
+                    // end the capture, or the stream refuses all later work
+                    pending.clear();
+                    cuStreamEndCapture(stream, graph);
+                    cuGraphDestroy(graph);
+                    throw e;
+                }
                 cuStreamEndCapture(stream, graph);
                 exec = new CUgraphExec();
                 cuGraphInstantiate(exec, graph, 0);
