@@ -52,11 +52,13 @@ __device__ __forceinline__ float load_weight(const void* w, long long i, int dty
     return ((const float*) w)[i];
 }
 
+// one thread per element
 extern "C" __global__ void embed(const void* table, int dtype, const int* ids, float* out, int rows, int cols) {
     pdl_start();
-    int r = blockIdx.x;
-    for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        out[(long long) r * cols + c] = load_weight(table, (long long) ids[r] * cols + c, dtype);
+    long long t = (long long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= (long long) rows * cols) return;
+    int r = t / cols, c = t % cols;
+    out[t] = load_weight(table, (long long) ids[r] * cols + c, dtype);
 }
 
 // One block of up to 1024 threads per row: a decode step has one row, so the block reads it in as few rounds of loads
@@ -526,27 +528,15 @@ KV_KERNELS(f32, float)
 KV_KERNELS(bf16, __nv_bfloat16)
 
 // ids[r] = the first index of the largest value of row r, a NaN counting as the largest (as torch.argmax has it):
-// greedy picks made where the logits are, so only the ids travel to the host. One block per row.
+// greedy picks made where the logits are, so only the ids travel to the host. Two stages: blocks of ARGMAX_THREADS
+// take `span` columns of a row each (argmax_parts; a vocabulary row in one block was latency-bound, 60 us), then a warp
+// per row merges its parts (argmax_merge).
 __device__ __forceinline__ bool argmax_better(float v, int i, float best, int at) {
     if (isnan(v)) return !isnan(best) || i < at;
     return !isnan(best) && (v > best || (v == best && i < at));
 }
 
-#define ARGMAX_THREADS 1024
-extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_rows(const float* x, int cols, int* ids) {
-    __shared__ float bests[ARGMAX_THREADS / 32];
-    __shared__ int ats[ARGMAX_THREADS / 32];
-    pdl_start();
-    const float* row = x + (long long) blockIdx.x * cols;
-    float best = -INFINITY;
-    int at = 0x7fffffff;
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) {
-        float v = row[i];
-        if (argmax_better(v, i, best, at)) {
-            best = v;
-            at = i;
-        }
-    }
+__device__ __forceinline__ void argmax_warp(float& best, int& at) {
     for (int o = 16; o > 0; o >>= 1) {
         float v = __shfl_xor_sync(0xffffffffu, best, o);
         int i = __shfl_xor_sync(0xffffffffu, at, o);
@@ -555,21 +545,59 @@ extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_rows(const f
             at = i;
         }
     }
+}
+
+#define ARGMAX_THREADS 256
+// block b: part b % parts of row b / parts
+extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_parts(const float* x, int cols, int span, int parts, float* partBest,
+                                                                          int* partAt) {
+    __shared__ float bests[ARGMAX_THREADS / 32];
+    __shared__ int ats[ARGMAX_THREADS / 32];
+    pdl_start();
+    int row = blockIdx.x / parts, part = blockIdx.x % parts;
+    const float* r = x + (long long) row * cols;
+    int end = min(cols, (part + 1) * span);
+    float best = -INFINITY;
+    int at = 0x7fffffff;
+    for (int i = part * span + threadIdx.x; i < end; i += ARGMAX_THREADS) {
+        float v = r[i];
+        if (argmax_better(v, i, best, at)) {
+            best = v;
+            at = i;
+        }
+    }
+    argmax_warp(best, at);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (lane == 0) {
         bests[warp] = best;
         ats[warp] = at;
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        for (int w = 1; w < blockDim.x / 32; w++) {
-            if (argmax_better(bests[w], ats[w], best, at)) {
-                best = bests[w];
-                at = ats[w];
-            }
+    if (warp == 0) {
+        best = lane < ARGMAX_THREADS / 32 ? bests[lane] : -INFINITY;
+        at = lane < ARGMAX_THREADS / 32 ? ats[lane] : 0x7fffffff;
+        argmax_warp(best, at);
+        if (lane == 0) {
+            partBest[blockIdx.x] = best;
+            partAt[blockIdx.x] = at;
         }
-        ids[blockIdx.x] = at;
     }
+}
+
+// one warp per row
+extern "C" __global__ void argmax_merge(const float* partBest, const int* partAt, int parts, int* ids) {
+    pdl_start();
+    int row = blockIdx.x, lane = threadIdx.x;
+    float best = -INFINITY;
+    int at = 0x7fffffff;
+    for (int p = lane; p < parts; p += 32) {
+        if (argmax_better(partBest[row * parts + p], partAt[row * parts + p], best, at)) {
+            best = partBest[row * parts + p];
+            at = partAt[row * parts + p];
+        }
+    }
+    argmax_warp(best, at);
+    if (lane == 0) ids[row] = at;
 }
 
 extern "C" __global__ void gather_rows(const float* src, const int* rows, float* dst, int count, int cols) {
@@ -693,11 +721,13 @@ __device__ __forceinline__ void codes8(uint32_t word, const float* book, float (
 }
 
 // Each warp takes whole tiles; a lane's 32 weights of a feature are 8 groups of 4 with one scale each. Blocks of 64 to
-// 1024 weights: a tile starts on a block boundary and a group lies in one block. (Loading the first tile's weights
-// before pdl_wait was slower in ops/cuda/tune-matvec: 96 registers instead of 56.)
-template <int R, int F, int E>
-__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
-                                 const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
+// 1024 weights: a tile starts on a block boundary and a group lies in one block. S is the block shift when known at
+// compile time (6: bitsandbytes' default of 64), else 0 and blockShift says it: a known shift turns each scale's address
+// into an immediate offset, where a computed one cost about a third of the loop's instructions. (Loading the first
+// tile's weights before pdl_wait was slower in ops/cuda/tune-matvec: 96 registers instead of 56.)
+template <int R, int F, int E, int S>
+__device__ void matvec_4bit_tiles(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
+                                  const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
@@ -705,9 +735,7 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
     pdl_wait();
     int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int scaleOffset[8];
-#pragma unroll
-    for (int g = 0; g < 8; g++) scaleOffset[g] = (128 * g + 4 * lane) >> blockShift;
+    const int shift = S ? S : blockShift;
     const uint4* rowCodes[F];
     const float* rowScales[F];
 #pragma unroll
@@ -715,11 +743,12 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
         bool second;
         long long rowBase = sum_row<F, E>(first, f, outCols, second) * in;
         rowCodes[f] = reinterpret_cast<const uint4*>((second ? w2 : w) + (rowBase >> 1)) + lane;
-        rowScales[f] = (second ? scales2 : scales) + (rowBase >> blockShift);
+        // this lane's first group's scale; group g's is (128 g) >> shift further on
+        rowScales[f] = (second ? scales2 : scales) + (rowBase >> shift) + ((4 * lane) >> shift);
     }
     float acc[R][F] = {};
     int tiles = in / TILE_4BIT;
-    int tileScales = TILE_4BIT >> blockShift;
+    int tileScales = TILE_4BIT >> shift;
     for (int tile = warp; tile < tiles; tile += MV_THREADS / 32) {
         uint4 packed[F];
         float scale[F][8];
@@ -728,7 +757,7 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
             packed[f] = rowCodes[f][tile * (TILE_4BIT / 32)];
             const float* s = rowScales[f] + tile * tileScales;
 #pragma unroll
-            for (int g = 0; g < 8; g++) scale[f][g] = s[scaleOffset[g]];
+            for (int g = 0; g < 8; g++) scale[f][g] = s[(128 * g) >> shift];
         }
         const float* xt = x + tile * TILE_4BIT + 4 * lane;
 #pragma unroll
@@ -756,6 +785,16 @@ __device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* 
         }
     }
     block_store<R, F, E>(acc, out, rows, outCols, first);
+}
+
+template <int R, int F, int E>
+__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
+                                 const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
+    if (blockShift == 6) {
+        matvec_4bit_tiles<R, F, E, 6>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
+    } else {
+        matvec_4bit_tiles<R, F, E, 0>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
+    }
 }
 
 // Prefill and large batches: four-bit weights are expanded to bf16 (then a cuBLAS GEMM). One thread per 16 bytes of the
@@ -851,12 +890,13 @@ __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-template <int MT, int NT, int W, int E>
-__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                              float* out, int rows, int in, int outCols) {
+// S: the block shift when known at compile time, else 0 (as in matvec_4bit_tiles); the shared arrays are mma_4bit_body's,
+// so that both instantiations use one set
+template <int MT, int NT, int W, int E, int S>
+__device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                               float* out, int rows, int in, int outCols, float* book, float (*sums)[MT * NT * 4][32]) {
 #if __CUDA_ARCH__ >= 800
-    __shared__ float book[16];
-    __shared__ float sums[W / 2][MT * NT * 4][32];
+    const int shift = S ? S : blockShift;
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
@@ -871,7 +911,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
         for (int h = 0; h < 2; h++) {
             long long rowBase = (long long) min(first + 16 * m + 8 * h + g, outCols - 1) * in;
             codes[m][h] = reinterpret_cast<const uint4*>(w + (rowBase >> 1)) + t;
-            rowScales[m][h] = scales + (rowBase >> blockShift);
+            rowScales[m][h] = scales + (rowBase >> shift);
         }
     }
     const __nv_bfloat16* xRow[NT];
@@ -885,10 +925,15 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
         int tile = unit >> 3, ci = unit & 7;
         {
             uint4 c[MT][2];
+            // the unit's first group's scales; group gg's are (128 gg) >> shift further on
+            const float* unitScales[MT][2];
 #pragma unroll
             for (int m = 0; m < MT; m++)
 #pragma unroll
-                for (int h = 0; h < 2; h++) c[m][h] = codes[m][h][tile * (TILE_4BIT / 32) + 4 * ci];
+                for (int h = 0; h < 2; h++) {
+                    c[m][h] = codes[m][h][tile * (TILE_4BIT / 32) + 4 * ci];
+                    unitScales[m][h] = rowScales[m][h] + ((tile * TILE_4BIT + 4 * (t + 4 * ci)) >> shift);
+                }
 #pragma unroll
             for (int gg = 0; gg < 8; gg++) {
                 int k = tile * TILE_4BIT + 128 * gg + 4 * (t + 4 * ci);
@@ -906,7 +951,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
                     for (int h = 0; h < 2; h++) {
                         uint32_t word = (gg >> 1) == 0 ? c[m][h].x : (gg >> 1) == 1 ? c[m][h].y : (gg >> 1) == 2 ? c[m][h].z : c[m][h].w;
                         uint32_t pair = word >> (16 * (gg & 1));
-                        float s = rowScales[m][h][k >> blockShift];
+                        float s = unitScales[m][h][(128 * gg) >> shift];
                         a[h] = bf16_pair(book[(pair >> 4) & 15] * s, book[pair & 15] * s);
                         a[2 + h] = bf16_pair(book[(pair >> 12) & 15] * s, book[(pair >> 8) & 15] * s);
                     }
@@ -957,6 +1002,18 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
 #else
     __trap();
 #endif
+}
+
+template <int MT, int NT, int W, int E>
+__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                              float* out, int rows, int in, int outCols) {
+    __shared__ float book[16];
+    __shared__ float sums[W / 2][MT * NT * 4][32];
+    if (blockShift == 6) {
+        mma_4bit_tiles<MT, NT, W, E, 6>(x, w, scales, codebook, blockShift, out, rows, in, outCols, book, sums);
+    } else {
+        mma_4bit_tiles<MT, NT, W, E, 0>(x, w, scales, codebook, blockShift, out, rows, in, outCols, book, sums);
+    }
 }
 
 // Launched with 32 * W threads and ceil(outCols / (16 * MT)) blocks; at most 8 * NT rows.

@@ -157,7 +157,7 @@ public final class CudaBackend implements Backend {
         cuStreamCreate(stream, 0);
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
-        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_rows",
+        List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_parts", "argmax_merge",
                 "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_merge"));
         for (String kv : List.of("f32", "bf16")) {
             names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
@@ -526,7 +526,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void embed(WeightMatrix table, int[] ids, Activations out) {
         CudaMatrix t = (CudaMatrix) table;
-        launchBlocks("embed", ids.length, 128, t.data(), t.dtype(), stepInts(ids), ptr(out), ids.length, t.cols());
+        launch("embed", (long) ids.length * t.cols(), 256, t.data(), t.dtype(), stepInts(ids), ptr(out), ids.length, t.cols());
     }
 
     @Override
@@ -841,10 +841,18 @@ public final class CudaBackend implements Backend {
         return rows;
     }
 
+    /** Columns of a row per block of argmax_parts: a vocabulary row in about 32 blocks. */
+    private static final int ARGMAX_SPAN = 4096;
+
     @Override
     public void argmax(Activations scores, int[] ids) {
-        CUdeviceptr picked = workspace.take(4L * scores.rows());
-        launchBlocks("argmax_rows", scores.rows(), 1024, ptr(scores), scores.cols(), picked);
+        int rows = scores.rows();
+        int parts = (scores.cols() + ARGMAX_SPAN - 1) / ARGMAX_SPAN;
+        CUdeviceptr partBest = workspace.take(4L * rows * parts);
+        CUdeviceptr partAt = workspace.take(4L * rows * parts);
+        CUdeviceptr picked = workspace.take(4L * rows);
+        launchBlocks("argmax_parts", rows * parts, 256, ptr(scores), scores.cols(), ARGMAX_SPAN, parts, partBest, partAt);
+        launchBlocks("argmax_merge", rows, 32, partBest, partAt, parts, picked);
         flush();
         current();
         cuStreamSynchronize(stream);
