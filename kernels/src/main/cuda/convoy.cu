@@ -890,13 +890,12 @@ __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
-// S: the block shift when known at compile time, else 0 (as in matvec_4bit_tiles); the shared arrays are mma_4bit_body's,
-// so that both instantiations use one set
-template <int MT, int NT, int W, int E, int S>
-__device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                               float* out, int rows, int in, int outCols, float* book, float (*sums)[MT * NT * 4][32]) {
+template <int MT, int NT, int W, int E>
+__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
+                              float* out, int rows, int in, int outCols) {
 #if __CUDA_ARCH__ >= 800
-    const int shift = S ? S : blockShift;
+    __shared__ float book[16];
+    __shared__ float sums[W / 2][MT * NT * 4][32];
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
@@ -911,7 +910,7 @@ __device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const f
         for (int h = 0; h < 2; h++) {
             long long rowBase = (long long) min(first + 16 * m + 8 * h + g, outCols - 1) * in;
             codes[m][h] = reinterpret_cast<const uint4*>(w + (rowBase >> 1)) + t;
-            rowScales[m][h] = scales + (rowBase >> shift);
+            rowScales[m][h] = scales + (rowBase >> blockShift);
         }
     }
     const __nv_bfloat16* xRow[NT];
@@ -925,15 +924,10 @@ __device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const f
         int tile = unit >> 3, ci = unit & 7;
         {
             uint4 c[MT][2];
-            // the unit's first group's scales; group gg's are (128 gg) >> shift further on
-            const float* unitScales[MT][2];
 #pragma unroll
             for (int m = 0; m < MT; m++)
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    c[m][h] = codes[m][h][tile * (TILE_4BIT / 32) + 4 * ci];
-                    unitScales[m][h] = rowScales[m][h] + ((tile * TILE_4BIT + 4 * (t + 4 * ci)) >> shift);
-                }
+                for (int h = 0; h < 2; h++) c[m][h] = codes[m][h][tile * (TILE_4BIT / 32) + 4 * ci];
 #pragma unroll
             for (int gg = 0; gg < 8; gg++) {
                 int k = tile * TILE_4BIT + 128 * gg + 4 * (t + 4 * ci);
@@ -951,7 +945,7 @@ __device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const f
                     for (int h = 0; h < 2; h++) {
                         uint32_t word = (gg >> 1) == 0 ? c[m][h].x : (gg >> 1) == 1 ? c[m][h].y : (gg >> 1) == 2 ? c[m][h].z : c[m][h].w;
                         uint32_t pair = word >> (16 * (gg & 1));
-                        float s = unitScales[m][h][(128 * gg) >> shift];
+                        float s = rowScales[m][h][k >> blockShift];
                         a[h] = bf16_pair(book[(pair >> 4) & 15] * s, book[pair & 15] * s);
                         a[2 + h] = bf16_pair(book[(pair >> 12) & 15] * s, book[(pair >> 8) & 15] * s);
                     }
@@ -1002,18 +996,6 @@ __device__ void mma_4bit_tiles(const __nv_bfloat16* x, const uint8_t* w, const f
 #else
     __trap();
 #endif
-}
-
-template <int MT, int NT, int W, int E>
-__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                              float* out, int rows, int in, int outCols) {
-    __shared__ float book[16];
-    __shared__ float sums[W / 2][MT * NT * 4][32];
-    if (blockShift == 6) {
-        mma_4bit_tiles<MT, NT, W, E, 6>(x, w, scales, codebook, blockShift, out, rows, in, outCols, book, sums);
-    } else {
-        mma_4bit_tiles<MT, NT, W, E, 0>(x, w, scales, codebook, blockShift, out, rows, in, outCols, book, sums);
-    }
 }
 
 // Launched with 32 * W threads and ceil(outCols / (16 * MT)) blocks; at most 8 * NT rows.

@@ -113,7 +113,10 @@ public final class CudaBackend implements Backend {
     /** Most rows of any activation this step: steps of up to GRAPH_ROWS rows (decode batches) are replayed as graphs. */
     private int stepRows;
     private static final int GRAPH_ROWS = 64;
-    private static final int MAX_GRAPHS = 64;
+    /** A step is submitted in chunks of this many operations: the GPU runs one while the host builds the next. */
+    private static final int CHUNK_OPS = 32;
+    /** Captured chunks kept: about ten per decode step shape (batch size, context bucket), for dozens of shapes. */
+    private static final int MAX_GRAPHS = 512;
     private final Map<List<Op>, CUgraphExec> graphs = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<List<Op>, CUgraphExec> eldest) {
@@ -440,18 +443,26 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** Holds an operation for the step; a full chunk is submitted at once. */
+    private void queue(Op op) {
+        pending.add(op);
+        if (pending.size() >= CHUNK_OPS) {
+            flush();
+        }
+    }
+
     private void launch(String function, long threads, int block, Object... args) {
         if (!functions.containsKey(function)) {
             throw new IllegalArgumentException("no kernel " + function + " was loaded from the fatbin");
         }
-        pending.add(new Launch(function, (int) Math.max(1, (threads + block - 1) / block), block, args));
+        queue(new Launch(function, (int) Math.max(1, (threads + block - 1) / block), block, args));
     }
 
     /**
-     * Submits the held launches. A decode-sized step (at most {@link #GRAPH_ROWS} rows) is captured once as a CUDA
-     * graph and replayed whenever the same launches come again: the workspace hands out the same addresses each step
-     * and what changes between steps (tokens, positions, cache rows) is uploaded data, not kernel arguments, so one
-     * replay replaces hundreds of launches.
+     * Submits the held launches (a chunk of a step, or its rest). In a decode-sized step (at most {@link #GRAPH_ROWS}
+     * rows) each chunk is captured once as a CUDA graph and replayed whenever the same launches come again: the
+     * workspace hands out the same addresses each step and what changes between steps (tokens, positions, cache rows)
+     * is uploaded data, not kernel arguments, so a few replays replace hundreds of launches.
      */
     private void flush() {
         if (pending.isEmpty()) {
@@ -676,7 +687,7 @@ public final class CudaBackend implements Backend {
     private void gemm(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
         CUdeviceptr xb = bf16Copy(x);
         if (m.kind() != 3) {
-            pending.add(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows(), accumulate));
+            queue(new Gemm(m.data(), xb, ptr(out), m.rows(), x.rows(), m.cols(), m.rows(), accumulate));
             return;
         }
         // whole multiples of 64 features keep each slice's output columns aligned for the tensor-core kernels
@@ -686,9 +697,9 @@ public final class CudaBackend implements Backend {
         for (int f0 = 0; f0 < m.rows(); f0 += slice) {
             int features = Math.min(slice, m.rows() - f0);
             long chunks = (long) features * m.cols() / 32;
-            pending.add(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
+            queue(new Launch("dequant_4bit_bf16", (int) ((chunks + 255) / 256), 256, new Object[] {m.data(), m.scales(), m.codebook(),
                 Integer.numberOfTrailingZeros(m.blocksize()), (long) f0 * m.cols() / 32, chunks, gemmWeights}));
-            pending.add(new Gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows(), accumulate));
+            queue(new Gemm(gemmWeights, xb, ptr(out).withByteOffset(4L * f0), features, x.rows(), m.cols(), m.rows(), accumulate));
         }
     }
 
@@ -733,7 +744,7 @@ public final class CudaBackend implements Backend {
                 shape.kvHeads(), shape.headDim());
         int[] tiles = prefillTiles(batch, shape);
         if (tiles != null) {
-            pending.add(new Launch("attention_prefill" + element, tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
+            queue(new Launch("attention_prefill" + element, tiles.length / 2 * shape.kvHeads(), PREFILL_THREADS, prefillAttentionShared(shape.headDim()),
                     new Object[] {ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions, stepInts(tiles), ptr(out), shape.heads(),
                         shape.kvHeads(), shape.headDim(), shape.scale(), shape.window()}));
             return;
