@@ -11,6 +11,7 @@ import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuGraphDestroy;
@@ -41,6 +42,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -89,6 +91,7 @@ public final class CudaBackend implements Backend {
     private final DeviceArena workspace = new DeviceArena(bytes -> alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS));
     /** Per-step uploads of host arrays (positions, row lists), by identity: a step's layers share them. */
     private final Map<Object, Object> stepUploads = new IdentityHashMap<>();
+    private ByteBuffer uploadStaging = ByteBuffer.allocateDirect(1 << 16).order(ByteOrder.nativeOrder());
     /** Constant tables (rotary inverse frequencies) uploaded once, by identity. */
     private final Map<float[], CUdeviceptr> constants = new IdentityHashMap<>();
     /** Four-bit codebooks by content: weights of one codebook share it, so a gate/up pair can go in one launch. */
@@ -276,13 +279,23 @@ public final class CudaBackend implements Backend {
         return grown.ptr();
     }
 
-    /** A per-step copy of a host array on the device, made once per step however often it is asked for. */
+    /**
+     * A per-step copy of a host array on the device, made once per step however often it is asked for. The copy is
+     * queued on the stream: a step's later uploads (the head's row list) then wait only for their turn, not for the
+     * chunks already running; the driver stages ordinary host memory before it returns, so the buffer is free again.
+     */
     private CUdeviceptr stepInts(int[] values) {
         CUdeviceptr p = (CUdeviceptr) stepUploads.get(values);
         if (p == null) {
-            p = workspace.take(4L * values.length);
+            long bytes = 4L * values.length;
+            p = workspace.take(bytes);
+            if (uploadStaging.capacity() < bytes) {
+                uploadStaging = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+            }
+            uploadStaging.clear();
+            uploadStaging.asIntBuffer().put(values);
             current();
-            cuMemcpyHtoD(p, Pointer.to(values), 4L * values.length);
+            cuMemcpyHtoDAsync(p, Pointer.to(uploadStaging), bytes, stream);
             stepUploads.put(values, p);
         }
         return p;
@@ -852,8 +865,8 @@ public final class CudaBackend implements Backend {
         return rows;
     }
 
-    /** Columns of a row per block of argmax_parts: a vocabulary row in about 32 blocks. */
-    private static final int ARGMAX_SPAN = 4096;
+    /** Columns of a row per block of argmax_parts: a vocabulary row in about 128 blocks. */
+    private static final int ARGMAX_SPAN = 1024;
 
     @Override
     public void argmax(Activations scores, int[] ids) {
