@@ -12,10 +12,6 @@ public record HeadOutput(float[][] logits, int[] tokens) {
         }
     }
 
-    public int rows() {
-        return tokens.length;
-    }
-
     /** Whether row {@code i} was picked on the device: {@link #tokens()} holds its id and there are no logits. */
     public boolean picked(int i) {
         return tokens[i] >= 0;
