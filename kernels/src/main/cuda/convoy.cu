@@ -536,15 +536,16 @@ __device__ __forceinline__ bool argmax_better(float v, int i, float best, int at
     return !isnan(best) && (v > best || (v == best && i < at));
 }
 
-__device__ __forceinline__ void argmax_warp(float& best, int& at) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float v = __shfl_xor_sync(0xffffffffu, best, o);
-        int i = __shfl_xor_sync(0xffffffffu, at, o);
-        if (argmax_better(v, i, best, at)) {
-            best = v;
-            at = i;
-        }
+// (v, i) becomes the running best if it beats it
+__device__ __forceinline__ void argmax_take(float v, int i, float& best, int& at) {
+    if (argmax_better(v, i, best, at)) {
+        best = v;
+        at = i;
     }
+}
+
+__device__ __forceinline__ void argmax_warp(float& best, int& at) {
+    for (int o = 16; o > 0; o >>= 1) argmax_take(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, at, o), best, at);
 }
 
 #define ARGMAX_THREADS 256
@@ -559,13 +560,7 @@ extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_parts(const 
     int end = min(cols, (part + 1) * span);
     float best = -INFINITY;
     int at = 0x7fffffff;
-    for (int i = part * span + threadIdx.x; i < end; i += ARGMAX_THREADS) {
-        float v = r[i];
-        if (argmax_better(v, i, best, at)) {
-            best = v;
-            at = i;
-        }
-    }
+    for (int i = part * span + threadIdx.x; i < end; i += ARGMAX_THREADS) argmax_take(r[i], i, best, at);
     argmax_warp(best, at);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (lane == 0) {
@@ -590,12 +585,7 @@ extern "C" __global__ void argmax_merge(const float* partBest, const int* partAt
     int row = blockIdx.x, lane = threadIdx.x;
     float best = -INFINITY;
     int at = 0x7fffffff;
-    for (int p = lane; p < parts; p += 32) {
-        if (argmax_better(partBest[row * parts + p], partAt[row * parts + p], best, at)) {
-            best = partBest[row * parts + p];
-            at = partAt[row * parts + p];
-        }
-    }
+    for (int p = lane; p < parts; p += 32) argmax_take(partBest[row * parts + p], partAt[row * parts + p], best, at);
     argmax_warp(best, at);
     if (lane == 0) ids[row] = at;
 }

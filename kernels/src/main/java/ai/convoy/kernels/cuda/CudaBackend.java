@@ -312,9 +312,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void endStep() {
-        flush();
-        current();
-        cuStreamSynchronize(stream);
+        synchronize();
         stepUploads.clear();
         workspace.reset();
         stepRows = 0;
@@ -411,17 +409,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void write(Activations dst, float[] rowMajor) {
-        flush();
-        current();
-        cuStreamSynchronize(stream);
+        synchronize();
         cuMemcpyHtoD(ptr(dst), Pointer.to(rowMajor), 4L * rowMajor.length);
     }
 
     @Override
     public void readRow(Activations src, int row, float[] dst) {
-        flush();
-        current();
-        cuStreamSynchronize(stream);
+        synchronize();
         cuMemcpyDtoH(Pointer.to(dst), ptr(src).withByteOffset(4L * row * src.cols()), 4L * src.cols());
     }
 
@@ -871,16 +865,14 @@ public final class CudaBackend implements Backend {
     @Override
     public void argmax(Activations scores, int[] ids) {
         int rows = scores.rows();
-        int parts = (scores.cols() + ARGMAX_SPAN - 1) / ARGMAX_SPAN;
+        int parts = Math.ceilDiv(scores.cols(), ARGMAX_SPAN);
         CUdeviceptr partBest = workspace.take(4L * rows * parts);
         CUdeviceptr partAt = workspace.take(4L * rows * parts);
         CUdeviceptr picked = workspace.take(4L * rows);
         launchBlocks("argmax_parts", rows * parts, 256, ptr(scores), scores.cols(), ARGMAX_SPAN, parts, partBest, partAt);
         launchBlocks("argmax_merge", rows, 32, partBest, partAt, parts, picked);
-        flush();
-        current();
-        cuStreamSynchronize(stream);
-        cuMemcpyDtoH(Pointer.to(ids), picked, 4L * scores.rows());
+        synchronize();
+        cuMemcpyDtoH(Pointer.to(ids), picked, 4L * rows);
     }
 
     @Override
