@@ -22,6 +22,11 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
 // Programmatic dependent launch (sm_90 and newer; no-ops elsewhere and when launched without it). A kernel launched
 // with it may start while the kernel before it in the stream still runs: until pdl_wait returns it reads nothing that
 // kernel writes and writes nothing at all, so it may only load weights and build tables. Every kernel lets the next
@@ -219,15 +224,16 @@ __device__ __forceinline__ float part_weight(float m, float total) { return m ==
 // small enough for four blocks a multiprocessor), so a warp holds its block's heads at `perWarp` positions at once
 // with all their loads in flight; each such group of lanes runs an online softmax over its positions, and the
 // positions, then the warps, are merged by their maxima and denominators. With several parts, each (row, head, part)
-// leaves its unnormalised sums, maximum and denominator in `partial` [rows * heads * parts][headDim + 2] for
-// attention_merge. headDim a multiple of 8, at most ATT_MAX_DIM.
+// leaves its unnormalised sums, maximum and denominator in `partial` [rows * heads * parts][headDim + 2], and the last
+// block of a (row, KV head, chunk) to finish merges its parts: `arrivals` counts them (one int per (row, KV head,
+// chunk), zero before the launch and reset by that last block). headDim a multiple of 8, at most ATT_MAX_DIM.
 #define ATT_WARPS 8
 #define ATT_CHUNK 16
 #define ATT_MAX_DIM (32 * ATT_CHUNK)
 template <typename T>
 __device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
-        int headDim, float scale, int window, int parts, float* partial, int perBlock) {
+        int headDim, float scale, int window, int parts, float* partial, int* arrivals, int perBlock) {
     pdl_start();
     __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
     __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [element k][lane], lane-major (no bank conflicts)
@@ -351,22 +357,45 @@ __device__ void attention(const float* q, const unsigned long long* kBase,
             }
         }
     }
-}
-
-// One block per (row, head): the parts of attention's split run merged by their maxima and denominators.
-extern "C" __global__ void attention_merge(const float* partial, float* out, int heads, int headDim, int parts) {
-    pdl_start();
-    const float* p = partial + (long long) blockIdx.x * parts * (headDim + 2);
-    float total = -INFINITY;
-    for (int i = 0; i < parts; i++) total = fmaxf(total, p[i * (headDim + 2) + headDim]);
-    float denominator = 0.f;
-    for (int i = 0; i < parts; i++) {
-        denominator += p[i * (headDim + 2) + headDim + 1] * part_weight(p[i * (headDim + 2) + headDim], total);
+    if (parts == 1) return;
+    __shared__ bool lastPart;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int* arrived = arrivals + blockIdx.x / parts;
+        lastPart = atomicAdd(arrived, 1) == parts - 1;
+        if (lastPart) atomicExch(arrived, 0);
     }
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+    __syncthreads();
+    if (!lastPart) return;
+    __threadfence();
+    // a warp per head weighs its parts (lane i: part i, at most 32), then each thread merges elements of the block's
+    // heads, its loads eight parts at a time; all read past L1, as other blocks wrote them during this launch
+    float* partScale = &warpAcc[0][0];  // [head][part]: the block's own sums are in `partial` by now
+    int partStride = headDim + 2;
+    for (int head = warp; head < perBlock && chunk * perBlock + head < group; head += ATT_WARPS) {
+        const float* p = partial + ((long long) r * heads + kvHead * group + chunk * perBlock + head) * parts * partStride;
+        float mPart = lane < parts ? __ldcg(p + lane * partStride + headDim) : -INFINITY;
+        float lPart = lane < parts ? __ldcg(p + lane * partStride + headDim + 1) : 0.f;
+        float weight = part_weight(mPart, warp_max(mPart));
+        float denominator = warp_sum(lPart * weight);
+        partScale[head * 32 + lane] = weight / denominator;
+    }
+    __syncthreads();
+    for (int j = threadIdx.x; j < perBlock * headDim; j += blockDim.x) {
+        int head = j / headDim, d = j % headDim;
+        if (chunk * perBlock + head >= group) continue;
+        long long rowHead = (long long) r * heads + kvHead * group + chunk * perBlock + head;
+        const float* p = partial + rowHead * parts * partStride + d;
         float o = 0.f;
-        for (int i = 0; i < parts; i++) o += p[i * (headDim + 2) + d] * part_weight(p[i * (headDim + 2) + headDim], total);
-        out[(long long) blockIdx.x * headDim + d] = o / denominator;
+        for (int i0 = 0; i0 < parts; i0 += 8) {
+            float v[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) v[u] = i0 + u < parts ? __ldcg(p + (i0 + u) * partStride) : 0.f;
+#pragma unroll
+            for (int u = 0; u < 8; u++) o += i0 + u < parts ? v[u] * partScale[head * 32 + i0 + u] : 0.f;
+        }
+        out[rowHead * headDim + d] = o;
     }
 }
 
@@ -514,9 +543,9 @@ __device__ void attention_prefill(const float* q, const unsigned long long* kBas
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32, 4) attention_##NAME(const float* q, const unsigned long long* kBase,  \
             const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads,        \
-            int kvHeads, int headDim, float scale, int window, int parts, float* partial, int perBlock) {                          \
+            int kvHeads, int headDim, float scale, int window, int parts, float* partial, int* arrivals, int perBlock) {           \
         attention<T>(q, kBase, vBase, capacities, layer, positions, out, heads, kvHeads, headDim, scale, window, parts, partial,    \
-                     perBlock);                                                                                                    \
+                     arrivals, perBlock);                                                                                          \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(PF_WARPS * 32) attention_prefill_##NAME(const float* q,                           \
             const unsigned long long* kBase, const unsigned long long* vBase, const int* capacities, int layer,                    \
@@ -716,14 +745,14 @@ __device__ __forceinline__ void codes8(uint32_t word, const float* book, float (
 // into an immediate offset, where a computed one cost about a third of the loop's instructions. (Loading the first
 // tile's weights before pdl_wait was slower in ops/cuda/tune-matvec: 96 registers instead of 56.)
 template <int R, int F, int E, int S>
-__device__ void matvec_4bit_tiles(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
-                                  const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
+__device__ void matvec_4bit_tiles(int block, const float* x, const uint8_t* w, const float* scales, const uint8_t* w2,
+                                  const float* scales2, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
     pdl_wait();
-    int first = blockIdx.x * (E == EPI_SWIGLU ? F / 2 : F);
+    int first = block * (E == EPI_SWIGLU ? F / 2 : F);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int shift = S ? S : blockShift;
     const uint4* rowCodes[F];
@@ -778,14 +807,38 @@ __device__ void matvec_4bit_tiles(const float* x, const uint8_t* w, const float*
 }
 
 template <int R, int F, int E>
-__device__ void matvec_4bit_body(const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2,
-                                 const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
+__device__ void matvec_4bit_body(int block, const float* x, const uint8_t* w, const float* scales, const uint8_t* w2,
+                                 const float* scales2, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     if (blockShift == 6) {
-        matvec_4bit_tiles<R, F, E, 6>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
+        matvec_4bit_tiles<R, F, E, 6>(block, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
     } else {
-        matvec_4bit_tiles<R, F, E, 0>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
+        matvec_4bit_tiles<R, F, E, 0>(block, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
     }
 }
+
+// Several products of one input in one launch (a layer's q, k and v; a gate/up pair on the tensor cores): up to three
+// four-bit matrices of the input's width with one codebook and block size. Blocks [0, b0) take matrix 0, [b0, b0 + b1)
+// matrix 1 and the rest matrix 2, b_i = ceil(outCols_i / perBlock) (outCols_2 may be 0 for two matrices).
+struct Trio {
+    const uint8_t* w;
+    const float* scales;
+    float* out;
+    int outCols;
+    int block;  // the block's index within its matrix
+};
+
+__device__ __forceinline__ Trio trio_pick(int perBlock, const uint8_t* w0, const float* s0, float* o0, int n0, const uint8_t* w1,
+                                          const float* s1, float* o1, int n1, const uint8_t* w2, const float* s2, float* o2, int n2) {
+    int b0 = (n0 + perBlock - 1) / perBlock, b1 = (n1 + perBlock - 1) / perBlock, b = blockIdx.x;
+    if (b < b0) return {w0, s0, o0, n0, b};
+    if (b < b0 + b1) return {w1, s1, o1, n1, b - b0};
+    return {w2, s2, o2, n2, b - b0 - b1};
+}
+
+#define TRIO_PARAMS                                                                                                                \
+    const uint8_t *w0, const float *s0, float *o0, int n0, const uint8_t *w1, const float *s1, float *o1, int n1,                \
+            const uint8_t *w2, const float *s2, float *o2, int n2
+#define TRIO_ARGS w0, s0, o0, n0, w1, s1, o1, n1, w2, s2, o2, n2
 
 // Prefill and large batches: four-bit weights are expanded to bf16 (then a cuBLAS GEMM). One thread per 16 bytes of the
 // repacked tiles, for the chunks [firstChunk, firstChunk + chunks) (whole rows); out holds those rows, row-major.
@@ -849,7 +902,7 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16
     extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##SUFFIX(                                     \
             const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2, const float* codebook,  \
             int blockShift, float* out, int rows, int in, int outCols) {                                                           \
-        matvec_4bit_body<R, F, E>(x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);                        \
+        matvec_4bit_body<R, F, E>(blockIdx.x, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);            \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_bf16_r##R##_f##F##SUFFIX(const float* x, const uint16_t* w,    \
             const uint16_t* w2, float* out, int rows, int in, int outCols) {                                                       \
@@ -858,7 +911,13 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16
 #define MATVEC_VARIANTS(R, F)                                                                                                      \
     MATVEC_KERNELS(R, F, EPI_STORE, )                                                                                              \
     MATVEC_KERNELS(R, F, EPI_ADD, _add)                                                                                            \
-    MATVEC_KERNELS(R, 4, EPI_SWIGLU, _swiglu)
+    MATVEC_KERNELS(R, 4, EPI_SWIGLU, _swiglu)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##_trio(const float* x, const float* codebook, \
+            int blockShift, int rows, int in, TRIO_PARAMS) {                                                                       \
+        Trio p = trio_pick(F, TRIO_ARGS);                                                                                          \
+        matvec_4bit_body<R, F, EPI_STORE>(p.block, x, p.w, p.scales, p.w, p.scales, codebook, blockShift, p.out, rows, in,         \
+                                          p.outCols);                                                                              \
+    }
 
 // the variants the backend picks by row count (the best F per R of ops/cuda/tune-matvec on an H100; a gate/up pair
 // makes four sums per row, two features of each)
@@ -881,8 +940,8 @@ __device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
 }
 
 template <int MT, int NT, int W, int E>
-__device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook, int blockShift,
-                              float* out, int rows, int in, int outCols) {
+__device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook,
+                              int blockShift, float* out, int rows, int in, int outCols) {
 #if __CUDA_ARCH__ >= 800
     __shared__ float book[16];
     __shared__ float sums[W / 2][MT * NT * 4][32];
@@ -891,7 +950,7 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
     __syncthreads();
     pdl_wait();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    int first = blockIdx.x * 16 * MT;
+    int first = block * 16 * MT;
     const uint4* codes[MT][2];
     const float* rowScales[MT][2];
 #pragma unroll
@@ -992,12 +1051,17 @@ __device__ void mma_4bit_body(const __nv_bfloat16* x, const uint8_t* w, const fl
 #define MMA_KERNELS(MT, NT, W)                                                                                                     \
     extern "C" __global__ void __launch_bounds__(32 * W) mma_4bit_m##MT##_n##NT##_w##W(const __nv_bfloat16* x, const uint8_t* w,  \
             const float* scales, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {              \
-        mma_4bit_body<MT, NT, W, EPI_STORE>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                          \
+        mma_4bit_body<MT, NT, W, EPI_STORE>(blockIdx.x, x, w, scales, codebook, blockShift, out, rows, in, outCols);              \
     }                                                                                                                              \
     extern "C" __global__ void __launch_bounds__(32 * W) mma_4bit_m##MT##_n##NT##_w##W##_add(const __nv_bfloat16* x,               \
             const uint8_t* w, const float* scales, const float* codebook, int blockShift, float* out, int rows, int in,            \
             int outCols) {                                                                                                         \
-        mma_4bit_body<MT, NT, W, EPI_ADD>(x, w, scales, codebook, blockShift, out, rows, in, outCols);                             \
+        mma_4bit_body<MT, NT, W, EPI_ADD>(blockIdx.x, x, w, scales, codebook, blockShift, out, rows, in, outCols);                 \
+    }                                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(32 * W) mma_4bit_m##MT##_n##NT##_w##W##_trio(const __nv_bfloat16* x,              \
+            const float* codebook, int blockShift, int rows, int in, TRIO_PARAMS) {                                                \
+        Trio p = trio_pick(16 * MT, TRIO_ARGS);                                                                                    \
+        mma_4bit_body<MT, NT, W, EPI_STORE>(p.block, x, p.w, p.scales, codebook, blockShift, p.out, rows, in, p.outCols);          \
     }
 
 // the variants the backend picks by row count (the fastest of ops/cuda/tune-matvec on an H100 for 5-8, 9-16, 17-32 and

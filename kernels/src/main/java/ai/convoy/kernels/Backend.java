@@ -28,6 +28,9 @@ public interface Backend extends AutoCloseable {
 
     void write(Activations dst, float[] rowMajor);
 
+    /** Copies all of {@code src} into {@code rowMajor} (rows * cols values): one transfer, however many rows. */
+    void read(Activations src, float[] rowMajor);
+
     /** Copies row {@code row} into {@code dst}. */
     void readRow(Activations src, int row, float[] dst);
 
@@ -39,6 +42,12 @@ public interface Backend extends AutoCloseable {
 
     /** out[r] = W x[r], with W of shape [out.cols, x.cols]. */
     void matmul(Activations x, WeightMatrix w, Activations out);
+
+    /**
+     * outs[i][r] = weights[i] x[r] for each i: several products of one input (a layer's q, k and v), which a backend
+     * may compute as one.
+     */
+    void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs);
 
     /** acc[r] += W x[r]: a projection added into the residual stream. */
     void matmulAdd(Activations x, WeightMatrix w, Activations acc);

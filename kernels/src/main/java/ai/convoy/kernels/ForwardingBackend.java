@@ -49,6 +49,11 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
+    public void read(Activations src, float[] rowMajor) {
+        inner.read(src, rowMajor);
+    }
+
+    @Override
     public void readRow(Activations src, int row, float[] dst) {
         inner.readRow(src, row, dst);
     }
@@ -66,6 +71,11 @@ public abstract class ForwardingBackend implements Backend {
     @Override
     public void matmul(Activations x, WeightMatrix w, Activations out) {
         inner.matmul(x, w, out);
+    }
+
+    @Override
+    public void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs) {
+        inner.matmuls(x, weights, outs);
     }
 
     @Override

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 /** A stage that throws mid-run is reloaded from its weights and every job still ends as it does alone. */
 class StageRestartTest {
 
-    /** Throws once, on the n-th matrix product across all its instances. */
+    /** Throws once, on the n-th residual product (o or down) across all its instances. */
     static final class FailOnce extends ForwardingBackend {
         private final AtomicInteger countdown;
 
@@ -26,11 +26,11 @@ class StageRestartTest {
         }
 
         @Override
-        public void matmul(Activations x, WeightMatrix w, Activations out) {
+        public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
             if (countdown.decrementAndGet() == 0) {
                 throw new IllegalStateException("injected failure");
             }
-            super.matmul(x, w, out);
+            super.matmulAdd(x, w, acc);
         }
     }
 
@@ -39,7 +39,7 @@ class StageRestartTest {
         List<JobRequest> jobs = OutOfMemoryTest.jobs(12, 9, 20);
         ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
         List<PipelineRuntime.StageSpec> specs = PipelineRuntimeTest.split(c.layers(), PipelineRuntimeTest.threeSimsAndCpu().subList(0, 3));
-        AtomicInteger countdown = new AtomicInteger(150);
+        AtomicInteger countdown = new AtomicInteger(100);
         try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), specs, QuantizationOptions.NONE, 12,
                 s -> s == specs.get(1) ? new FailOnce(countdown) : new CpuBackend())) {
             List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);

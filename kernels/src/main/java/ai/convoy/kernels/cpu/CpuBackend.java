@@ -65,6 +65,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void read(Activations src, float[] rowMajor) {
+        float[] d = data(src);
+        if (rowMajor.length != d.length) {
+            throw new IllegalArgumentException("reading " + d.length + " floats into " + rowMajor.length);
+        }
+        System.arraycopy(d, 0, rowMajor, 0, d.length);
+    }
+
+    @Override
     public void readRow(Activations src, int row, float[] dst) {
         System.arraycopy(data(src), row * src.cols(), dst, 0, src.cols());
     }
@@ -100,6 +109,16 @@ public final class CpuBackend implements Backend {
     public void matmul(Activations x, WeightMatrix w, Activations out) {
         checkProduct(x, w, out);
         product(x, (CpuMatrix) w, data(out), false);
+    }
+
+    @Override
+    public void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs) {
+        if (weights.length != outs.length) {
+            throw new IllegalArgumentException(weights.length + " matrices but " + outs.length + " outputs");
+        }
+        for (int i = 0; i < weights.length; i++) {
+            matmul(x, weights[i], outs[i]);
+        }
     }
 
     @Override

@@ -12,6 +12,7 @@ import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemsetD32Async;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuGraphDestroy;
@@ -164,7 +165,7 @@ public final class CudaBackend implements Backend {
         CUmodule module = new CUmodule();
         cuModuleLoadData(module, fatbin());
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_parts", "argmax_merge",
-                "repack_4bit", "dequant_4bit_bf16", "to_bf16", "attention_merge"));
+                "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
         for (String kv : List.of("f32", "bf16")) {
             names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
         }
@@ -173,10 +174,12 @@ public final class CudaBackend implements Backend {
                 names.add(matvecName("4bit", v, e));
                 names.add(matvecName("bf16", v, e));
             }
+            names.add(matvecTrioName(v));
         }
         for (int[] v : MMA_VARIANTS) {
-            names.add(mmaName(v, false));
-            names.add(mmaName(v, true));
+            for (String suffix : List.of("", "_add", TRIO)) {
+                names.add(mmaName(v, suffix));
+            }
         }
         for (String f : names) {
             CUfunction fn = new CUfunction();
@@ -277,6 +280,20 @@ public final class CudaBackend implements Backend {
         Scratch grown = new Scratch(alloc(bytes, DeviceOutOfMemoryException.Use.ACTIVATIONS), bytes);
         scratch.put(use, grown);
         return grown.ptr();
+    }
+
+    /**
+     * {@code count} counters that a kernel's blocks count their arrivals in, zero before each launch (the last block to
+     * arrive resets its counter, so they are zeroed only when first made).
+     */
+    private CUdeviceptr arrivals(int count) {
+        Scratch before = scratch.get("arrivals");
+        CUdeviceptr p = scratch("arrivals", 4L * count);
+        if (before == null || before.ptr() != p) {
+            current();
+            cuMemsetD32Async(p, 0, scratch.get("arrivals").bytes() / 4, stream);
+        }
+        return p;
     }
 
     /**
@@ -409,8 +426,21 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void write(Activations dst, float[] rowMajor) {
+        if (rowMajor.length != (long) dst.rows() * dst.cols()) {
+            throw new IllegalArgumentException("writing " + rowMajor.length + " floats into " + (long) dst.rows() * dst.cols());
+        }
         synchronize();
         cuMemcpyHtoD(ptr(dst), Pointer.to(rowMajor), 4L * rowMajor.length);
+    }
+
+    @Override
+    public void read(Activations src, float[] rowMajor) {
+        long values = (long) src.rows() * src.cols();
+        if (rowMajor.length != values) {
+            throw new IllegalArgumentException("reading " + values + " floats into " + rowMajor.length);
+        }
+        synchronize();
+        cuMemcpyDtoH(Pointer.to(rowMajor), ptr(src), 4L * values);
     }
 
     @Override
@@ -563,8 +593,61 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * Two or three four-bit matrices of one codebook and block size that the decode or tensor-core kernels take go in
+     * one launch (one bf16 copy of the input for the tensor cores); otherwise one product after another.
+     */
+    @Override
+    public void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs) {
+        if (weights.length != outs.length) {
+            throw new IllegalArgumentException(weights.length + " matrices but " + outs.length + " outputs");
+        }
+        if (!inOneLaunch(x.rows(), weights)) {
+            for (int i = 0; i < weights.length; i++) {
+                product(x, (CudaMatrix) weights[i], null, outs[i], Epilogue.STORE);
+            }
+            return;
+        }
+        CudaMatrix first = (CudaMatrix) weights[0];
+        boolean tensorCores = mmaTakes(x.rows(), first);
+        int[] variant = tensorCores ? mmaVariant(x.rows()) : matvecVariant(x.rows());
+        int features = tensorCores ? 16 * variant[1] : variant[1];
+        List<Object> args = new ArrayList<>(List.of(tensorCores ? bf16Copy(x) : ptr(x), first.codebook(),
+                Integer.numberOfTrailingZeros(first.blocksize()), x.rows(), x.cols()));
+        int blocks = 0;
+        for (int i = 0; i < TRIO_MATRICES; i++) {
+            int j = Math.min(i, weights.length - 1);  // a missing third matrix: the last one again, with no features (no blocks)
+            CudaMatrix m = (CudaMatrix) weights[j];
+            checkProduct(x, m, outs[j]);
+            int outCols = i == j ? m.rows() : 0;
+            args.addAll(List.of(m.data(), m.scales(), ptr(outs[j]), outCols));
+            blocks += (outCols + features - 1) / features;
+        }
+        launchBlocks(tensorCores ? mmaName(variant, TRIO) : matvecTrioName(variant), blocks, tensorCores ? 32 * variant[3] : MATVEC_THREADS,
+                args.toArray());
+    }
+
+    private static final int TRIO_MATRICES = 3;
+    /** Suffix of the kernels that take up to TRIO_MATRICES products of one input. */
+    private static final String TRIO = "_trio";
+
+    private boolean inOneLaunch(int rows, WeightMatrix[] weights) {
+        if (weights.length < 2 || weights.length > TRIO_MATRICES) {
+            return false;
+        }
+        CudaMatrix first = (CudaMatrix) weights[0];
+        for (WeightMatrix w : weights) {
+            CudaMatrix m = (CudaMatrix) w;
+            if (m.kind() != 3 || m.cols() != first.cols() || m.blocksize() != first.blocksize() || !m.codebook().equals(first.codebook())) {
+                return false;
+            }
+        }
+        return mmaTakes(rows, first) || rows <= MATVEC_MAX_ROWS;
+    }
+
+    /**
      * A gate/up pair that the decode kernels take together (same storage, codebook and shape) goes in one launch that
-     * writes silu(gate) * up; otherwise gate goes to {@code out}, up to a scratch buffer, and a kernel combines them.
+     * writes silu(gate) * up; otherwise gate goes to {@code out}, up to a scratch buffer ({@link #matmuls}: one launch
+     * for a pair on the tensor cores), and a kernel combines them.
      */
     @Override
     public void swiglu(Activations x, WeightMatrix gate, WeightMatrix up, Activations out) {
@@ -576,9 +659,8 @@ public final class CudaBackend implements Backend {
             product(x, g, u, out, Epilogue.SWIGLU);
             return;
         }
-        product(x, g, null, out, Epilogue.STORE);
         Activations upOut = new CudaActivations(out.rows(), out.cols(), scratch("swiglu up", 4L * out.rows() * out.cols()));
-        product(x, u, null, upOut, Epilogue.STORE);
+        matmuls(x, new WeightMatrix[] {gate, up}, new Activations[] {out, upOut});
         long n = (long) out.rows() * out.cols();
         launch("swiglu", n, 256, ptr(out), ptr(upOut), ptr(out), n);
     }
@@ -594,11 +676,16 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    private static void checkProduct(Activations x, CudaMatrix m, Activations out) {
+        if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
+            throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols()
+                    + ", out " + out.rows() + "x" + out.cols());
+        }
+    }
+
     /** out = m x, out += m x, or (SWIGLU, with {@code up}) out = silu(m x) * (up x). */
     private void product(Activations x, CudaMatrix m, CudaMatrix up, Activations out, Epilogue epilogue) {
-        if (x.cols() != m.cols() || out.cols() != m.rows() || out.rows() != x.rows()) {
-            throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", W " + m.rows() + "x" + m.cols());
-        }
+        checkProduct(x, m, out);
         if (mmaTakes(x.rows(), m)) {
             mma(x, m, out, epilogue == Epilogue.ADD);
             return;
@@ -613,7 +700,7 @@ public final class CudaBackend implements Backend {
             // the decode kernels take up to MATVEC_MAX_ROWS rows; larger batches go that many rows at a time
             for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_MAX_ROWS) {
                 int rows = Math.min(MATVEC_MAX_ROWS, x.rows() - r0);
-                int[] variant = Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
+                int[] variant = matvecVariant(rows);
                 CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
                 CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
                 int features = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS / 2 : variant[1];
@@ -665,8 +752,13 @@ public final class CudaBackend implements Backend {
     private static final int[][] MMA_VARIANTS = {{8, 1, 1, 8}, {16, 1, 2, 4}, {32, 2, 4, 8}, {64, 2, 8, 4}};
     private static final int MMA_MIN_ROWS = 4;
 
-    private static String mmaName(int[] variant, boolean add) {
-        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + "_w" + variant[3] + (add ? "_add" : "");
+    private static int[] mmaVariant(int rows) {
+        return Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
+    }
+
+    /** A tensor-core kernel's name: the variant's, then "" (store), "_add" or TRIO. */
+    private static String mmaName(int[] variant, String suffix) {
+        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + "_w" + variant[3] + suffix;
     }
 
     /** The activations rounded to bf16 in a scratch buffer, the input of the bf16 products. */
@@ -680,9 +772,9 @@ public final class CudaBackend implements Backend {
     /** Four-bit products of 5 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
     private void mma(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
         CUdeviceptr xb = bf16Copy(x);
-        int[] variant = Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= x.rows()).findFirst().orElseThrow();
+        int[] variant = mmaVariant(x.rows());
         int features = 16 * variant[1];
-        launchBlocks(mmaName(variant, accumulate), (m.rows() + features - 1) / features, 32 * variant[3], xb, m.data(), m.scales(),
+        launchBlocks(mmaName(variant, accumulate ? "_add" : ""), (m.rows() + features - 1) / features, 32 * variant[3], xb, m.data(), m.scales(),
                 m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), ptr(out), x.rows(), m.cols(), m.rows());
     }
 
@@ -717,6 +809,14 @@ public final class CudaBackend implements Backend {
     private static final int MATVEC_MAX_ROWS = MATVEC_VARIANTS[MATVEC_VARIANTS.length - 1][0];
     /** MV_THREADS of convoy.cu. */
     private static final int MATVEC_THREADS = 128;
+
+    private static int[] matvecVariant(int rows) {
+        return Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
+    }
+
+    private static String matvecTrioName(int[] variant) {
+        return "matvec_4bit_r" + variant[0] + "_f" + variant[1] + TRIO;
+    }
 
     private static String matvecName(String weights, int[] variant, Epilogue epilogue) {
         int sums = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS : variant[1];
@@ -776,10 +876,8 @@ public final class CudaBackend implements Backend {
         int rowHeads = batch.rows() * shape.heads();
         CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
         launchBlocks("attention" + element, blocksPerPart * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
-                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial, perBlock);
-        if (parts > 1) {
-            launchBlocks("attention_merge", rowHeads, 128, partial, ptr(out), shape.heads(), shape.headDim(), parts);
-        }
+                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial, arrivals(blocksPerPart),
+                perBlock);
     }
 
     /** PF_QUERIES, PF_KEYS, PF_WARPS and PF_MAX_DIM of convoy.cu's prefill attention kernel. */

@@ -1,7 +1,9 @@
 package ai.convoy.kernels.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.Activations;
@@ -13,6 +15,7 @@ import ai.convoy.kernels.DType;
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.WeightMatrix;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -194,6 +197,37 @@ class CpuBackendTest {
             expected[i] += before[i];
         }
         assertClose(expected, read(acc), 1e-6);
+    }
+
+    @Test
+    void matmulsMakesEachProductOfTheOneInput() {
+        int rows = 2, in = 40;
+        int[] widths = {24, 8, 8};
+        float[] x = TestTensors.floats(random, rows * in);
+        HostTensor[] w = Arrays.stream(widths).mapToObj(n -> TestTensors.random(DType.BF16, random, n, in)).toArray(HostTensor[]::new);
+        Activations[] outs = Arrays.stream(widths).mapToObj(n -> poisoned(rows, n)).toArray(Activations[]::new);
+        cpu.matmuls(filled(rows, in, x), Arrays.stream(w).map(cpu::matrix).toArray(WeightMatrix[]::new), outs);
+        for (int m = 0; m < widths.length; m++) {
+            HostTensor wm = w[m];
+            assertClose(naiveProduct(rows, in, widths[m], x, (o, i) -> wm.getFloat((long) o * in + i)), read(outs[m]), 1e-6);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cpu.matmuls(filled(rows, in, x), new WeightMatrix[] {cpu.matrix(w[0])}, outs));
+        assertTrue(e.getMessage().contains("1 matrices but 3 outputs"), e.getMessage());
+    }
+
+    @Test
+    void readGivesAllRowsAndReadRowOne() {
+        int rows = 3, cols = 5;
+        float[] values = TestTensors.floats(random, rows * cols);
+        Activations a = filled(rows, cols, values);
+        float[] all = new float[rows * cols];
+        cpu.read(a, all);
+        assertArrayEquals(values, all);
+        float[] row = new float[cols];
+        cpu.readRow(a, 2, row);
+        assertArrayEquals(Arrays.copyOfRange(values, 2 * cols, 3 * cols), row);
+        assertThrows(IllegalArgumentException.class, () -> cpu.read(a, new float[rows * cols - 1]));
     }
 
     @Test

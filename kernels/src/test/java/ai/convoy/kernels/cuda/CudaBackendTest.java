@@ -95,6 +95,53 @@ class CudaBackendTest {
     }
 
     @Test
+    void readGivesAllRowsAndReadRowOne() {
+        int rows = 7, cols = 300;
+        float[] values = TestTensors.floats(random, rows * cols);
+        Activations a = filled(gpu, rows, cols, values);
+        assertArrayEquals(values, read(gpu, a));
+        float[] row = new float[cols];
+        gpu.readRow(a, 4, row);
+        assertArrayEquals(Arrays.copyOfRange(values, 4 * cols, 5 * cols), row);
+        gpu.endStep();
+    }
+
+    @Test
+    void productsOfOneInputInOneLaunch() {
+        float[] book = TestTensors.floats(random, 16);
+        int in = 2048;
+        // 1-8 rows: the decode kernels; 16 and 32: the tensor cores; 40: one product after another (cuBLAS). Output
+        // widths that are not whole blocks of features, and a pair as well as a trio.
+        for (int rows : new int[] {1, 3, 8, 16, 32, 40}) {
+            for (int[] widths : new int[][] {{96, 33, 33}, {70, 130}}) {
+                FourBitWeight[] w = Arrays.stream(widths).mapToObj(n -> fourBit(n, in, book.clone())).toArray(FourBitWeight[]::new);
+                checkMatmuls(rows + " rows, widths " + Arrays.toString(widths), w, rows, in);
+            }
+            FourBitWeight[] twoBooks = {fourBit(64, in, book), fourBit(64, in, TestTensors.floats(random, 16))};
+            checkMatmuls(rows + " rows, two codebooks", twoBooks, rows, in);
+        }
+    }
+
+    /** matmuls against the CPU, and each output bit for bit against the same product launched alone. */
+    private void checkMatmuls(String what, FourBitWeight[] weights, int rows, int in) {
+        float[] x = TestTensors.floats(random, rows * in);
+        WeightMatrix[] onCpu = Arrays.stream(weights).map(cpu::matrix).toArray(WeightMatrix[]::new);
+        WeightMatrix[] onGpu = Arrays.stream(weights).map(gpu::matrix).toArray(WeightMatrix[]::new);
+        Activations[] yc = Arrays.stream(weights).map(w -> poisoned(cpu, rows, w.rows())).toArray(Activations[]::new);
+        Activations[] yg = Arrays.stream(weights).map(w -> poisoned(gpu, rows, w.rows())).toArray(Activations[]::new);
+        cpu.matmuls(filled(cpu, rows, in, x), onCpu, yc);
+        Activations xg = filled(gpu, rows, in, x);
+        gpu.matmuls(xg, onGpu, yg);
+        for (int i = 0; i < weights.length; i++) {
+            assertClose(read(cpu, yc[i]), read(gpu, yg[i]), gpu.bf16Takes(rows, onGpu[i]) ? 5e-3 : 1e-5, what + ", matrix " + i);
+            Activations alone = poisoned(gpu, rows, weights[i].rows());
+            gpu.matmul(xg, onGpu[i], alone);
+            assertArrayEquals(read(gpu, alone), read(gpu, yg[i]), what + ", matrix " + i + " against its own launch");
+        }
+        gpu.endStep();
+    }
+
+    @Test
     void swigluOfPairsInOneLaunchAndOfMixedWeights() {
         float[] book = TestTensors.floats(random, 16);
         // 1-11 rows: the decode kernels (a pair of one codebook in one launch); 40: cuBLAS

@@ -212,9 +212,11 @@ public final class Transformer {
             Layer layer = layers[i];
             // attention block
             backend.rmsNorm(x, layer.inputNorm(), config.rmsNormEps(), normed);
-            linear(normed, layer.q(), q);
-            linear(normed, layer.k(), k);
-            linear(normed, layer.v(), v);
+            backend.matmuls(normed, new WeightMatrix[] {layer.q().weight(), layer.k().weight(), layer.v().weight()},
+                    new Activations[] {q, k, v});
+            addBias(q, layer.q());
+            addBias(k, layer.k());
+            addBias(v, layer.v());
             backend.attention(cache, i, q, k, v, batch, layer.attention(), attended);
             residual(attended, layer.o(), x);
             // feed-forward block
@@ -272,13 +274,10 @@ public final class Transformer {
     /** x += W in (+ b): a projection added into the residual stream. */
     private void residual(Activations in, Linear layer, Activations x) {
         backend.matmulAdd(in, layer.weight(), x);
-        if (layer.bias() != null) {
-            backend.addBias(x, layer.bias());
-        }
+        addBias(x, layer);
     }
 
-    private void linear(Activations in, Linear layer, Activations out) {
-        backend.matmul(in, layer.weight(), out);
+    private void addBias(Activations out, Linear layer) {
         if (layer.bias() != null) {
             backend.addBias(out, layer.bias());
         }

@@ -93,11 +93,7 @@ public final class PipelineStage implements AutoCloseable {
             return new Result(null, part.head(x, batch.logitRows(), batch.devicePicks()));
         }
         float[] out = new float[x.rows() * x.cols()];
-        float[] row = new float[x.cols()];
-        for (int r = 0; r < x.rows(); r++) {
-            backend.readRow(x, r, row);
-            System.arraycopy(row, 0, out, r * x.cols(), x.cols());
-        }
+        backend.read(x, out);
         return new Result(batch.withHidden(new HiddenStates(x.rows(), x.cols(), out)), null);
     }
 
