@@ -870,8 +870,9 @@ public final class CudaBackend implements Backend {
         int chunks = Math.ceilDiv(group, perBlock);
         int pass = ATTENTION_THREADS / 32 * (32 / lanes / perBlock);
         int blocksPerPart = batch.rows() * shape.kvHeads() * chunks;
-        // enough blocks to fill the GPU, at most ATTENTION_PASSES passes per warp, at least one whole pass per part
-        int parts = Math.max(Math.ceilDiv(ATTENTION_BLOCKS_PER_SM * multiprocessors, blocksPerPart), Math.ceilDiv(visible, ATTENTION_PASSES * pass));
+        // as many blocks as fit on the GPU at once (a few more would wait for a second wave), at most ATTENTION_PASSES
+        // passes per warp, at least one whole pass per part
+        int parts = Math.max(ATTENTION_BLOCKS_PER_SM * multiprocessors / blocksPerPart, Math.ceilDiv(visible, ATTENTION_PASSES * pass));
         parts = Math.max(1, Math.min(ATTENTION_MAX_PARTS, Math.min(parts, Math.ceilDiv(visible, pass))));
         int rowHeads = batch.rows() * shape.heads();
         CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
@@ -926,9 +927,9 @@ public final class CudaBackend implements Backend {
     private static final int ATTENTION_CHUNK = 16;
     private static final int ATTENTION_MAX_DIM = 256;
     /**
-     * How the decode attention splits each row's positions: into enough parts for this many blocks per multiprocessor
-     * (a single row reading a long cache still fills the GPU), and into at most ATTENTION_MAX_PARTS, each warp making
-     * at most ATTENTION_PASSES dependent passes over its part.
+     * How the decode attention splits each row's positions: into as many parts as this many blocks per multiprocessor
+     * allow (a single row reading a long cache still fills the GPU), and into at most ATTENTION_MAX_PARTS, each warp
+     * making at most ATTENTION_PASSES dependent passes over its part.
      */
     private static final int ATTENTION_BLOCKS_PER_SM = 4;
     private static final int ATTENTION_PASSES = 8;
