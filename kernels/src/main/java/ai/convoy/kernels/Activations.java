@@ -5,4 +5,11 @@ public interface Activations {
     int rows();
 
     int cols();
+
+    /** Refuses a host array that is not exactly this buffer's rows * cols values (the other side of a read or write). */
+    default void requireSameSize(float[] host) {
+        if (host.length != (long) rows() * cols()) {
+            throw new IllegalArgumentException(host.length + " host values for activations of [" + rows() + ", " + cols() + "]");
+        }
+    }
 }

@@ -57,20 +57,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void write(Activations dst, float[] rowMajor) {
-        float[] d = data(dst);
-        if (rowMajor.length != d.length) {
-            throw new IllegalArgumentException("writing " + rowMajor.length + " floats into " + d.length);
-        }
-        System.arraycopy(rowMajor, 0, d, 0, d.length);
+        dst.requireSameSize(rowMajor);
+        System.arraycopy(rowMajor, 0, data(dst), 0, rowMajor.length);
     }
 
     @Override
     public void read(Activations src, float[] rowMajor) {
-        float[] d = data(src);
-        if (rowMajor.length != d.length) {
-            throw new IllegalArgumentException("reading " + d.length + " floats into " + rowMajor.length);
-        }
-        System.arraycopy(d, 0, rowMajor, 0, d.length);
+        src.requireSameSize(rowMajor);
+        System.arraycopy(data(src), 0, rowMajor, 0, rowMajor.length);
     }
 
     @Override

@@ -426,21 +426,16 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void write(Activations dst, float[] rowMajor) {
-        if (rowMajor.length != (long) dst.rows() * dst.cols()) {
-            throw new IllegalArgumentException("writing " + rowMajor.length + " floats into " + (long) dst.rows() * dst.cols());
-        }
+        dst.requireSameSize(rowMajor);
         synchronize();
         cuMemcpyHtoD(ptr(dst), Pointer.to(rowMajor), 4L * rowMajor.length);
     }
 
     @Override
     public void read(Activations src, float[] rowMajor) {
-        long values = (long) src.rows() * src.cols();
-        if (rowMajor.length != values) {
-            throw new IllegalArgumentException("reading " + values + " floats into " + rowMajor.length);
-        }
+        src.requireSameSize(rowMajor);
         synchronize();
-        cuMemcpyDtoH(Pointer.to(rowMajor), ptr(src), 4L * values);
+        cuMemcpyDtoH(Pointer.to(rowMajor), ptr(src), 4L * rowMajor.length);
     }
 
     @Override
