@@ -32,9 +32,11 @@ __global__ void __launch_bounds__(MV_THREADS) stream_read(const uint8_t* w, cons
     if (v == 0x12345678u) out[0] = 1.f;
 }
 
-// candidates beside the backend's variants
-MATVEC_KERNELS(1, 4, EPI_STORE, )
-MATVEC_KERNELS(2, 4, EPI_STORE, )
+// candidates beside the backend's variants (four-bit: the kernels for blocks of 64)
+MATVEC_4BIT_KERNEL(1, 2, EPI_STORE, 6, _b64)
+MATVEC_4BIT_KERNEL(2, 4, EPI_STORE, 6, _b64)
+MATVEC_BF16_KERNEL(1, 4, EPI_STORE, )
+MATVEC_BF16_KERNEL(2, 4, EPI_STORE, )
 MMA_KERNELS(1, 1, 4)
 MMA_KERNELS(1, 2, 8)
 MMA_KERNELS(1, 4, 4)
@@ -71,7 +73,7 @@ struct MmaVariant { int mt, nt, w; Mma k; };
 #define M(MT, NT, W) {MT, NT, W, mma_4bit_m##MT##_n##NT##_w##W}
 static MmaVariant mmaVariants[] = {M(1, 1, 4), M(1, 1, 8), M(1, 2, 4), M(1, 2, 8), M(1, 4, 4), M(1, 4, 8), M(2, 4, 4), M(2, 4, 8),
                                    M(2, 4, 16), M(4, 4, 4), M(4, 4, 8), M(1, 8, 8), M(2, 8, 4), M(2, 8, 8)};
-#define V(R, F) {R, F, matvec_4bit_r##R##_f##F, matvec_bf16_r##R##_f##F}
+#define V(R, F) {R, F, matvec_4bit_r##R##_f##F##_b64, matvec_bf16_r##R##_f##F}
 static Variant variants[] = {V(1, 2), V(1, 4), V(2, 2), V(2, 4), V(4, 4), V(8, 4)};
 
 static float lcg(uint64_t& s) { s = s * 6364136223846793005ULL + 1442695040888963407ULL; return ((s >> 40) / 16777216.0f) - 0.5f; }
@@ -267,7 +269,7 @@ int main() {
         printf("\ndecoder layers' products at one row, %d layers in a graph (%.1f MB of weights per layer)\n", layers, layerBytes / 1e6);
         printf("%-4s %10s %8s %7s\n", "pdl", "us/layer", "GB/s", "of bw");
         for (bool pdl : {false, true}) {
-            Fourbit store = matvec_4bit_r1_f2, add = matvec_4bit_r1_f2_add, swiglu = matvec_4bit_r1_f4_swiglu;
+            Fourbit store = matvec_4bit_r1_f4_b64, add = matvec_4bit_r1_f4_add_b64, swiglu = matvec_4bit_r1_f8_swiglu_b64;
             cudaGraph_t graph;
             CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeRelaxed));
             for (int l = 0; l < layers; l++) {
@@ -277,13 +279,13 @@ int main() {
                     go(pdl, kern, (shape[m][0] + features - 1) / features, MV_THREADS, in, (const uint8_t*) W[m], (const float*) S[m],
                        (const uint8_t*) W[m], (const float*) S[m], (const float*) dBook, 6, o, 1, shape[m][1], shape[m][0]);
                 };
-                mv(store, 0, x, q, 2);
-                mv(store, 1, x, k, 2);
-                mv(store, 2, x, v, 2);
-                mv(add, 3, q, h, 2);
-                go(pdl, swiglu, hidden / 2, MV_THREADS, (const float*) x, (const uint8_t*) W[4], (const float*) S[4], (const uint8_t*) W[5],
+                mv(store, 0, x, q, 4);
+                mv(store, 1, x, k, 4);
+                mv(store, 2, x, v, 4);
+                mv(add, 3, q, h, 4);
+                go(pdl, swiglu, hidden / 4, MV_THREADS, (const float*) x, (const uint8_t*) W[4], (const float*) S[4], (const uint8_t*) W[5],
                    (const float*) S[5], (const float*) dBook, 6, mid, 1, dim, hidden);
-                mv(add, 6, mid, h, 2);
+                mv(add, 6, mid, h, 4);
             }
             CHECK(cudaStreamEndCapture(st, &graph));
             cudaGraphExec_t exec;

@@ -703,6 +703,25 @@ __device__ __forceinline__ long long sum_row(int first, int f, int outCols, bool
     return min(first + f % features, outCols - 1);
 }
 
+// Asks the L2 for the codes and scales of `count` weight rows from `first` (one thread of a block), without waiting or
+// holding registers: a block issues it before pdl_wait, so its weights stream in while the kernel before it finishes,
+// and a block's whole slice is asked for at once rather than as its warps reach each load (ops/cuda/tune-matvec: a
+// 14336x4096 one-row product 20.2 -> 18.7 us). The ranges are widened to 16-byte granules, which the bulk prefetch
+// needs; allocations are 256-byte aligned, so that stays within them.
+__device__ __forceinline__ void prefetch_l2(const void* p, long long bytes) {
+#if __CUDA_ARCH__ >= 900
+    uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(15);
+    uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t(15);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(start), "r"((unsigned) (end - start)) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void prefetch_rows(const uint8_t* w, const float* scales, int first, int count, int in, int shift) {
+    long long base = (long long) first * in, weights = (long long) count * in;
+    prefetch_l2(w + (base >> 1), weights >> 1);
+    prefetch_l2(scales + (base >> shift), (weights >> shift) * 4);
+}
+
 // Four-bit weights are repacked on upload (repack_4bit) into tiles of 1024 weights per row, in which lane l's 16 bytes
 // hold weights 128g + 4l .. 128g + 4l + 3 for g = 0..7: the codes are one coalesced 128-bit load per lane and each
 // group of four weights meets a float4 of the activations that the warp reads contiguously.
@@ -748,13 +767,18 @@ template <int R, int F, int E, int S>
 __device__ void matvec_4bit_tiles(int block, const float* x, const uint8_t* w, const float* scales, const uint8_t* w2,
                                   const float* scales2, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
     __shared__ float book[16];
+    constexpr int features = E == EPI_SWIGLU ? F / 2 : F;
+    int first = block * features;
+    const int shift = S ? S : blockShift;
+    if (threadIdx.x == 0 && first < outCols) {
+        prefetch_rows(w, scales, first, min(features, outCols - first), in, shift);
+        if (E == EPI_SWIGLU) prefetch_rows(w2, scales2, first, min(features, outCols - first), in, shift);
+    }
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
     pdl_wait();
-    int first = block * (E == EPI_SWIGLU ? F / 2 : F);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int shift = S ? S : blockShift;
     const uint4* rowCodes[F];
     const float* rowScales[F];
 #pragma unroll
@@ -804,16 +828,6 @@ __device__ void matvec_4bit_tiles(int block, const float* x, const uint8_t* w, c
         }
     }
     block_store<R, F, E>(acc, out, rows, outCols, first);
-}
-
-template <int R, int F, int E>
-__device__ void matvec_4bit_body(int block, const float* x, const uint8_t* w, const float* scales, const uint8_t* w2,
-                                 const float* scales2, const float* codebook, int blockShift, float* out, int rows, int in, int outCols) {
-    if (blockShift == 6) {
-        matvec_4bit_tiles<R, F, E, 6>(block, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
-    } else {
-        matvec_4bit_tiles<R, F, E, 0>(block, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);
-    }
 }
 
 // Several products of one input in one launch (a layer's q, k and v; a gate/up pair on the tensor cores): up to three
@@ -897,34 +911,45 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16
 }
 
 // Launched with MV_THREADS threads and ceil(outCols / F) blocks (ceil(outCols / (F / 2)) for a gate/up pair); R is the
-// most rows the variant takes, F the sums per row a block makes. Names: matvec_4bit_r1_f2, ..._add, ..._swiglu.
-#define MATVEC_KERNELS(R, F, E, SUFFIX)                                                                                            \
+// most rows the variant takes, F the sums per row a block makes. Four-bit names: matvec_4bit_r1_f4, ..._add, ..._swiglu,
+// ..._trio for any block size, and the same ending in _b64 for blocks of 64 (bitsandbytes' default), whose shift is
+// known at compile time: those need 40-64 registers where a kernel that also took other sizes needed 72-96 (one-row
+// layer products 78.9 -> 77.1 us in ops/cuda/tune-matvec on an H100).
+#define MATVEC_4BIT_KERNEL(R, F, E, S, SUFFIX)                                                                                     \
     extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##SUFFIX(                                     \
             const float* x, const uint8_t* w, const float* scales, const uint8_t* w2, const float* scales2, const float* codebook,  \
             int blockShift, float* out, int rows, int in, int outCols) {                                                           \
-        matvec_4bit_body<R, F, E>(blockIdx.x, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);            \
-    }                                                                                                                              \
+        matvec_4bit_tiles<R, F, E, S>(blockIdx.x, x, w, scales, w2, scales2, codebook, blockShift, out, rows, in, outCols);        \
+    }
+#define MATVEC_4BIT_VARIANT(R, F, FS, S, SUFFIX)                                                                                   \
+    MATVEC_4BIT_KERNEL(R, F, EPI_STORE, S, SUFFIX)                                                                                 \
+    MATVEC_4BIT_KERNEL(R, F, EPI_ADD, S, _add##SUFFIX)                                                                             \
+    MATVEC_4BIT_KERNEL(R, FS, EPI_SWIGLU, S, _swiglu##SUFFIX)                                                                      \
+    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##_trio##SUFFIX(const float* x,                \
+            const float* codebook, int blockShift, int rows, int in, TRIO_PARAMS) {                                                \
+        Trio p = trio_pick(F, TRIO_ARGS);                                                                                          \
+        matvec_4bit_tiles<R, F, EPI_STORE, S>(p.block, x, p.w, p.scales, p.w, p.scales, codebook, blockShift, p.out, rows, in,     \
+                                              p.outCols);                                                                          \
+    }
+#define MATVEC_BF16_KERNEL(R, F, E, SUFFIX)                                                                                        \
     extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_bf16_r##R##_f##F##SUFFIX(const float* x, const uint16_t* w,    \
             const uint16_t* w2, float* out, int rows, int in, int outCols) {                                                       \
         matvec_bf16_body<R, F, E>(x, w, w2, out, rows, in, outCols);                                                               \
     }
-#define MATVEC_VARIANTS(R, F)                                                                                                      \
-    MATVEC_KERNELS(R, F, EPI_STORE, )                                                                                              \
-    MATVEC_KERNELS(R, F, EPI_ADD, _add)                                                                                            \
-    MATVEC_KERNELS(R, 4, EPI_SWIGLU, _swiglu)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(MV_THREADS) matvec_4bit_r##R##_f##F##_trio(const float* x, const float* codebook, \
-            int blockShift, int rows, int in, TRIO_PARAMS) {                                                                       \
-        Trio p = trio_pick(F, TRIO_ARGS);                                                                                          \
-        matvec_4bit_body<R, F, EPI_STORE>(p.block, x, p.w, p.scales, p.w, p.scales, codebook, blockShift, p.out, rows, in,         \
-                                          p.outCols);                                                                              \
-    }
+// F and FS: sums per row of a four-bit block and of a four-bit gate/up block; FB of a bf16 block (a bf16 gate/up block
+// makes four)
+#define MATVEC_VARIANTS(R, F, FS, FB)                                                                                              \
+    MATVEC_4BIT_VARIANT(R, F, FS, 0, )                                                                                             \
+    MATVEC_4BIT_VARIANT(R, F, FS, 6, _b64)                                                                                         \
+    MATVEC_BF16_KERNEL(R, FB, EPI_STORE, )                                                                                         \
+    MATVEC_BF16_KERNEL(R, FB, EPI_ADD, _add)                                                                                       \
+    MATVEC_BF16_KERNEL(R, 4, EPI_SWIGLU, _swiglu)
 
-// the variants the backend picks by row count (the best F per R of ops/cuda/tune-matvec on an H100; a gate/up pair
-// makes four sums per row, two features of each)
-MATVEC_VARIANTS(1, 2)
-MATVEC_VARIANTS(2, 2)
-MATVEC_VARIANTS(4, 4)
-MATVEC_VARIANTS(8, 4)
+// the variants the backend picks by row count (the best of ops/cuda/tune-matvec on an H100)
+MATVEC_VARIANTS(1, 4, 8, 2)
+MATVEC_VARIANTS(2, 2, 4, 2)
+MATVEC_VARIANTS(4, 4, 4, 4)
+MATVEC_VARIANTS(8, 4, 4, 4)
 
 // Batches of 5 to 64 rows with four-bit weights: tensor-core products (mma m16n8k16, bf16 in, float32 sums) that read
 // the repacked codes once, where expanding them to bf16 for cuBLAS moves 4.5 bytes per weight. A warp takes 16 * MT
@@ -945,12 +970,13 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
 #if __CUDA_ARCH__ >= 800
     __shared__ float book[16];
     __shared__ float sums[W / 2][MT * NT * 4][32];
+    int first = block * 16 * MT;
+    if (threadIdx.x == 0 && first < outCols) prefetch_rows(w, scales, first, min(16 * MT, outCols - first), in, blockShift);
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
     pdl_wait();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    int first = block * 16 * MT;
     const uint4* codes[MT][2];
     const float* rowScales[MT][2];
 #pragma unroll

@@ -169,12 +169,16 @@ public final class CudaBackend implements Backend {
         for (String kv : List.of("f32", "bf16")) {
             names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
         }
-        for (int[] v : MATVEC_VARIANTS) {
-            for (Epilogue e : Epilogue.values()) {
-                names.add(matvecName("4bit", v, e));
-                names.add(matvecName("bf16", v, e));
+        for (MatvecVariant v : MATVEC_VARIANTS) {
+            for (int blocksize : List.of(MatvecVariant.SPECIALISED_BLOCKSIZE, 0)) {
+                for (Epilogue e : Epilogue.values()) {
+                    names.add(v.name(false, e, blocksize));
+                }
+                names.add(v.trioName(blocksize));
             }
-            names.add(matvecTrioName(v));
+            for (Epilogue e : Epilogue.values()) {
+                names.add(v.name(true, e, 0));
+            }
         }
         for (int[] v : MMA_VARIANTS) {
             for (String suffix : List.of("", "_add", TRIO)) {
@@ -604,8 +608,9 @@ public final class CudaBackend implements Backend {
         }
         CudaMatrix first = (CudaMatrix) weights[0];
         boolean tensorCores = mmaTakes(x.rows(), first);
-        int[] variant = tensorCores ? mmaVariant(x.rows()) : matvecVariant(x.rows());
-        int features = tensorCores ? 16 * variant[1] : variant[1];
+        int[] variant = tensorCores ? mmaVariant(x.rows()) : null;
+        MatvecVariant decode = tensorCores ? null : matvecVariant(x.rows());
+        int features = tensorCores ? 16 * variant[1] : decode.sums();
         List<Object> args = new ArrayList<>(List.of(tensorCores ? bf16Copy(x) : ptr(x), first.codebook(),
                 Integer.numberOfTrailingZeros(first.blocksize()), x.rows(), x.cols()));
         int blocks = 0;
@@ -617,8 +622,8 @@ public final class CudaBackend implements Backend {
             args.addAll(List.of(m.data(), m.scales(), ptr(outs[j]), outCols));
             blocks += (outCols + features - 1) / features;
         }
-        launchBlocks(tensorCores ? mmaName(variant, TRIO) : matvecTrioName(variant), blocks, tensorCores ? 32 * variant[3] : MATVEC_THREADS,
-                args.toArray());
+        launchBlocks(tensorCores ? mmaName(variant, TRIO) : decode.trioName(first.blocksize()), blocks,
+                tensorCores ? 32 * variant[3] : MATVEC_THREADS, args.toArray());
     }
 
     private static final int TRIO_MATRICES = 3;
@@ -695,16 +700,17 @@ public final class CudaBackend implements Backend {
             // the decode kernels take up to MATVEC_MAX_ROWS rows; larger batches go that many rows at a time
             for (int r0 = 0; r0 < x.rows(); r0 += MATVEC_MAX_ROWS) {
                 int rows = Math.min(MATVEC_MAX_ROWS, x.rows() - r0);
-                int[] variant = matvecVariant(rows);
+                MatvecVariant variant = matvecVariant(rows);
                 CUdeviceptr xr = ptr(x).withByteOffset(4L * r0 * m.cols());
                 CUdeviceptr yr = ptr(out).withByteOffset(4L * r0 * m.rows());
-                int features = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS / 2 : variant[1];
+                int sums = variant.sums(bf16, epilogue);
+                int features = epilogue == Epilogue.SWIGLU ? sums / 2 : sums;
                 int blocks = (m.rows() + features - 1) / features;
+                String kernel = variant.name(bf16, epilogue, m.blocksize());
                 if (bf16) {
-                    launchBlocks(matvecName("bf16", variant, epilogue), blocks, MATVEC_THREADS, xr, m.data(), second.data(), yr, rows, m.cols(),
-                            m.rows());
+                    launchBlocks(kernel, blocks, MATVEC_THREADS, xr, m.data(), second.data(), yr, rows, m.cols(), m.rows());
                 } else {
-                    launchBlocks(matvecName("4bit", variant, epilogue), blocks, MATVEC_THREADS, xr, m.data(), m.scales(), second.data(),
+                    launchBlocks(kernel, blocks, MATVEC_THREADS, xr, m.data(), m.scales(), second.data(),
                             second.scales(), m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), yr, rows, m.cols(), m.rows());
                 }
             }
@@ -797,25 +803,47 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    /** {rows at most, output features per block} of the decode kernels in convoy.cu, by rows. */
-    private static final int[][] MATVEC_VARIANTS = {{1, 2}, {2, 2}, {4, 4}, {8, 4}};
-    /** Sums per row of a gate/up block of convoy.cu: two features of each. */
-    private static final int SWIGLU_SUMS = 4;
-    private static final int MATVEC_MAX_ROWS = MATVEC_VARIANTS[MATVEC_VARIANTS.length - 1][0];
+    /**
+     * A decode kernel family of convoy.cu (MATVEC_VARIANTS): up to {@code rows} rows, and the sums per row a block
+     * makes for four-bit weights, a four-bit gate/up pair (two kinds of sums), and bf16 weights.
+     */
+    private record MatvecVariant(int rows, int sums, int swigluSums, int bf16Sums) {
+        /** Four-bit blocks of this many weights (bitsandbytes' default) have kernels of their own, with fewer registers. */
+        static final int SPECIALISED_BLOCKSIZE = 64;
+        /** Sums per row of a bf16 gate/up block: two features of each. */
+        static final int BF16_SWIGLU_SUMS = 4;
+
+        int sums(boolean bf16, Epilogue epilogue) {
+            if (epilogue == Epilogue.SWIGLU) {
+                return bf16 ? BF16_SWIGLU_SUMS : swigluSums;
+            }
+            return bf16 ? bf16Sums : sums;
+        }
+
+        /** The kernel for bf16 or four-bit weights (of blocks of {@code blocksize}) with that epilogue. */
+        String name(boolean bf16, Epilogue epilogue, int blocksize) {
+            return "matvec_" + (bf16 ? "bf16" : "4bit") + "_r" + rows + "_f" + sums(bf16, epilogue) + epilogue.suffix
+                    + (bf16 ? "" : blocksizeSuffix(blocksize));
+        }
+
+        String trioName(int blocksize) {
+            return "matvec_4bit_r" + rows + "_f" + sums + TRIO + blocksizeSuffix(blocksize);
+        }
+
+        private static String blocksizeSuffix(int blocksize) {
+            return blocksize == SPECIALISED_BLOCKSIZE ? "_b" + SPECIALISED_BLOCKSIZE : "";
+        }
+    }
+
+    /** The decode kernels by rows (the best of ops/cuda/tune-matvec on an H100). */
+    private static final MatvecVariant[] MATVEC_VARIANTS = {new MatvecVariant(1, 4, 8, 2), new MatvecVariant(2, 2, 4, 2),
+        new MatvecVariant(4, 4, 4, 4), new MatvecVariant(8, 4, 4, 4)};
+    private static final int MATVEC_MAX_ROWS = MATVEC_VARIANTS[MATVEC_VARIANTS.length - 1].rows();
     /** MV_THREADS of convoy.cu. */
     private static final int MATVEC_THREADS = 128;
 
-    private static int[] matvecVariant(int rows) {
-        return Arrays.stream(MATVEC_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
-    }
-
-    private static String matvecTrioName(int[] variant) {
-        return "matvec_4bit_r" + variant[0] + "_f" + variant[1] + TRIO;
-    }
-
-    private static String matvecName(String weights, int[] variant, Epilogue epilogue) {
-        int sums = epilogue == Epilogue.SWIGLU ? SWIGLU_SUMS : variant[1];
-        return "matvec_" + weights + "_r" + variant[0] + "_f" + sums + epilogue.suffix;
+    private static MatvecVariant matvecVariant(int rows) {
+        return Arrays.stream(MATVEC_VARIANTS).filter(v -> v.rows() >= rows).findFirst().orElseThrow();
     }
 
     @Override

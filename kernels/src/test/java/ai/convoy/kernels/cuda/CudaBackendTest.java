@@ -85,13 +85,16 @@ class CudaBackendTest {
         gpu.endStep();
     }
 
-    private FourBitWeight fourBit(int rows, int cols, float[] codebook) {
+    /** Blocks of 64 weights (bitsandbytes' default) have decode kernels of their own; other sizes share one. */
+    private static final int[] BLOCKSIZES = {64, 256};
+
+    private FourBitWeight fourBit(int rows, int cols, int blocksize, float[] codebook) {
         byte[] packed = new byte[rows * cols / 2];
         for (int i = 0; i < packed.length; i++) {
             packed[i] = (byte) random.nextInt(256);
         }
-        return new FourBitWeight("w", rows, cols, 64, codebook, MemorySegment.ofArray(packed),
-                new BlockScales.Plain(TestTensors.floats(random, rows * cols / 64)));
+        return new FourBitWeight("w", rows, cols, blocksize, codebook, MemorySegment.ofArray(packed),
+                new BlockScales.Plain(TestTensors.floats(random, rows * cols / blocksize)));
     }
 
     @Test
@@ -113,12 +116,16 @@ class CudaBackendTest {
         // 1-8 rows: the decode kernels; 16 and 32: the tensor cores; 40: one product after another (cuBLAS). Output
         // widths that are not whole blocks of features, and a pair as well as a trio.
         for (int rows : new int[] {1, 3, 8, 16, 32, 40}) {
-            for (int[] widths : new int[][] {{96, 33, 33}, {70, 130}}) {
-                FourBitWeight[] w = Arrays.stream(widths).mapToObj(n -> fourBit(n, in, book.clone())).toArray(FourBitWeight[]::new);
-                checkMatmuls(rows + " rows, widths " + Arrays.toString(widths), w, rows, in);
+            for (int blocksize : BLOCKSIZES) {
+                for (int[] widths : new int[][] {{96, 33, 33}, {70, 130}}) {
+                    FourBitWeight[] w = Arrays.stream(widths).mapToObj(n -> fourBit(n, in, blocksize, book.clone())).toArray(FourBitWeight[]::new);
+                    checkMatmuls(rows + " rows, blocks of " + blocksize + ", widths " + Arrays.toString(widths), w, rows, in);
+                }
             }
-            FourBitWeight[] twoBooks = {fourBit(64, in, book), fourBit(64, in, TestTensors.floats(random, 16))};
+            FourBitWeight[] twoBooks = {fourBit(64, in, 64, book), fourBit(64, in, 64, TestTensors.floats(random, 16))};
             checkMatmuls(rows + " rows, two codebooks", twoBooks, rows, in);
+            FourBitWeight[] twoBlocksizes = {fourBit(64, in, 64, book), fourBit(64, in, 256, book.clone())};
+            checkMatmuls(rows + " rows, two block sizes", twoBlocksizes, rows, in);
         }
     }
 
@@ -147,13 +154,17 @@ class CudaBackendTest {
         // 1-11 rows: the decode kernels (a pair of one codebook in one launch); 40: cuBLAS
         for (int[] s : new int[][] {{1, 1024, 70}, {3, 2048, 33}, {8, 1024, 9}, {11, 1024, 130}, {40, 2048, 200}}) {
             int rows = s[0], in = s[1], out = s[2];
-            FourBitWeight g4 = fourBit(out, in, book);
-            FourBitWeight u4 = fourBit(out, in, book.clone());
-            FourBitWeight other = fourBit(out, in, TestTensors.floats(random, 16));
+            FourBitWeight g4 = fourBit(out, in, 64, book);
+            FourBitWeight u4 = fourBit(out, in, 64, book.clone());
+            FourBitWeight other = fourBit(out, in, 64, TestTensors.floats(random, 16));
+            FourBitWeight g256 = fourBit(out, in, 256, book);
+            FourBitWeight u256 = fourBit(out, in, 256, book.clone());
             HostTensor g16 = TestTensors.random(DType.BF16, random, out, in);
             HostTensor u16 = TestTensors.random(DType.BF16, random, out, in);
             HostTensor u32 = TestTensors.random(DType.F32, random, out, in);
             checkSwiglu("4-bit pair " + Arrays.toString(s), cpu.matrix(g4), cpu.matrix(u4), gpu.matrix(g4), gpu.matrix(u4), rows, in, out);
+            checkSwiglu("4-bit pair, blocks of 256 " + Arrays.toString(s), cpu.matrix(g256), cpu.matrix(u256), gpu.matrix(g256), gpu.matrix(u256),
+                    rows, in, out);
             checkSwiglu("4-bit, two codebooks " + Arrays.toString(s), cpu.matrix(g4), cpu.matrix(other), gpu.matrix(g4), gpu.matrix(other), rows,
                     in, out);
             checkSwiglu("bf16 pair " + Arrays.toString(s), cpu.matrix(g16), cpu.matrix(u16), gpu.matrix(g16), gpu.matrix(u16), rows, in, out);
@@ -187,7 +198,7 @@ class CudaBackendTest {
             for (int i = 0; i < packed.length; i++) {
                 packed[i] = (byte) random.nextInt(256);
             }
-            for (int blocksize : new int[] {64, 256}) {
+            for (int blocksize : BLOCKSIZES) {
                 FourBitWeight fb = new FourBitWeight("w", s[2], s[1], blocksize, TestTensors.floats(random, 16), MemorySegment.ofArray(packed),
                         new BlockScales.Plain(TestTensors.floats(random, (int) ((n + blocksize - 1) / blocksize))));
                 checkMatmul("4-bit blocks of " + blocksize + " " + Arrays.toString(s), cpu.matrix(fb), gpu.matrix(fb), s[0], s[1], s[2]);
