@@ -704,10 +704,11 @@ __device__ __forceinline__ long long sum_row(int first, int f, int outCols, bool
 }
 
 // Asks the L2 for the codes and scales of `count` weight rows from `first` (one thread of a block), without waiting or
-// holding registers: a block issues it before pdl_wait, so its weights stream in while the kernel before it finishes,
-// and a block's whole slice is asked for at once rather than as its warps reach each load (ops/cuda/tune-matvec: a
-// 14336x4096 one-row product 20.2 -> 18.7 us). The ranges are widened to 16-byte granules, which the bulk prefetch
-// needs; allocations are 256-byte aligned, so that stays within them.
+// holding registers: a decode block issues it before pdl_wait, so its weights stream in while the kernel before it
+// finishes, and a block's whole slice is asked for at once rather than as its warps reach each load (ops/cuda/tune-matvec:
+// a 14336x4096 one-row product 20.2 -> 18.7 us). The tensor-core kernels do without: their blocks take 16-64 rows, and
+// asking for all of them at once made the 70B batch-32 step 67.8 -> 70.9 ms on two H200s. The ranges are widened to
+// 16-byte granules, which the bulk prefetch needs; allocations are 256-byte aligned, so that stays within them.
 __device__ __forceinline__ void prefetch_l2(const void* p, long long bytes) {
 #if __CUDA_ARCH__ >= 900
     uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(15);
@@ -971,7 +972,6 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
     __shared__ float book[16];
     __shared__ float sums[W / 2][MT * NT * 4][32];
     int first = block * 16 * MT;
-    if (threadIdx.x == 0 && first < outCols) prefetch_rows(w, scales, first, min(16 * MT, outCols - first), in, blockShift);
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
     __syncthreads();
