@@ -29,9 +29,9 @@ __device__ __forceinline__ float warp_max(float v) {
 
 // Programmatic dependent launch (sm_90 and newer; no-ops elsewhere and when launched without it). A kernel launched
 // with it may start while the kernel before it in the stream still runs: until pdl_wait returns it reads nothing that
-// kernel writes and writes nothing at all, so it may only load weights and build tables. Every kernel lets the next
-// one start at once (pdl_launch_next): its blocks then wait on the GPU, ready, instead of being launched after this
-// kernel's tail.
+// kernel writes and writes nothing at all, so it may only load weights, what the host uploaded before the step's first
+// kernel that reads it (positions), and build tables. Every kernel lets the next one start at once (pdl_launch_next):
+// its blocks then wait on the GPU, ready, instead of being launched after this kernel's tail.
 __device__ __forceinline__ void pdl_wait() {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -64,6 +64,17 @@ extern "C" __global__ void embed(const void* table, int dtype, const int* ids, f
     if (t >= (long long) rows * cols) return;
     int r = t / cols, c = t % cols;
     out[t] = load_weight(table, (long long) ids[r] * cols + c, dtype);
+}
+
+// Asks the L2 for `bytes` from p without waiting or holding registers (sm_90's bulk prefetch; a no-op before). The
+// range is widened to 16-byte granules, which the bulk prefetch needs; allocations are 256-byte aligned, so that stays
+// within them.
+__device__ __forceinline__ void prefetch_l2(const void* p, long long bytes) {
+#if __CUDA_ARCH__ >= 900
+    uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(15);
+    uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t(15);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(start), "r"((unsigned) (end - start)) : "memory");
+#endif
 }
 
 // One block of up to 1024 threads per row: a decode step has one row, so the block reads it in as few rounds of loads
@@ -234,27 +245,36 @@ template <typename T>
 __device__ void attention(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, float* out, int heads, int kvHeads,
         int headDim, float scale, int window, int parts, float* partial, int* arrivals, int perBlock) {
-    pdl_start();
-    __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
-    __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [element k][lane], lane-major (no bank conflicts)
-    int lanes = 1;
-    while (ATT_CHUNK * lanes < headDim) lanes <<= 1;
+    pdl_launch_next();
     int group = heads / kvHeads, chunks = (group + perBlock - 1) / perBlock;
-    int perWarp = 32 / lanes / perBlock;
     int part = blockIdx.x % parts, rest = blockIdx.x / parts;
     int chunk = rest % chunks;
     rest /= chunks;
     int kvHead = rest % kvHeads, r = rest / kvHeads;
+    int width = kvHeads * headDim;
+    // positions and the cache's layout are set before the step; the keys and values at positions before this one were
+    // written by earlier steps: the first block of each part asks for its positions' keys and values of all KV heads
+    // while the kernel before it (which stores this position's) still runs
+    int pos = positions[r];
+    int first = window > 0 ? max(0, pos - window + 1) : 0;
+    int perPart = (pos - first + parts) / parts;
+    int from = first + part * perPart, to = min(pos, from + perPart - 1);
+    if (threadIdx.x == 0 && kvHead == 0 && chunk == 0 && from <= to) {
+        long long at = kv_offset(capacities, r, layer, from, width), bytes = (long long) (to - from + 1) * width * sizeof(T);
+        prefetch_l2((const T*) kBase[r] + at, bytes);
+        prefetch_l2((const T*) vBase[r] + at, bytes);
+    }
+    pdl_wait();
+    __shared__ float warpMax[ATT_WARPS][32], warpSum[ATT_WARPS][32];
+    __shared__ float warpAcc[ATT_WARPS][32 * ATT_CHUNK];  // per warp: [element k][lane], lane-major (no bank conflicts)
+    int lanes = 1;
+    while (ATT_CHUNK * lanes < headDim) lanes <<= 1;
+    int perWarp = 32 / lanes / perBlock;
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int slot = lane / lanes, run0 = lane % lanes;  // run0: this lane's runs of dimensions (att_dim)
     int mine = slot % perBlock, at = slot / perBlock;  // this lane's head in the chunk and position in the warp's pass
     bool active = at < perWarp && chunk * perBlock + mine < group;
     int h = kvHead * group + chunk * perBlock + mine;
-    int width = kvHeads * headDim;
-    int pos = positions[r];
-    int first = window > 0 ? max(0, pos - window + 1) : 0;
-    int perPart = (pos - first + parts) / parts;
-    int from = first + part * perPart, to = min(pos, from + perPart - 1);
     long long base = kv_offset(capacities, r, layer, 0, width) + kvHead * headDim;
     const T* keys = (const T*) kBase[r] + base;
     const T* values = (const T*) vBase[r] + base;
@@ -703,20 +723,11 @@ __device__ __forceinline__ long long sum_row(int first, int f, int outCols, bool
     return min(first + f % features, outCols - 1);
 }
 
-// Asks the L2 for the codes and scales of `count` weight rows from `first` (one thread of a block), without waiting or
-// holding registers: a decode block issues it before pdl_wait, so its weights stream in while the kernel before it
-// finishes, and a block's whole slice is asked for at once rather than as its warps reach each load (ops/cuda/tune-matvec:
-// a 14336x4096 one-row product 20.2 -> 18.7 us). The tensor-core kernels do without: their blocks take 16-64 rows, and
-// asking for all of them at once made the 70B batch-32 step 67.8 -> 70.9 ms on two H200s. The ranges are widened to
-// 16-byte granules, which the bulk prefetch needs; allocations are 256-byte aligned, so that stays within them.
-__device__ __forceinline__ void prefetch_l2(const void* p, long long bytes) {
-#if __CUDA_ARCH__ >= 900
-    uintptr_t start = reinterpret_cast<uintptr_t>(p) & ~uintptr_t(15);
-    uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes + 15) & ~uintptr_t(15);
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(start), "r"((unsigned) (end - start)) : "memory");
-#endif
-}
-
+// Asks the L2 for the codes and scales of `count` weight rows from `first` (prefetch_l2, one thread of a block): a decode
+// block issues it before pdl_wait, so its weights stream in while the kernel before it finishes, and a block's whole
+// slice is asked for at once rather than as its warps reach each load (ops/cuda/tune-matvec: a 14336x4096 one-row
+// product 20.2 -> 18.7 us). The tensor-core kernels do without: their blocks take 16-64 rows, and asking for all of them
+// at once made the 70B batch-32 step 67.8 -> 70.9 ms on two H200s.
 __device__ __forceinline__ void prefetch_rows(const uint8_t* w, const float* scales, int first, int count, int in, int shift) {
     long long base = (long long) first * in, weights = (long long) count * in;
     prefetch_l2(w + (base >> 1), weights >> 1);
