@@ -46,7 +46,6 @@ MMA_KERNELS(2, 4, 16)
 MMA_KERNELS(1, 8, 8)
 MMA_KERNELS(2, 8, 8)
 MMA_KERNELS(4, 4, 4)
-MMA_KERNELS(4, 4, 8)
 
 static cudaStream_t st;
 // a launch on st, with programmatic dependent launch or without

@@ -971,8 +971,45 @@ MATVEC_VARIANTS(8, 4, 4, 4)
 // g and g + 8, which are one byte pair of its chunk t + 4 ci of the tile, and the same four activations of row g.
 // Needs sm_80 or newer; the backend launches it only there.
 
-__device__ __forceinline__ uint32_t bf16_pair(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t selector) {
+    uint32_t d;
+    asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
+    return d;
+}
+
+// The codebook in bf16 as byte planes for codes4_bf16: lo[i] and hi[i] hold the low and high bytes of entries 4i..4i+3.
+// Read at a lane-dependent copy, so that the compiler keeps them in ordinary registers (from uniform ones it copied
+// them back before every use).
+__device__ __forceinline__ void bf16_codebook_planes(const float* codebook, uint32_t* lo, uint32_t* hi) {
+    __shared__ __align__(16) uint32_t table[2][8];
+    if (threadIdx.x < 32) {
+        __nv_bfloat16 v = __float2bfloat16_rn(codebook[threadIdx.x & 15]);
+        reinterpret_cast<unsigned short*>(table)[threadIdx.x] = *reinterpret_cast<unsigned short*>(&v);
+    }
+    __syncthreads();
+    uint32_t t[8];
+    *reinterpret_cast<uint4*>(t) = reinterpret_cast<const uint4*>(table[threadIdx.x & 1])[0];
+    *reinterpret_cast<uint4*>(t + 4) = reinterpret_cast<const uint4*>(table[threadIdx.x & 1])[1];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        lo[i] = prmt(t[2 * i], t[2 * i + 1], 0x6420);
+        hi[i] = prmt(t[2 * i], t[2 * i + 1], 0x7531);
+    }
+}
+
+// The bf16 codebook values of the four codes in the low 16 bits of `pair` (two bytes, each its high nibble first), by
+// byte permutes instead of a shared-memory load per code: `first` holds the first byte's two values (high nibble in
+// the low half), `last` the second byte's.
+__device__ __forceinline__ void codes4_bf16(uint32_t pair, const uint32_t* lo, const uint32_t* hi, uint32_t& first, uint32_t& last) {
+    uint32_t index = pair & 0x7777u, upper = 0x3210u | ((pair >> 1) & 0x4444u);  // entry within a half; which half
+    uint32_t l = prmt(prmt(lo[0], lo[1], index), prmt(lo[2], lo[3], index), upper);
+    uint32_t u = prmt(prmt(hi[0], hi[1], index), prmt(hi[2], hi[3], index), upper);
+    first = prmt(l, u, 0x4051);
+    last = prmt(l, u, 0x6273);
+}
+
+__device__ __forceinline__ uint32_t bf16_scaled(uint32_t pair, __nv_bfloat162 scale) {
+    __nv_bfloat162 v = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&pair), scale);
     return *reinterpret_cast<uint32_t*>(&v);
 }
 
@@ -980,12 +1017,11 @@ template <int MT, int NT, int W, int E>
 __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* w, const float* scales, const float* codebook,
                               int blockShift, float* out, int rows, int in, int outCols) {
 #if __CUDA_ARCH__ >= 800
-    __shared__ float book[16];
     __shared__ float sums[W / 2][MT * NT * 4][32];
     int first = block * 16 * MT;
     pdl_launch_next();
-    if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];
-    __syncthreads();
+    uint32_t lo[4], hi[4];
+    bf16_codebook_planes(codebook, lo, hi);
     pdl_wait();
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const uint4* codes[MT][2];
@@ -1030,10 +1066,11 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
 #pragma unroll
                     for (int h = 0; h < 2; h++) {
                         uint32_t word = (gg >> 1) == 0 ? c[m][h].x : (gg >> 1) == 1 ? c[m][h].y : (gg >> 1) == 2 ? c[m][h].z : c[m][h].w;
-                        uint32_t pair = word >> (16 * (gg & 1));
-                        float s = rowScales[m][h][k >> blockShift];
-                        a[h] = bf16_pair(book[(pair >> 4) & 15] * s, book[pair & 15] * s);
-                        a[2 + h] = bf16_pair(book[(pair >> 12) & 15] * s, book[(pair >> 8) & 15] * s);
+                        __nv_bfloat162 s = __float2bfloat162_rn(rowScales[m][h][k >> blockShift]);
+                        uint32_t first2, last2;
+                        codes4_bf16(word >> (16 * (gg & 1)), lo, hi, first2, last2);
+                        a[h] = bf16_scaled(first2, s);
+                        a[2 + h] = bf16_scaled(last2, s);
                     }
 #pragma unroll
                     for (int n = 0; n < NT; n++) {
@@ -1102,8 +1139,10 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
     }
 
 // the variants the backend picks by row count (the fastest of ops/cuda/tune-matvec on an H100 for 5-8, 9-16, 17-32 and
-// 33-64 rows over the Llama-3-8B and -70B shapes; up to 4 rows the float32 decode kernels are faster)
+// 33-64 rows over the Llama-3-8B and -70B shapes, m4_n4_w8 for 17-32 rows of 8192 outputs or more; up to 4 rows the
+// float32 decode kernels are faster)
 MMA_KERNELS(1, 1, 8)
 MMA_KERNELS(1, 2, 4)
 MMA_KERNELS(2, 4, 8)
+MMA_KERNELS(4, 4, 8)
 MMA_KERNELS(2, 8, 4)

@@ -127,6 +127,9 @@ class CudaBackendTest {
             FourBitWeight[] twoBlocksizes = {fourBit(64, in, 64, book), fourBit(64, in, 256, book.clone())};
             checkMatmuls(rows + " rows, two block sizes", twoBlocksizes, rows, in);
         }
+        // 17-32 rows with a first matrix of 8192 outputs or more take the tensor-core variant with four tiles a warp
+        FourBitWeight[] wide = {fourBit(8200, 1024, 64, book), fourBit(40, 1024, 64, book.clone())};
+        checkMatmuls("24 rows, 8200 and 40 wide", wide, 24, 1024);
     }
 
     /** matmuls against the CPU, and each output bit for bit against the same product launched alone. */
@@ -216,7 +219,7 @@ class CudaBackendTest {
     void prefillAndBatchSizedProductsInBf16() {
         // four-bit: 9-64 rows on the tensor-core kernels (16, 32 and 64 rows at most), more by cuBLAS; 9000 x 4096
         // four-bit weights expand to 72 MiB of bf16 for it: more than one slice of the expansion buffer
-        for (int[] s : new int[][] {{9, 1024, 64}, {33, 2048, 200}, {512, 1024, 96}, {16, 4096, 9000}, {24, 3072, 100}, {64, 1024, 48},
+        for (int[] s : new int[][] {{9, 1024, 64}, {33, 2048, 200}, {512, 1024, 96}, {16, 4096, 9000}, {24, 3072, 100}, {32, 1024, 8250}, {64, 1024, 48},
             {65, 2048, 40}, {200, 4096, 9000}}) {
             long n = (long) s[1] * s[2];
             byte[] packed = new byte[(int) (n / 2)];
