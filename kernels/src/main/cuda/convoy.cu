@@ -998,14 +998,15 @@ __device__ __forceinline__ void bf16_codebook_planes(const float* codebook, uint
 }
 
 // The bf16 codebook values of the four codes in the low 16 bits of `pair` (two bytes, each its high nibble first), by
-// byte permutes instead of a shared-memory load per code: `first` holds the first byte's two values (high nibble in
-// the low half), `last` the second byte's.
-__device__ __forceinline__ void codes4_bf16(uint32_t pair, const uint32_t* lo, const uint32_t* hi, uint32_t& first, uint32_t& last) {
+// byte permutes instead of a shared-memory load per code: `byte0Values` holds the first byte's two values (high nibble
+// in the low half), `byte1Values` the second byte's.
+__device__ __forceinline__ void codes4_bf16(uint32_t pair, const uint32_t* lo, const uint32_t* hi, uint32_t& byte0Values,
+                                            uint32_t& byte1Values) {
     uint32_t index = pair & 0x7777u, upper = 0x3210u | ((pair >> 1) & 0x4444u);  // entry within a half; which half
     uint32_t l = prmt(prmt(lo[0], lo[1], index), prmt(lo[2], lo[3], index), upper);
     uint32_t u = prmt(prmt(hi[0], hi[1], index), prmt(hi[2], hi[3], index), upper);
-    first = prmt(l, u, 0x4051);
-    last = prmt(l, u, 0x6273);
+    byte0Values = prmt(l, u, 0x4051);
+    byte1Values = prmt(l, u, 0x6273);
 }
 
 __device__ __forceinline__ uint32_t bf16_scaled(uint32_t pair, __nv_bfloat162 scale) {
@@ -1067,10 +1068,10 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
                     for (int h = 0; h < 2; h++) {
                         uint32_t word = (gg >> 1) == 0 ? c[m][h].x : (gg >> 1) == 1 ? c[m][h].y : (gg >> 1) == 2 ? c[m][h].z : c[m][h].w;
                         __nv_bfloat162 s = __float2bfloat162_rn(rowScales[m][h][k >> blockShift]);
-                        uint32_t first2, last2;
-                        codes4_bf16(word >> (16 * (gg & 1)), lo, hi, first2, last2);
-                        a[h] = bf16_scaled(first2, s);
-                        a[2 + h] = bf16_scaled(last2, s);
+                        uint32_t byte0Values, byte1Values;
+                        codes4_bf16(word >> (16 * (gg & 1)), lo, hi, byte0Values, byte1Values);
+                        a[h] = bf16_scaled(byte0Values, s);
+                        a[2 + h] = bf16_scaled(byte1Values, s);
                     }
 #pragma unroll
                     for (int n = 0; n < NT; n++) {

@@ -755,7 +755,7 @@ public final class CudaBackend implements Backend {
     private static final int MMA_MIN_ROWS = 4;
     /**
      * 17-32 rows of a matrix of at least MMA_WIDE_FEATURES outputs: four 16-feature tiles a warp (the Llama-3-70B
-     * products and the 8B gate/up, 8-21% faster in ops/cuda/tune-matvec on an H100; narrower ones are slower so).
+     * products and the 8B gate/up, 5-22% faster in ops/cuda/tune-matvec on an H100; narrower ones are slower so).
      */
     private static final int[] MMA_WIDE = {32, 4, 4, 8};
     private static final int MMA_WIDE_FEATURES = 8192;
