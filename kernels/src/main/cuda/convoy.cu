@@ -783,8 +783,9 @@ __device__ void matvec_4bit_tiles(int block, const float* x, const uint8_t* w, c
     int first = block * features;
     const int shift = S ? S : blockShift;
     if (threadIdx.x == 0 && first < outCols) {
-        prefetch_rows(w, scales, first, min(features, outCols - first), in, shift);
-        if (E == EPI_SWIGLU) prefetch_rows(w2, scales2, first, min(features, outCols - first), in, shift);
+        int count = min(features, outCols - first);
+        prefetch_rows(w, scales, first, count, in, shift);
+        if (E == EPI_SWIGLU) prefetch_rows(w2, scales2, first, count, in, shift);
     }
     pdl_launch_next();
     if (threadIdx.x < 16) book[threadIdx.x] = codebook[threadIdx.x];

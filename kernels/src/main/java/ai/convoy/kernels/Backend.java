@@ -49,6 +49,13 @@ public interface Backend extends AutoCloseable {
      */
     void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs);
 
+    /** Refuses a {@link #matmuls} call whose matrices and outputs do not pair up one to one. */
+    static void requireOutputPerMatrix(WeightMatrix[] weights, Activations[] outs) {
+        if (weights.length != outs.length) {
+            throw new IllegalArgumentException(weights.length + " matrices but " + outs.length + " outputs");
+        }
+    }
+
     /** acc[r] += W x[r]: a projection added into the residual stream. */
     void matmulAdd(Activations x, WeightMatrix w, Activations acc);
 

@@ -107,9 +107,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs) {
-        if (weights.length != outs.length) {
-            throw new IllegalArgumentException(weights.length + " matrices but " + outs.length + " outputs");
-        }
+        Backend.requireOutputPerMatrix(weights, outs);
         for (int i = 0; i < weights.length; i++) {
             matmul(x, weights[i], outs[i]);
         }

@@ -598,9 +598,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void matmuls(Activations x, WeightMatrix[] weights, Activations[] outs) {
-        if (weights.length != outs.length) {
-            throw new IllegalArgumentException(weights.length + " matrices but " + outs.length + " outputs");
-        }
+        Backend.requireOutputPerMatrix(weights, outs);
         if (!inOneLaunch(x.rows(), weights)) {
             for (int i = 0; i < weights.length; i++) {
                 product(x, (CudaMatrix) weights[i], null, outs[i], Epilogue.STORE);
@@ -618,7 +616,9 @@ public final class CudaBackend implements Backend {
         for (int i = 0; i < TRIO_MATRICES; i++) {
             int j = Math.min(i, weights.length - 1);  // a missing third matrix: the last one again, with no features (no blocks)
             CudaMatrix m = (CudaMatrix) weights[j];
-            checkProduct(x, m, outs[j]);
+            if (i == j) {
+                checkProduct(x, m, outs[j]);
+            }
             int outCols = i == j ? m.rows() : 0;
             args.addAll(List.of(m.data(), m.scales(), ptr(outs[j]), outCols));
             blocks += (outCols + features - 1) / features;
