@@ -168,7 +168,7 @@ public final class CudaBackend implements Backend {
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_parts", "argmax_merge",
                 "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
         for (String kv : List.of("f32", "bf16")) {
-            names.addAll(List.of("rope_store_" + kv, "attention_" + kv, "attention_prefill_" + kv));
+            names.addAll(List.of("rope_store_" + kv, "attention_lanes_" + kv, "attention_tiles_" + kv, "attention_prefill_" + kv));
         }
         for (MatvecVariant v : MATVEC_VARIANTS) {
             for (int blocksize : List.of(MatvecVariant.SPECIALISED_BLOCKSIZE, 0)) {
@@ -892,24 +892,46 @@ public final class CudaBackend implements Backend {
             int p = batch.position(r) + 1;
             visible = Math.max(visible, shape.window() > 0 ? Math.min(p, shape.window()) : p);
         }
-        // the kernel's layout (convoy.cu): lanes per (query head, position), query heads per block (all of a group that
-        // fit when many rows keep the GPU busy, so each key and value is read once for them; one otherwise, so that few
-        // rows still spread over many blocks), positions per pass
-        int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), ATTENTION_CHUNK) - 1);
-        int group = shape.heads() / shape.kvHeads();
-        int perBlock = batch.rows() > MATVEC_MAX_ROWS ? Math.min(group, 32 / lanes) : 1;
-        int chunks = Math.ceilDiv(group, perBlock);
-        int pass = ATTENTION_THREADS / 32 * (32 / lanes / perBlock);
-        int blocksPerPart = batch.rows() * shape.kvHeads() * chunks;
-        // as many blocks as fit on the GPU at once (a few more would wait for a second wave), at most ATTENTION_PASSES
-        // passes per warp, at least one whole pass per part
-        int parts = Math.max(ATTENTION_BLOCKS_PER_SM * multiprocessors / blocksPerPart, Math.ceilDiv(visible, ATTENTION_PASSES * pass));
-        parts = Math.max(1, Math.min(ATTENTION_MAX_PARTS, Math.min(parts, Math.ceilDiv(visible, pass))));
         int rowHeads = batch.rows() * shape.heads();
-        CUdeviceptr partial = scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
-        launchBlocks("attention" + element, blocksPerPart * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(), layer, positions,
-                ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts, partial, arrivals(blocksPerPart),
-                perBlock);
+        if (batch.rows() == 1) {
+            // the lanes kernel's layout (convoy.cu): lanes per (query head, position), positions per pass of its blocks
+            int lanes = Integer.highestOneBit(2 * Math.ceilDiv(shape.headDim(), ATTENTION_CHUNK) - 1);
+            int pass = ATTENTION_THREADS / lanes;
+            int parts = attentionParts(rowHeads, visible, pass, ATTENTION_PASSES);
+            launchBlocks("attention_lanes" + element, rowHeads * parts, ATTENTION_THREADS, ptr(q), rows.keys(), rows.values(), rows.capacities(),
+                    layer, positions, ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(), shape.window(), parts,
+                    attentionPartials(rowHeads, parts, shape), arrivals(rowHeads));
+            return;
+        }
+        // the tiles kernel's layout: query heads per block (the whole group unless that passes ATTENTION_HEAD_DIMS),
+        // positions per tile (as many as ATTENTION_LOADS pieces of 16 bytes a thread hold, at most 32)
+        int group = shape.heads() / shape.kvHeads();
+        int blockHeads = Math.min(group, ATTENTION_HEAD_DIMS / shape.headDim());
+        int chunks = Math.ceilDiv(group, blockHeads);
+        blockHeads = Math.ceilDiv(group, chunks);
+        int pieces = shape.headDim() * kv.elementBytes() / 16;
+        int tile = Math.min(32, ATTENTION_LOADS * ATTENTION_THREADS / pieces);
+        int shared = Math.max(32 * tile * (pieces | 1) + 4 * blockHeads * (shape.headDim() + tile + 3), 4 * 32 * blockHeads);
+        int blocksPerPart = batch.rows() * shape.kvHeads() * chunks;
+        int parts = attentionParts(blocksPerPart, visible, tile, ATTENTION_TILES);
+        queue(new Launch("attention_tiles" + element, blocksPerPart * parts, ATTENTION_THREADS, shared, new Object[] {ptr(q), rows.keys(),
+            rows.values(), rows.capacities(), layer, positions, ptr(out), shape.heads(), shape.kvHeads(), shape.headDim(), shape.scale(),
+            shape.window(), parts, attentionPartials(rowHeads, parts, shape), arrivals(blocksPerPart), blockHeads, tile}));
+    }
+
+    /**
+     * Into how many parts the decode attention cuts each row's positions: as many as fill the GPU's blocks at once (a few
+     * more would wait for a second wave), so many that a block takes at most maxSteps steps of `step` positions, at
+     * least one whole step each, at most ATTENTION_MAX_PARTS.
+     */
+    private int attentionParts(int blocksPerPart, int visible, int step, int maxSteps) {
+        int parts = Math.max(ATTENTION_BLOCKS_PER_SM * multiprocessors / blocksPerPart, Math.ceilDiv(visible, maxSteps * step));
+        return Math.max(1, Math.min(ATTENTION_MAX_PARTS, Math.min(parts, Math.ceilDiv(visible, step))));
+    }
+
+    /** Where the parts of a split decode attention leave their sums (none needed for one part). */
+    private CUdeviceptr attentionPartials(int rowHeads, int parts, AttentionShape shape) {
+        return scratch("attention parts", parts > 1 ? 4L * rowHeads * parts * (shape.headDim() + 2) : 4);
     }
 
     /** PF_QUERIES, PF_KEYS, PF_WARPS and PF_MAX_DIM of convoy.cu's prefill attention kernel. */
@@ -953,17 +975,24 @@ public final class CudaBackend implements Backend {
 
     private static final int[] NO_TILES = new int[0];
 
-    /** ATT_WARPS warps of convoy.cu's attention kernel, ATT_CHUNK dimensions a lane; heads up to 256 are tested. */
+    /**
+     * ATT_THREADS, ATT_CHUNK, ATT_LOADS and ATT_HEAD_DIMS of convoy.cu's decode attention kernels; heads up to 256
+     * dimensions are tested.
+     */
     private static final int ATTENTION_THREADS = 8 * 32;
     private static final int ATTENTION_CHUNK = 16;
+    private static final int ATTENTION_LOADS = 2;
+    private static final int ATTENTION_HEAD_DIMS = 2048;
     private static final int ATTENTION_MAX_DIM = 256;
     /**
      * How the decode attention splits each row's positions: into as many parts as this many blocks per multiprocessor
-     * allow (a single row reading a long cache still fills the GPU), and into at most ATTENTION_MAX_PARTS, each warp
-     * making at most ATTENTION_PASSES dependent passes over its part.
+     * allow (a single row reading a long cache still fills the GPU), and into at most ATTENTION_MAX_PARTS, each warp of
+     * the lanes kernel making at most ATTENTION_PASSES passes over its part, each block of the tiles kernel taking at
+     * most ATTENTION_TILES tiles.
      */
     private static final int ATTENTION_BLOCKS_PER_SM = 4;
     private static final int ATTENTION_PASSES = 8;
+    private static final int ATTENTION_TILES = 16;
     private static final int ATTENTION_MAX_PARTS = 32;
 
     /** Each row's cache addresses and capacity, uploaded once per step (every layer of the step uses them). */

@@ -3,6 +3,7 @@ package ai.convoy.kernels.cuda;
 import static ai.convoy.kernels.cpu.TestTensors.filled;
 import static ai.convoy.kernels.cpu.TestTensors.read;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -292,36 +293,64 @@ class CudaBackendTest {
     @Test
     void groupedQueryAttentionWithAndWithoutAWindow() {
         // {heads, kv heads, head dim}: groups of 4, 8 and 1 fill the prefill kernel's tiles with 16, 8 and 64 rows;
-        // a head dimension of 256 is beyond it and takes the decode kernel for prefill too; in the decode kernel a group
-        // of 3 leaves lanes idle and a group of 16 at 128 dimensions takes two blocks per KV head
-        for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}, {6, 2, 64}, {32, 2, 128}}) {
+        // a head dimension of 256 is beyond it and takes the decode kernel for prefill too (float32 keys in tiles of 8
+        // positions); in the decode kernel a group of 3 leaves threads idle, a group of 16 at 128 dimensions fills one
+        // block's heads and at 256 dimensions takes two blocks per KV head
+        // prefill 70 positions of one slot and 3 of another in one batch, 9 more of the first, one decode row each (the
+        // tiles kernel), then a lone decode row (the lanes kernel)
+        int[][] steps = {{70, 3}, {9, 0}, {1, 1}, {0, 1}};
+        for (int[] dims : new int[][] {{8, 2, 64}, {16, 2, 128}, {4, 4, 96}, {4, 2, 256}, {6, 2, 64}, {32, 2, 128}, {16, 1, 256}}) {
             for (int window : new int[] {0, 5}) {
-                checkAttention(gpu, dims[0], dims[1], dims[2], window, 1e-5);
+                checkAttention(gpu, dims[0], dims[1], dims[2], window, steps, 1e-5);
                 // bf16 keys and values: each off by up to 2^-9 relative
-                checkAttention(gpuBf16Kv, dims[0], dims[1], dims[2], window, 1e-2);
+                checkAttention(gpuBf16Kv, dims[0], dims[1], dims[2], window, steps, 1e-2);
             }
         }
     }
 
-    private void checkAttention(CudaBackend gpu, int heads, int kvHeads, int headDim, int window, double bound) {
+    @Test
+    void decodeAttentionOverManyRowsOfLongCaches() {
+        // 70 rows of 4 KV heads fill the GPU's blocks without splitting positions: each block walks a row's whole cache,
+        // several tiles, with the online softmax carried from tile to tile (and a window reaching across tiles); then one
+        // row alone
+        int slots = 70;
+        int[][] steps = {new int[slots], new int[slots], new int[slots]};
+        Arrays.fill(steps[0], 100);
+        Arrays.fill(steps[1], 1);
+        steps[2][0] = 1;
+        for (int window : new int[] {0, 40}) {
+            checkAttention(gpu, 8, 4, 128, window, steps, 1e-5);
+            checkAttention(gpuBf16Kv, 8, 4, 128, window, steps, 1e-2);
+        }
+    }
+
+    /** steps[i][s]: the positions that step i adds to slot s (one row each, in slot order). */
+    private void checkAttention(CudaBackend gpu, int heads, int kvHeads, int headDim, int window, int[][] steps, double bound) {
         int layers = 2;
         AttentionShape shape = new AttentionShape(heads, kvHeads, headDim, (float) (1 / Math.sqrt(headDim)), window,
                 TestTensors.ropeFrequencies(headDim, 10000));
+        int slotCount = steps[0].length;
         try (KvCache kc = cpu.kvCache(layers, kvHeads, headDim); KvCache kg = gpu.kvCache(layers, kvHeads, headDim)) {
-            int a = kc.openSlot(90);
-            int b = kc.openSlot(90);
-            assertTrue(kg.openSlot(90) == a && kg.openSlot(90) == b);
-            // prefill 70 positions of a and 3 of b in one batch, 9 more of a, then one decode row each
-            int[][] steps = {{70, 3}, {9, 0}, {1, 1}};
-            int[] next = {0, 0};
+            int[] slotIds = new int[slotCount];
+            for (int s = 0; s < slotCount; s++) {
+                int capacity = 0;
+                for (int[] step : steps) {
+                    capacity += step[s];
+                }
+                slotIds[s] = kc.openSlot(capacity);
+                assertEquals(slotIds[s], kg.openSlot(capacity));
+            }
+            int[] next = new int[slotCount];
             for (int[] step : steps) {
-                int rows = step[0] + step[1];
+                int rows = Arrays.stream(step).sum();
                 int[] slots = new int[rows];
                 int[] positions = new int[rows];
-                for (int r = 0; r < rows; r++) {
-                    boolean first = r < step[0];
-                    slots[r] = first ? a : b;
-                    positions[r] = first ? next[0]++ : next[1]++;
+                int r = 0;
+                for (int s = 0; s < slotCount; s++) {
+                    for (int i = 0; i < step[s]; i++, r++) {
+                        slots[r] = slotIds[s];
+                        positions[r] = next[s]++;
+                    }
                 }
                 TokenBatch batch = new TokenBatch(slots, positions);
                 float[] q = TestTensors.floats(random, rows * heads * headDim);
