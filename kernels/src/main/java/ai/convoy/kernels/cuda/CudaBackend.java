@@ -1020,6 +1020,8 @@ public final class CudaBackend implements Backend {
 
     /** Columns of a row per block of argmax_parts: a vocabulary row in about 128 blocks. */
     private static final int ARGMAX_SPAN = 1024;
+    /** ARGMAX_THREADS of convoy.cu's argmax_parts. */
+    private static final int ARGMAX_THREADS = 256;
 
     @Override
     public void argmax(Activations scores, int[] ids) {
@@ -1028,7 +1030,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr partBest = workspace.take(4L * rows * parts);
         CUdeviceptr partAt = workspace.take(4L * rows * parts);
         CUdeviceptr picked = workspace.take(4L * rows);
-        launchBlocks("argmax_parts", rows * parts, 256, ptr(scores), scores.cols(), ARGMAX_SPAN, parts, partBest, partAt);
+        launchBlocks("argmax_parts", rows * parts, ARGMAX_THREADS, ptr(scores), scores.cols(), ARGMAX_SPAN, parts, partBest, partAt);
         launchBlocks("argmax_merge", rows, 32, partBest, partAt, parts, picked);
         synchronize();
         cuMemcpyDtoH(Pointer.to(ids), picked, 4L * rows);
