@@ -52,7 +52,6 @@ import java.util.LinkedHashMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.Sizeof;
@@ -181,9 +180,9 @@ public final class CudaBackend implements Backend {
                 names.add(v.name(true, e, 0));
             }
         }
-        for (int[] v : Stream.concat(Arrays.stream(MMA_VARIANTS), Stream.of(MMA_WIDE)).toList()) {
+        for (MmaVariant v : MMA_VARIANTS) {
             for (String suffix : List.of("", "_add", TRIO)) {
-                names.add(mmaName(v, suffix));
+                names.add(v.name(suffix));
             }
         }
         for (String f : names) {
@@ -607,9 +606,9 @@ public final class CudaBackend implements Backend {
         }
         CudaMatrix first = (CudaMatrix) weights[0];
         boolean tensorCores = mmaTakes(x.rows(), first);
-        int[] variant = tensorCores ? mmaVariant(x.rows(), first.rows()) : null;
+        MmaVariant variant = tensorCores ? mmaVariant(x.rows(), first.rows()) : null;
         MatvecVariant decode = tensorCores ? null : matvecVariant(x.rows());
-        int features = tensorCores ? 16 * variant[1] : decode.sums();
+        int features = tensorCores ? variant.features() : decode.sums();
         List<Object> args = new ArrayList<>(List.of(tensorCores ? bf16Copy(x) : ptr(x), first.codebook(),
                 Integer.numberOfTrailingZeros(first.blocksize()), x.rows(), x.cols()));
         int blocks = 0;
@@ -623,8 +622,8 @@ public final class CudaBackend implements Backend {
             args.addAll(List.of(m.data(), m.scales(), ptr(outs[j]), outCols));
             blocks += (outCols + features - 1) / features;
         }
-        launchBlocks(tensorCores ? mmaName(variant, TRIO) : decode.trioName(first.blocksize()), blocks,
-                tensorCores ? 32 * variant[3] : MATVEC_THREADS, args.toArray());
+        launchBlocks(tensorCores ? variant.name(TRIO) : decode.trioName(first.blocksize()), blocks,
+                tensorCores ? variant.threads() : MATVEC_THREADS, args.toArray());
     }
 
     private static final int TRIO_MATRICES = 3;
@@ -735,7 +734,7 @@ public final class CudaBackend implements Backend {
     }
 
     private boolean mmaRows(int rows) {
-        return tensorCores && rows > MMA_MIN_ROWS && rows <= MMA_VARIANTS[MMA_VARIANTS.length - 1][0];
+        return tensorCores && rows > MMA_MIN_ROWS && rows <= MMA_VARIANTS[MMA_VARIANTS.length - 1].rows();
     }
 
     private boolean gemmTakes(int rows, CudaMatrix m) {
@@ -748,26 +747,36 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * {rows at most, 16-feature tiles per warp, 8-row tiles, warps per block} of the tensor-core kernels in convoy.cu,
-     * by rows; up to MMA_MIN_ROWS rows the float32 decode kernels are faster.
+     * A tensor-core kernel of convoy.cu: for up to {@code rows} rows of matrices of at least {@code minFeatures} outputs,
+     * {@code featureTiles} 16-feature tiles and {@code rowTiles} 8-row tiles a warp, {@code warps} warps a block.
      */
-    private static final int[][] MMA_VARIANTS = {{8, 1, 1, 8}, {16, 1, 2, 4}, {32, 2, 4, 8}, {64, 2, 8, 4}};
-    private static final int MMA_MIN_ROWS = 4;
-    /**
-     * 17-32 rows of a matrix of at least MMA_WIDE_FEATURES outputs: four 16-feature tiles a warp (the Llama-3-70B
-     * products and the 8B gate/up, 5-22% faster in ops/cuda/tune-matvec on an H100; narrower ones are slower so).
-     */
-    private static final int[] MMA_WIDE = {32, 4, 4, 8};
-    private static final int MMA_WIDE_FEATURES = 8192;
+    private record MmaVariant(int rows, int minFeatures, int featureTiles, int rowTiles, int warps) {
+        /** The kernel's name, then "" (store), "_add" or TRIO. */
+        String name(String suffix) {
+            return "mma_4bit_m" + featureTiles + "_n" + rowTiles + "_w" + warps + suffix;
+        }
 
-    private static int[] mmaVariant(int rows, int features) {
-        int[] variant = Arrays.stream(MMA_VARIANTS).filter(v -> v[0] >= rows).findFirst().orElseThrow();
-        return variant[0] == MMA_WIDE[0] && features >= MMA_WIDE_FEATURES ? MMA_WIDE : variant;
+        int features() {
+            return 16 * featureTiles;
+        }
+
+        int threads() {
+            return 32 * warps;
+        }
     }
 
-    /** A tensor-core kernel's name: the variant's, then "" (store), "_add" or TRIO. */
-    private static String mmaName(int[] variant, String suffix) {
-        return "mma_4bit_m" + variant[1] + "_n" + variant[2] + "_w" + variant[3] + suffix;
+    /**
+     * The tensor-core kernels by rows, the first that suits a product taking it; up to MMA_MIN_ROWS rows the float32
+     * decode kernels are faster. 17-32 rows of matrices of 8192 outputs or more take four feature tiles a warp (the
+     * Llama-3-70B products and the 8B gate/up, 5-22% faster in ops/cuda/tune-matvec on an H100; narrower ones are slower
+     * so).
+     */
+    private static final MmaVariant[] MMA_VARIANTS = {new MmaVariant(8, 0, 1, 1, 8), new MmaVariant(16, 0, 1, 2, 4),
+        new MmaVariant(32, 8192, 4, 4, 8), new MmaVariant(32, 0, 2, 4, 8), new MmaVariant(64, 0, 2, 8, 4)};
+    private static final int MMA_MIN_ROWS = 4;
+
+    private static MmaVariant mmaVariant(int rows, int features) {
+        return Arrays.stream(MMA_VARIANTS).filter(v -> v.rows() >= rows && features >= v.minFeatures()).findFirst().orElseThrow();
     }
 
     /** The activations rounded to bf16 in a scratch buffer, the input of the bf16 products. */
@@ -781,9 +790,9 @@ public final class CudaBackend implements Backend {
     /** Four-bit products of 5 to 64 rows on the tensor cores, reading the codes once (activations rounded to bf16). */
     private void mma(Activations x, CudaMatrix m, Activations out, boolean accumulate) {
         CUdeviceptr xb = bf16Copy(x);
-        int[] variant = mmaVariant(x.rows(), m.rows());
-        int features = 16 * variant[1];
-        launchBlocks(mmaName(variant, accumulate ? "_add" : ""), (m.rows() + features - 1) / features, 32 * variant[3], xb, m.data(), m.scales(),
+        MmaVariant variant = mmaVariant(x.rows(), m.rows());
+        int features = variant.features();
+        launchBlocks(variant.name(accumulate ? "_add" : ""), (m.rows() + features - 1) / features, variant.threads(), xb, m.data(), m.scales(),
                 m.codebook(), Integer.numberOfTrailingZeros(m.blocksize()), ptr(out), x.rows(), m.cols(), m.rows());
     }
 
