@@ -240,7 +240,7 @@ __device__ __forceinline__ int2 attention_run(const unsigned long long* kBase, c
     return make_int2(from, to);
 }
 
-// After a block has left its part of heads firstHead .. firstHead + heads_ - 1 of row r in `partial`: the last block
+// After a block has left its part of heads firstHead .. firstHead + ownHeads - 1 of row r in `partial`: the last block
 // of its group to arrive merges all parts into `out`. A warp per head weighs its parts (lane i: part i, at most 32),
 // then each thread merges elements, its loads eight parts at a time; all read past L1, as other blocks wrote them
 // during this launch. partScale: shared memory for 32 floats a head.
