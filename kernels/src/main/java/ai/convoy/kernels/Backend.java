@@ -34,6 +34,9 @@ public interface Backend extends AutoCloseable {
     /** Copies row {@code row} into {@code dst}. */
     void readRow(Activations src, int row, float[] dst);
 
+    /** The one value at ({@code row}, {@code col}): a check of a greedy pick without copying its row. */
+    float readValue(Activations src, int row, int col);
+
     /** out[r] = table[ids[r]] */
     void embed(WeightMatrix table, int[] ids, Activations out);
 

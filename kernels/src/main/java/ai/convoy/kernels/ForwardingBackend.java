@@ -59,6 +59,11 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
+    public float readValue(Activations src, int row, int col) {
+        return inner.readValue(src, row, col);
+    }
+
+    @Override
     public void embed(WeightMatrix table, int[] ids, Activations out) {
         inner.embed(table, ids, out);
     }

@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 /** The {@code convoy} command line. */
 @Command(name = "convoy", mixinStandardHelpOptions = true, version = "convoy 0.1.0",
         description = "Runs Llama-family language models across GPUs, CPUs and hosts.",
-        subcommands = {RunCommand.class, PlanCommand.class, QuantizeCommand.class, InspectCommand.class, TokenizeCommand.class,
+        subcommands = {RunCommand.class, PerplexityCommand.class, PlanCommand.class, QuantizeCommand.class, InspectCommand.class, TokenizeCommand.class,
             SynthesizeCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Convoy {

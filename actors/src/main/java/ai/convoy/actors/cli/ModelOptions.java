@@ -1,6 +1,6 @@
 package ai.convoy.actors.cli;
 
-import ai.convoy.runtime.model.Model;
+import ai.convoy.runtime.model.EmbeddedModel;
 import java.nio.file.Path;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -19,6 +19,6 @@ final class ModelOptions {
     }
 
     Path directory() {
-        return model != null ? model : Model.embeddedDefault();
+        return model != null ? model : EmbeddedModel.directory();
     }
 }

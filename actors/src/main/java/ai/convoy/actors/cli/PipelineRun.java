@@ -5,6 +5,7 @@ import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.proto.TokenIds;
+import ai.convoy.runtime.formats.Npy;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Plan;
@@ -26,16 +27,18 @@ final class PipelineRun {
     /**
      * @param batchSize live sequences at most; 0 detects it (1, 2, 4, ... up to the plan's max batch, the fastest that fits)
      */
-    static void run(Path dir, ModelConfig config, QuantizationOptions options, PlanOptions planOptions, List<int[]> prompts,
-                    SamplingParams params, Tokenizer tokenizer, int batchSize, boolean stats, boolean printIds, PrintWriter out,
-                    PrintWriter err) {
+    static void run(Path dir, ModelConfig config, QuantizationOptions options, PlanOptions planOptions, List<RunCommand.NumberedPrompt> prompts,
+                    SamplingParams params, Tokenizer tokenizer, int batchSize, boolean stats, boolean printIds, Path logitsOut,
+                    PrintWriter out, PrintWriter err) {
         Planner.Request request = planOptions.request(config, options, dir);
         Plan plan = Planner.plan(request);
+        PipelineRuntime.requireDevicesHere(plan);
         PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         err.flush();
         long loadStart = System.nanoTime();
-        try (PipelineRuntime runtime = PipelineRuntime.start(dir, PipelineRuntime.stagesOf(plan), options, request.maxBatch(), request.kvBytesGpu())) {
-            err.printf("convoy: loaded %d stages in %.3f s%n", plan.stages().size(), (System.nanoTime() - loadStart) / 1e9);
+        List<PipelineRuntime.StageSpec> specs = PipelineRuntime.stagesOf(plan);
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, specs, options, request.maxBatch(), request.kvBytesGpu())) {
+            err.printf("convoy: loaded %d stages in %.3f s%n", specs.size(), (System.nanoTime() - loadStart) / 1e9);
             err.flush();
             int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());
             runtime.limitLive(live, batchSize == 0 ? "detected" : "--batch-size");
@@ -45,11 +48,14 @@ final class PipelineRun {
             List<CompletableFuture<String>> jobs = new ArrayList<>();
             List<List<Integer>> ids = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
-                int job = i;
+                int job = prompts.get(i).line();
                 List<Integer> jobIds = new ArrayList<>();
                 ids.add(jobIds);
                 StringBuilder text = new StringBuilder();
-                jobs.add(runtime.submit(request(job, prompts.get(i), params), e -> {
+                jobs.add(runtime.submit(request(job, prompts.get(i).ids(), params).toBuilder().setPromptLogits(logitsOut != null).build(), e -> {
+                    if (e.hasPromptLogits()) {
+                        writeLogits(logitsOut, e.getPromptLogits());
+                    }
                     if (e.hasTokens()) {
                         jobIds.addAll(e.getTokens().getIdsList());
                         String piece = tokenizer != null ? e.getTokens().getText()
@@ -90,11 +96,24 @@ final class PipelineRun {
             if (stats) {
                 for (StageActor.StageStats s : runtime.stats()) {
                     err.printf("convoy: %s on %s: computing %.0f%% of the time%n", s.name(),
-                            plan.stages().get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
+                            specs.get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
                 }
             }
             err.flush();
         }
+    }
+
+    private static void writeLogits(Path file, ai.convoy.proto.PromptLogits logits) {
+        int cols = logits.getCols();
+        List<float[]> rows = new ArrayList<>();
+        for (int r = 0; r < logits.getRows(); r++) {
+            float[] row = new float[cols];
+            for (int c = 0; c < cols; c++) {
+                row[c] = logits.getValues(r * cols + c);
+            }
+            rows.add(row);
+        }
+        Npy.writeFloat32(file, logits.getRows(), cols, rows);
     }
 
     /**

@@ -3,8 +3,10 @@ package ai.convoy.actors.cli;
 import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Npy;
+import ai.convoy.runtime.formats.Utf8Text;
 import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
+import ai.convoy.runtime.model.EmbeddedModel;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.quant.QuantizationOptions;
@@ -113,15 +115,20 @@ final class RunCommand implements Callable<Integer> {
             if (isChat()) {
                 throw new ConvoyException("--chat runs on one device; leave out --devices, --max-memory, --strategy and --prompts-file");
             }
-            List<int[]> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer) : List.of(promptIds(config, tokenizer, err));
-            for (int[] p : prompts) {
-                Generator.validate(config, p);
+            List<NumberedPrompt> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer, config)
+                    : List.of(new NumberedPrompt(0, promptIds(config, tokenizer, err)));
+            if (promptsFile == null) {
+                Generator.validate(config, prompts.getFirst().ids());
+            }
+            if (logitsOut != null && prompts.size() > 1) {
+                throw new ConvoyException("--logits-out writes one prompt's logits; it cannot go with a --prompts-file of " + prompts.size()
+                        + " prompts");
             }
             if (batchSize != null && batchSize < 0) {
                 throw new ConvoyException("--batch-size must be 0 (detect) or positive, got " + batchSize);
             }
             PipelineRun.run(dir, config, options, planOptions, prompts, samplingParams(Model.eosTokenIds(dir, config), tokenizer, null),
-                    tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, out, err);
+                    tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, logitsOut, out, err);
             return 0;
         }
         ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
@@ -130,10 +137,10 @@ final class RunCommand implements Callable<Integer> {
         if (promptIds != null) {
             Generator.validate(config, promptIds);
         }
+        SamplingParams params = samplingParams(Model.eosTokenIds(dir, config), tokenizer, chatTemplate);
         long loadStart = System.nanoTime();
         try (Model model = Model.open(dir, new CpuBackend(), options)) {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
-            SamplingParams params = samplingParams(model.eosTokenIds(), tokenizer, chatTemplate);
             Generator generator = new Generator(model.transformer());
             if (isChat()) {
                 new ChatSession(generator, tokenizer, chatTemplate, params, system, out, err).run();
@@ -170,29 +177,40 @@ final class RunCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Each non-blank line a prompt: text through the tokenizer, or comma-separated ids when there is none. */
-    private static List<int[]> promptsFromFile(Path file, Tokenizer tokenizer) {
-        List<String> lines;
-        try {
-            lines = java.nio.file.Files.readAllLines(file);
+    /** A prompt of the prompts file and the line it came from, which names its job. */
+    record NumberedPrompt(int line, int[] ids) {
+    }
+
+    /**
+     * Each non-blank line a prompt: text through the tokenizer, or comma-separated ids when there is none. Every
+     * prompt is checked against the model here, so a bad one names its line before anything is loaded.
+     */
+    static List<NumberedPrompt> promptsFromFile(Path file, Tokenizer tokenizer, ModelConfig config) {
+        List<NumberedPrompt> prompts = new ArrayList<>();
+        try (java.io.InputStream stream = new java.io.BufferedInputStream(java.nio.file.Files.newInputStream(file))) {
+            Utf8Text.LineReader lines = new Utf8Text.LineReader(stream, file.toString());
+            for (String line = lines.next(); line != null; line = lines.next()) {
+                int number = (int) lines.lineNumber();
+                if (line.isBlank()) {
+                    continue;
+                }
+                int[] ids;
+                if (tokenizer != null) {
+                    ids = tokenizer.encode(line, true);
+                } else {
+                    try {
+                        ids = Arrays.stream(line.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
+                    } catch (NumberFormatException e) {
+                        throw ConvoyException.in(file, "line " + number + " is not comma-separated token ids, and the model has no tokenizer.json");
+                    }
+                }
+                Generator.problem(config, ids).ifPresent(p -> {
+                    throw ConvoyException.in(file, "line " + number + ": " + p);
+                });
+                prompts.add(new NumberedPrompt(number, ids));
+            }
         } catch (java.io.IOException e) {
             throw ConvoyException.in(file, "cannot read: " + e.getMessage());
-        }
-        List<int[]> prompts = new ArrayList<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i);
-            if (line.isBlank()) {
-                continue;
-            }
-            if (tokenizer != null) {
-                prompts.add(tokenizer.encode(line, true));
-                continue;
-            }
-            try {
-                prompts.add(Arrays.stream(line.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray());
-            } catch (NumberFormatException e) {
-                throw ConvoyException.in(file, "line " + (i + 1) + " is not comma-separated token ids, and the model has no tokenizer.json");
-            }
         }
         if (prompts.isEmpty()) {
             throw ConvoyException.in(file, "no prompts in the file");
@@ -241,6 +259,10 @@ final class RunCommand implements Callable<Integer> {
                 throw new ConvoyException("--prompt is empty and the tokenizer adds no special tokens to start from");
             }
             return ids;
+        }
+        if (modelOptions.usesEmbeddedDefault() && tokenizer != null) {
+            err.println("convoy: no prompt given: continuing \"" + EmbeddedModel.DEFAULT_PROMPT + "\" (give one with --prompt)");
+            return tokenizer.encode(EmbeddedModel.DEFAULT_PROMPT, true);
         }
         int bos = config.bosTokenId();
         if (bos < 0) {

@@ -1,12 +1,9 @@
 package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.Utf8Text;
 import ai.convoy.runtime.tokenizer.Tokenizer;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.Callable;
@@ -39,15 +36,13 @@ final class TokenizeCommand implements Callable<Integer> {
     VerboseOption verbose;
 
     @Override
-    public Integer call() throws IOException {
+    public Integer call() {
         Tokenizer tokenizer = Tokenizer.load(model);
         PrintWriter out = spec.commandLine().getOut();
-        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        int lineNumber = 0;
-        for (String line = in.readLine(); line != null; line = in.readLine()) {
-            lineNumber++;
+        Utf8Text.LineReader in = new Utf8Text.LineReader(System.in, "standard input");
+        for (String line = in.next(); line != null; line = in.next()) {
             if (decode) {
-                out.println(tokenizer.decode(parseIds(line, lineNumber, tokenizer.size()), skipSpecialTokens));
+                out.println(tokenizer.decode(parseIds(line, in.lineNumber(), tokenizer.size()), skipSpecialTokens));
             } else {
                 out.println(Arrays.stream(tokenizer.encode(line, addSpecialTokens)).mapToObj(Integer::toString).collect(Collectors.joining(",")));
             }
@@ -56,7 +51,7 @@ final class TokenizeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static int[] parseIds(String line, int lineNumber, int size) {
+    private static int[] parseIds(String line, long lineNumber, int size) {
         if (line.isBlank()) {
             return new int[0];
         }

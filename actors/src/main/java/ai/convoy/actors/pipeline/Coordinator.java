@@ -5,6 +5,7 @@ import ai.convoy.proto.Done;
 import ai.convoy.proto.Failed;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.PromptLogits;
 import ai.convoy.proto.Tokens;
 import ai.convoy.proto.Usage;
 import ai.convoy.runtime.ConvoyException;
@@ -12,6 +13,7 @@ import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.generate.SequenceState;
 import ai.convoy.runtime.model.HeadOutput;
+import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
@@ -101,12 +103,19 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         // whether every stage holds this sequence's KV cache for all its tokens but the last
         boolean cached;
         boolean cancelled;
+        // the prompt positions' logits while the prompt is prefilled, when the job asked for them; null otherwise
+        List<float[]> promptLogits;
 
         Live(Job job, long sequence, SequenceState state, StreamDecoder decoder) {
             this.job = job;
             this.sequence = sequence;
             this.state = state;
             this.decoder = decoder;
+            this.promptLogits = job.request.getPromptLogits() ? new ArrayList<>() : null;
+        }
+
+        boolean collectsPromptLogits() {
+            return promptLogits != null && state.generated() == 0;
         }
     }
 
@@ -260,7 +269,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         Group g = inFlight(d.batchId());
         if (g != null) {
             for (int i = 0; i < g.currentOwners.size(); i++) {
-                g.next.put(g.currentOwners.get(i), new Next(d.head(), i));
+                Live owner = g.currentOwners.get(i);
+                g.next.put(owner, new Next(d.head(), i));
+                if (owner.collectsPromptLogits()) {
+                    owner.promptLogits.add(d.head().logits()[i]);
+                }
             }
             if (!g.parts.isEmpty()) {
                 sendNextPart(g);
@@ -335,7 +348,20 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private void accept(Group g, Live l, Next next) {
-        int token = l.state.accept(next.head(), next.row());
+        if (l.collectsPromptLogits()) {
+            sendPromptLogits(l);
+        }
+        int token;
+        try {
+            token = l.state.accept(next.head(), next.row());
+        } catch (NonFiniteLogitsException e) {
+            l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setFailed(Failed.newBuilder()
+                    .setCode(Failed.Code.INTERNAL).setMessage(e.getMessage())).build());
+            live.remove(l.job.request.getJobId());
+            g.members.remove(l);
+            g.toClose.add(l.sequence);
+            return;
+        }
         if (token >= 0) {
             String text = l.decoder == null ? "" : l.decoder.next(token);
             l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId())
@@ -347,6 +373,18 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             g.members.remove(l);
             g.toClose.add(l.sequence);
         }
+    }
+
+    private void sendPromptLogits(Live l) {
+        int cols = l.promptLogits.getFirst().length;
+        PromptLogits.Builder logits = PromptLogits.newBuilder().setRows(l.promptLogits.size()).setCols(cols);
+        for (float[] row : l.promptLogits) {
+            for (float v : row) {
+                logits.addValues(v);
+            }
+        }
+        l.promptLogits = null;
+        l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setPromptLogits(logits).build());
     }
 
     private void sendDone(Live l) {
@@ -389,8 +427,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 // a new sequence's prompt, or a replay of every token so far; the last row's logits are the next step's
                 open.add(l.sequence);
                 capacities.add(l.state.capacity());
+                boolean everyRow = l.collectsPromptLogits();
+                if (everyRow) {
+                    l.promptLogits.clear();
+                }
                 for (int p = 0; p < l.state.length(); p++) {
-                    rows.add(new Row(l, p, l.state.token(p), p == l.state.length() - 1));
+                    rows.add(new Row(l, p, l.state.token(p), everyRow || p == l.state.length() - 1));
                 }
             } else {
                 rows.add(new Row(l, l.state.length() - 1, l.state.lastToken(), true));
@@ -419,7 +461,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         int[] logitRows = IntStream.range(0, rows.size()).filter(i -> rows.get(i).wantsLogits()).toArray();
         boolean[] devicePicks = new boolean[logitRows.length];
         for (int i = 0; i < logitRows.length; i++) {
-            devicePicks[i] = rows.get(logitRows[i]).owner().state.picksArgmax();
+            Live owner = rows.get(logitRows[i]).owner();
+            devicePicks[i] = owner.state.picksArgmax() && !owner.collectsPromptLogits();
         }
         return new MicroBatch(-1, changes, rows.stream().mapToLong(r -> r.owner().sequence).toArray(),
                 rows.stream().mapToInt(Row::position).toArray(), rows.stream().mapToInt(Row::token).toArray(), null, logitRows, devicePicks);

@@ -91,15 +91,7 @@ public final class PipelineRuntime implements AutoCloseable {
         try {
             List<java.util.function.Supplier<PipelineStage>> stages = new ArrayList<>();
             for (StageSpec s : specs) {
-                java.util.function.Supplier<PipelineStage> loader = () -> {
-                    try {
-                        return new PipelineStage(Transformer.loadPart(config, checkpoint, backends.apply(s), options, s.firstLayer(),
-                                s.lastLayer(), s.embedding(), s.head()));
-                    } catch (DeviceOutOfMemoryException e) {
-                        throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": "
-                                + e.getMessage());
-                    }
-                };
+                java.util.function.Supplier<PipelineStage> loader = () -> loadStage(config, checkpoint, s, options, backends.apply(s));
                 // load once now, so a stage that cannot fit fails the start, not the first job
                 PipelineStage first = loader.get();
                 java.util.concurrent.atomic.AtomicReference<PipelineStage> preloaded = new java.util.concurrent.atomic.AtomicReference<>(first);
@@ -118,10 +110,30 @@ public final class PipelineRuntime implements AutoCloseable {
         }
     }
 
+    /** The stage's layers loaded on its backend; a device too small for them is the user's to fix, in one line. */
+    public static PipelineStage loadStage(ModelConfig config, Checkpoint checkpoint, StageSpec s, QuantizationOptions options, Backend backend) {
+        try {
+            return new PipelineStage(Transformer.loadPart(config, checkpoint, backend, options, s.firstLayer(), s.lastLayer(),
+                    s.embedding(), s.head()));
+        } catch (DeviceOutOfMemoryException e) {
+            throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": " + e.getMessage());
+        }
+    }
+
     /**
      * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
      * would; the CPU has no budget of its own.
      */
+    /** Refuses, before anything loads, a plan that puts layers on a GPU this machine lacks (planned from --max-memory). */
+    public static void requireDevicesHere(Plan plan) {
+        for (StageSpec s : stagesOf(plan)) {
+            if (s.device().kind() == Device.Kind.CUDA && s.device().total() < 0) {
+                throw new ConvoyException(s.device().id() + " is not on this machine (a --max-memory budget names it): convoy plan can plan "
+                        + "for it, running needs it here; give --devices cpu or sim:N=SIZE to run without it");
+            }
+        }
+    }
+
     public static Backend backendFor(Device device, int kvBytesGpu) {
         return switch (device.kind()) {
             case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index(), kvBytesGpu);

@@ -1,6 +1,7 @@
 package ai.convoy.actors.pipeline;
 
 import ai.convoy.kernels.DeviceOutOfMemoryException;
+import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.UnknownSequenceException;
@@ -50,7 +51,8 @@ public final class StageActor {
                         try {
                             result = holder[0].run(run.batch());
                         } catch (RuntimeException e) {
-                            boolean restart = !(e instanceof DeviceOutOfMemoryException) && !(e instanceof UnknownSequenceException);
+                            boolean restart = !(e instanceof DeviceOutOfMemoryException) && !(e instanceof UnknownSequenceException)
+                                    && !(e instanceof NonFiniteLogitsException);
                             if (restart) {
                                 ctx.getLog().warn("{} failed ({}); reloading it from its weights", name, e.toString());
                                 holder[0].close();

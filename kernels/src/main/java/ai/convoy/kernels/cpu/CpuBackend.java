@@ -73,6 +73,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public float readValue(Activations src, int row, int col) {
+        return data(src)[row * src.cols() + col];
+    }
+
+    @Override
     public void embed(WeightMatrix table, int[] ids, Activations out) {
         CpuMatrix t = (CpuMatrix) table;
         float[] o = data(out);

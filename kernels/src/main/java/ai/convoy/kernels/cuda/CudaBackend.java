@@ -448,6 +448,14 @@ public final class CudaBackend implements Backend {
         cuMemcpyDtoH(Pointer.to(dst), ptr(src).withByteOffset(4L * row * src.cols()), 4L * src.cols());
     }
 
+    @Override
+    public float readValue(Activations src, int row, int col) {
+        synchronize();
+        float[] value = new float[1];
+        cuMemcpyDtoH(Pointer.to(value), ptr(src).withByteOffset(4L * ((long) row * src.cols() + col)), 4L);
+        return value[0];
+    }
+
     private static CUdeviceptr ptr(Activations a) {
         return ((CudaActivations) a).ptr();
     }

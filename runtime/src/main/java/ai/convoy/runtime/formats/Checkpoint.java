@@ -56,13 +56,21 @@ public final class Checkpoint implements AutoCloseable {
         try {
             weightMap = new ObjectMapper().readTree(index.toFile()).path("weight_map");
         } catch (IOException e) {
-            throw ConvoyException.in(index, "cannot parse: " + e.getMessage());
+            throw ConvoyException.in(index, "cannot parse: " + e.getMessage().lines().findFirst().orElse(""));
         }
         if (!weightMap.isObject() || weightMap.isEmpty()) {
             throw ConvoyException.in(index, "no weight_map");
         }
         Set<String> shardNames = new LinkedHashSet<>();
-        weightMap.properties().forEach(e -> shardNames.add(e.getValue().asText()));
+        weightMap.properties().forEach(e -> {
+            String shard = e.getValue().isTextual() ? e.getValue().asText() : "";
+            // a shard is a file of the model's own folder, never a path that leads out of it
+            if (shard.isEmpty() || shard.equals(".") || shard.equals("..") || shard.contains("/") || shard.contains("\\")) {
+                throw ConvoyException.in(index, "tensor " + e.getKey() + " names shard " + e.getValue()
+                        + ": a shard must be a file name in the model directory");
+            }
+            shardNames.add(shard);
+        });
         for (String shard : shardNames) {
             if (!Files.isRegularFile(index.resolveSibling(shard))) {
                 throw ConvoyException.in(index, "shard " + shard + " is missing");

@@ -2,7 +2,6 @@ package ai.convoy.runtime.formats;
 
 import ai.convoy.runtime.ConvoyException;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +36,7 @@ public final class Npy {
         // magic + version + length prefix + dict + newline, padded with spaces to a multiple of 64
         int unpadded = MAGIC.length + 2 + 2 + dict.length() + 1;
         String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
-        try (OutputStream out = Files.newOutputStream(file)) {
+        AtomicFile.write(file, out -> {
             out.write(MAGIC);
             out.write(new byte[] {1, 0, (byte) (header.length() & 0xff), (byte) (header.length() >>> 8)});
             out.write(header.getBytes(StandardCharsets.US_ASCII));
@@ -55,9 +54,7 @@ public final class Npy {
             if (written != rows) {
                 throw new IllegalArgumentException(written + " rows written, expected " + rows);
             }
-        } catch (IOException e) {
-            throw ConvoyException.in(file, "cannot write: " + e.getMessage());
-        }
+        });
     }
 
     public static Matrix readFloat32(Path file) {

@@ -17,6 +17,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
@@ -113,14 +114,21 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             long[] shape = new long[shapeNode.size()];
             for (int i = 0; i < shape.length; i++) {
-                shape[i] = shapeNode.get(i).asLong(-1);
+                JsonNode d = shapeNode.get(i);
+                shape[i] = d.isIntegralNumber() && d.canConvertToLong() ? d.asLong() : -1;
                 if (shape[i] < 0) {
-                    throw ConvoyException.in(path, "corrupt header entry for " + name + ": negative dimension");
+                    throw ConvoyException.in(path, "corrupt header entry for " + name + ": dimension " + d + " is not a non-negative integer");
                 }
             }
-            long begin = offsets.get(0).asLong(-1);
-            long end = offsets.get(1).asLong(-1);
-            long bytes = HostTensor.elementCount(shape) * dtype.bytes();
+            long begin = offsets.get(0).isIntegralNumber() ? offsets.get(0).asLong(-1) : -1;
+            long end = offsets.get(1).isIntegralNumber() ? offsets.get(1).asLong(-1) : -1;
+            long bytes;
+            try {
+                bytes = Math.multiplyExact(HostTensor.elementCount(shape), dtype.bytes());
+            } catch (ArithmeticException overflow) {
+                throw ConvoyException.in(path, "corrupt header entry for " + name + ": shape " + Arrays.toString(shape)
+                        + " has more elements than 64-bit sizes hold");
+            }
             if (begin < 0 || end < begin || end - begin != bytes) {
                 throw ConvoyException.in(path, "corrupt header entry for " + name + ": offsets [" + begin + ", " + end
                         + ") do not hold " + bytes + " bytes of " + dtype);
@@ -138,6 +146,11 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw ConvoyException.in(path, "corrupt header: tensors " + spans.get(i - 1).name() + " and "
                         + spans.get(i).name() + " overlap");
             }
+        }
+        long lastEnd = spans.stream().mapToLong(Span::end).max().orElse(0);
+        if (data.byteSize() > lastEnd) {
+            // as the safetensors library: data the header does not describe means a damaged or spliced file
+            throw ConvoyException.in(path, "corrupt: " + (data.byteSize() - lastEnd) + " bytes after the last tensor's data");
         }
         return tensors;
     }

@@ -66,19 +66,27 @@ public final class Generator {
 
     /** Checks a prompt against the model before any work: ids inside the vocabulary, length inside the context. */
     public static void validate(ModelConfig config, int[] prompt) {
+        problem(config, prompt).ifPresent(p -> {
+            throw ConvoyException.in(config.source(), p);
+        });
+    }
+
+    /** What is wrong with the prompt for this model, if anything, in a phrase that does not name a file. */
+    public static java.util.Optional<String> problem(ModelConfig config, int[] prompt) {
         if (prompt.length == 0) {
-            throw new ConvoyException("the prompt is empty: give at least one token");
+            return java.util.Optional.of("the prompt is empty: give at least one token");
         }
         for (int id : prompt) {
             if (id < 0 || id >= config.vocabSize()) {
-                throw ConvoyException.in(config.source(), "token id " + id + " is outside the vocabulary (vocab_size "
-                        + config.vocabSize() + ", valid ids 0.." + (config.vocabSize() - 1) + ")");
+                return java.util.Optional.of("token id " + id + " is outside the vocabulary (vocab_size " + config.vocabSize()
+                        + ", valid ids 0.." + (config.vocabSize() - 1) + ")");
             }
         }
         if (prompt.length > config.maxPositions()) {
-            throw ConvoyException.in(config.source(), "the prompt has " + prompt.length
-                    + " tokens, longer than the model's context of " + config.maxPositions() + " (max_position_embeddings)");
+            return java.util.Optional.of("the prompt has " + prompt.length + " tokens, longer than the model's context of "
+                    + config.maxPositions() + " (max_position_embeddings)");
         }
+        return java.util.Optional.empty();
     }
 
     public List<Result> generate(List<Request> requests, Listener listener) {

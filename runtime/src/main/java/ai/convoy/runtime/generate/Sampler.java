@@ -1,6 +1,7 @@
 package ai.convoy.runtime.generate;
 
 import ai.convoy.kernels.Argmax;
+import ai.convoy.runtime.model.Transformer;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -19,6 +20,9 @@ public final class Sampler {
      * @param history every token of the sequence so far, prompt included, for the repetition penalty
      */
     public int next(float[] logits, int[] history, int historyLength) {
+        for (float v : logits) {
+            Transformer.requireFinite(v);
+        }
         float[] scores = logits.clone();
         if (params.repetitionPenalty() != 1f) {
             penalizeRepeats(scores, history, historyLength, params.repetitionPenalty());

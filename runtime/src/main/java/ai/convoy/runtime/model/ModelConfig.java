@@ -26,6 +26,8 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
                           String storedQuantization) {
 
     public static final String FILE = "config.json";
+    /** Far beyond any released model; a larger count is a corrupt file, and would cost memory per layer to plan. */
+    static final int MAX_LAYERS = 1 << 16;
 
     /** Reads {@code config.json} from a model directory, or the file itself. */
     public static ModelConfig read(Path dirOrFile) {
@@ -62,12 +64,22 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
             throw ConvoyException.in(file, "head_dim " + headDim + " is odd; rotary embeddings need an even head_dim");
         }
         int layers = f.positiveInt("num_hidden_layers");
+        if (layers > MAX_LAYERS) {
+            throw ConvoyException.in(file, "num_hidden_layers " + layers + " is more than Convoy runs (" + MAX_LAYERS + ")");
+        }
         String dtype = json.hasNonNull("dtype") ? json.get("dtype").asText() : json.path("torch_dtype").asText("bfloat16");
-        return new ModelConfig(file, arch, f.positiveInt("vocab_size"), hidden, f.positiveInt("intermediate_size"),
+        ModelConfig config = new ModelConfig(file, arch, f.positiveInt("vocab_size"), hidden, f.positiveInt("intermediate_size"),
                 layers, heads, kvHeads, headDim, f.positiveInt("max_position_embeddings"),
-                (float) json.path("rms_norm_eps").asDouble(1e-6), json.path("tie_word_embeddings").asBoolean(false),
-                rope(file, json), slidingWindows(arch, json, layers), dtype, json.path("bos_token_id").asInt(-1),
+                f.positiveFloat("rms_norm_eps", 1e-6), json.path("tie_word_embeddings").asBoolean(false),
+                rope(file, json), slidingWindows(file, arch, json, layers), dtype, json.path("bos_token_id").asInt(-1),
                 eosTokenIds(json.path("eos_token_id")), storedQuantization(file, json.path("quantization_config")));
+        try {
+            config.exactParameterCount();
+        } catch (ArithmeticException e) {
+            throw ConvoyException.in(file, "the sizes (hidden_size " + hidden + ", intermediate_size " + config.intermediateSize()
+                    + ", num_hidden_layers " + layers + ", vocab_size " + config.vocabSize() + ") give more parameters than 64-bit sizes hold");
+        }
+        return config;
     }
 
     private static Architecture architecture(Path file, JsonNode json) {
@@ -94,7 +106,11 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
             if (!storage.equals("uint8")) {
                 throw ConvoyException.in(file, "bnb_4bit_quant_storage '" + storage + "' is not supported (supported: uint8)");
             }
-            return q.path("bnb_4bit_quant_type").asText("fp4");
+            String type = q.path("bnb_4bit_quant_type").asText("fp4");
+            if (!type.equals("nf4") && !type.equals("fp4")) {
+                throw ConvoyException.in(file, "bnb_4bit_quant_type '" + type + "' is not supported (supported: nf4, fp4)");
+            }
+            return type;
         }
         return q.path("load_in_8bit").asBoolean(false) ? "int8" : "none";
     }
@@ -110,6 +126,9 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
             theta = json.path("rope_theta").asDouble(10000.0);
         }
         String type = params.isObject() ? params.path("rope_type").asText(params.path("type").asText("default")) : "default";
+        if (!(theta > 0) || Double.isInfinite(theta)) {
+            throw ConvoyException.in(file, "rope_theta must be a positive number, found " + theta);
+        }
         return switch (type) {
             case "default" -> Rope.unscaled(theta);
             case "linear" -> new Rope(type, theta, requiredDouble(file, params, "factor"), 1, 1, 0);
@@ -120,17 +139,23 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
         };
     }
 
+    /** A rope scaling parameter: a positive finite number (a factor of 0 would give infinite frequencies). */
     private static double requiredDouble(Path file, JsonNode node, String key) {
-        if (!node.path(key).isNumber()) {
-            throw ConvoyException.in(file, "rope scaling needs a number for " + key);
+        if (!node.path(key).isNumber() || !(node.get(key).asDouble() > 0) || Double.isInfinite(node.get(key).asDouble())) {
+            throw ConvoyException.in(file, "rope scaling needs a positive number for " + key + ", found " + node.path(key));
         }
         return node.get(key).asDouble();
     }
 
     /** Mistral windows every layer; Qwen2 only with use_sliding_window, on the layers layer_types marks. */
-    private static int[] slidingWindows(Architecture arch, JsonNode json, int layers) {
+    private static int[] slidingWindows(Path file, Architecture arch, JsonNode json, int layers) {
         int[] windows = new int[layers];
-        int window = json.path("sliding_window").asInt(0);
+        JsonNode windowNode = json.path("sliding_window");
+        if (!windowNode.isMissingNode() && !windowNode.isNull()
+                && (!windowNode.isIntegralNumber() || !windowNode.canConvertToInt() || windowNode.asInt() <= 0)) {
+            throw ConvoyException.in(file, "sliding_window must be a positive integer or null, found " + windowNode);
+        }
+        int window = windowNode.asInt(0);
         if (window <= 0 || arch == Architecture.LLAMA) {
             return windows;
         }
@@ -164,11 +189,19 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
 
     /** Parameters as the checkpoint stores them (embeddings counted once when tied). */
     public long parameterCount() {
-        long embed = (long) vocabSize * hiddenSize;
-        long attention = (long) hiddenSize * headDim * (2L * heads + 2L * kvHeads);
-        long mlp = 3L * hiddenSize * intermediateSize;
-        long norms = 2L * hiddenSize;
-        return embed * (tieWordEmbeddings ? 1 : 2) + layers * (attention + mlp + norms) + hiddenSize;
+        return exactParameterCount();
+    }
+
+    /** As {@link #parameterCount()}; throws ArithmeticException when the count passes 64 bits. */
+    private long exactParameterCount() {
+        long embed = Math.multiplyExact((long) vocabSize, hiddenSize);
+        long attention = Math.multiplyExact(Math.multiplyExact((long) hiddenSize, headDim), 2L * heads + 2L * kvHeads);
+        long mlp = Math.multiplyExact(3L * hiddenSize, intermediateSize);
+        long perLayer = Math.addExact(Math.addExact(attention, mlp), 2L * hiddenSize);
+        long all = Math.addExact(Math.multiplyExact(embed, tieWordEmbeddings ? 1 : 2), Math.multiplyExact(layers, perLayer));
+        // bytes are counted too (four per parameter in float32): leave room for them
+        Math.multiplyExact(all, 8L);
+        return Math.addExact(all, hiddenSize);
     }
 
     private record Fields(Path file, JsonNode json) {
@@ -177,10 +210,22 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
             if (n == null || n.isNull()) {
                 throw ConvoyException.in(file, "missing " + key);
             }
-            if (!n.canConvertToInt() || n.asInt() <= 0) {
+            if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() <= 0) {
                 throw ConvoyException.in(file, key + " must be a positive integer, found " + n);
             }
             return n.asInt();
+        }
+
+        float positiveFloat(String key, double fallback) {
+            JsonNode n = json.get(key);
+            if (n == null || n.isNull()) {
+                return (float) fallback;
+            }
+            double v = n.asDouble(Double.NaN);
+            if (!n.isNumber() || !(v > 0) || !Float.isFinite((float) v)) {
+                throw ConvoyException.in(file, key + " must be a positive number, found " + n);
+            }
+            return (float) v;
         }
     }
 }

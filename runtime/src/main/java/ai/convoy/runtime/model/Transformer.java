@@ -249,7 +249,11 @@ public final class Transformer {
             int[] ids = new int[n];
             backend.argmax(logits, ids);
             for (int r = 0; r < n; r++) {
-                tokens[r] = devicePicks[r] ? ids[r] : -1;
+                if (devicePicks[r]) {
+                    // argmax takes NaN and infinity as the largest value, so the picked value shows a row that has either
+                    requireFinite(backend.readValue(logits, r, ids[r]));
+                    tokens[r] = ids[r];
+                }
             }
         }
         float[][] out = new float[n][];
@@ -260,6 +264,13 @@ public final class Transformer {
             }
         }
         return new HeadOutput(out, tokens);
+    }
+
+    /** Logits that are NaN or infinite come from broken weights or settings; no token drawn from them means anything. */
+    public static void requireFinite(float logit) {
+        if (!Float.isFinite(logit)) {
+            throw new NonFiniteLogitsException(logit);
+        }
     }
 
     private static boolean anyMarked(boolean[] marks) {

@@ -23,14 +23,21 @@ public final class Devices {
     /** Part of the free memory a default budget leaves alone. */
     private static final double DEFAULT_MARGIN = 0.05;
     private static final long DEFAULT_MARGIN_BYTES = 256L << 20;
+    private static final long MIN_SIZE = 1L << 20;
+    private static final long MAX_SIZE = 1L << 50;
 
     private Devices() {
     }
 
+    /** A size with its unit (a bare number is refused: "64" could mean bytes or GiB), at least 1 MiB. */
     public static long parseSize(String option, String text) {
         Matcher m = SIZE.matcher(text);
         if (!m.matches()) {
             throw new ConvoyException(option + ": '" + text + "' is not a size (examples: 20GiB, 24GB, 512MiB)");
+        }
+        if (m.group(2) == null) {
+            throw new ConvoyException(option + ": '" + text.trim() + "' has no unit: write " + text.trim() + "GiB, " + text.trim()
+                    + "GB or " + text.trim() + "MiB");
         }
         double value = Double.parseDouble(m.group(1));
         String unit = m.group(2) == null ? "B" : m.group(2).toUpperCase();
@@ -45,7 +52,14 @@ public final class Devices {
             case "TB" -> 1e12;
             default -> 1L << 40;
         };
-        return (long) (value * scale);
+        double bytes = value * scale;
+        if (bytes < MIN_SIZE) {
+            throw new ConvoyException(option + ": '" + text.trim() + "' is less than 1 MiB");
+        }
+        if (bytes > MAX_SIZE) {
+            throw new ConvoyException(option + ": '" + text.trim() + "' is more than 1024 TiB");
+        }
+        return (long) bytes;
     }
 
     /** "0=20GiB,1=20GiB,cpu=64GiB" as key to bytes. */
@@ -60,7 +74,9 @@ public final class Devices {
             if (kv.length != 2 || !(key.matches("\\d+") || key.equals("cpu") || key.equals("disk"))) {
                 throw new ConvoyException("--max-memory: '" + part + "' is not GPU=SIZE, cpu=SIZE or disk=SIZE (example: 0=20GiB,1=20GiB,cpu=64GiB)");
             }
-            out.put(key, parseSize("--max-memory", kv[1]));
+            if (out.put(key, parseSize("--max-memory", kv[1])) != null) {
+                throw new ConvoyException("--max-memory: " + key + " is given twice");
+            }
         }
         return out;
     }
@@ -117,6 +133,22 @@ public final class Devices {
                 out.add(new Device(Device.Kind.DISK, 0, "disk", diskFree, budgets.getOrDefault("disk", diskFree)));
             } else {
                 throw new ConvoyException("--devices: '" + part + "' is not auto, cuda:N, sim:N=SIZE, cpu or disk");
+            }
+            Device added = out.getLast();
+            if (out.stream().filter(d -> d.kind() == added.kind() && d.index() == added.index()).count() > 1) {
+                throw new ConvoyException("--devices: " + added.id() + " is named twice");
+            }
+        }
+        for (String key : budgets.keySet()) {
+            boolean planned = out.stream().anyMatch(d -> switch (d.kind()) {
+                case CUDA, SIM -> key.equals(Integer.toString(d.index()));
+                case CPU -> key.equals("cpu");
+                case DISK -> key.equals("disk");
+            });
+            if (!planned) {
+                String device = key.matches("\\d+") ? "GPU " + key + " (cuda:" + key + " or sim:" + key + "=SIZE)" : key;
+                throw new ConvoyException("--max-memory gives a budget for " + device + ", which --devices leaves out: add it to --devices or drop "
+                        + key + "=... from --max-memory");
             }
         }
         return out;

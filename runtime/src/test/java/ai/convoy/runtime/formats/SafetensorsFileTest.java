@@ -35,7 +35,7 @@ class SafetensorsFileTest {
 
     @Test
     void readsEveryDtypeLittleEndian() throws IOException {
-        ByteBuffer d = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer d = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN);
         d.putFloat(0, 1.5f).putFloat(4, -2.25f);                               // F32 [2]      0..8
         d.putShort(8, Float.floatToFloat16(0.75f));                             // F16 [1]      8..10
         d.putShort(10, (short) (Float.floatToIntBits(-3.0f) >>> 16));           // BF16 [1]     10..12

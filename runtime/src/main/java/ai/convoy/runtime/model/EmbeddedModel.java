@@ -1,0 +1,140 @@
+package ai.convoy.runtime.model;
+
+import ai.convoy.runtime.ConvoyException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * The small model packaged inside Convoy, unpacked into a folder so that it can be memory-mapped like any other.
+ * The folder is named by a hash of the files' content and appears only complete: each process unpacks into a
+ * private folder and renames it into place, so processes started together, or a folder left by another build,
+ * never see a half-written or mixed model.
+ */
+public final class EmbeddedModel {
+    static final String RESOURCE = "/ai/convoy/runtime/default-model/";
+    static final List<String> FILES = List.of(ModelConfig.FILE, Model.GENERATION_CONFIG, "model.safetensors",
+            "tokenizer.json", "tokenizer_config.json");
+    /** Continued when a run of the default model is given no prompt. */
+    public static final String DEFAULT_PROMPT = "It was the first time that";
+
+    private EmbeddedModel() {
+    }
+
+    /** The unpacked model under the system's temporary folder. */
+    public static Path directory() {
+        return unpackInto(Path.of(System.getProperty("java.io.tmpdir")));
+    }
+
+    /** The unpacked model under {@code parent}, unpacked now unless a complete copy of the same content is there. */
+    public static Path unpackInto(Path parent) {
+        Map<String, byte[]> content = readResources();
+        Path target = parent.resolve("convoy-default-model-" + hash(content));
+        if (matches(target, content)) {
+            return target;
+        }
+        Path staging = null;
+        try {
+            Files.createDirectories(parent);
+            staging = Files.createTempDirectory(parent, ".convoy-default-model-");
+            for (Map.Entry<String, byte[]> f : content.entrySet()) {
+                Files.write(staging.resolve(f.getKey()), f.getValue());
+            }
+            if (Files.exists(target)) {
+                // a damaged copy (a temporary-folder cleaner removes old files): set it aside, then replace it
+                moveAsideAndDelete(target, parent);
+            }
+            try {
+                Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+                staging = null;
+            } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException e) {
+                // another process put its copy in place first
+            }
+            if (!matches(target, content)) {
+                throw new ConvoyException("cannot unpack the built-in model into " + target + ": the folder there holds other files");
+            }
+            return target;
+        } catch (IOException e) {
+            throw new ConvoyException("cannot unpack the built-in model into " + parent + ": " + e
+                    + " (set another temporary folder with CONVOY_JAVA_OPTS=-Djava.io.tmpdir=DIR)");
+        } finally {
+            if (staging != null) {
+                deleteTree(staging);
+            }
+        }
+    }
+
+    private static boolean matches(Path dir, Map<String, byte[]> content) {
+        try {
+            for (Map.Entry<String, byte[]> f : content.entrySet()) {
+                Path p = dir.resolve(f.getKey());
+                if (!Files.isRegularFile(p) || Files.size(p) != f.getValue().length) {
+                    return false;
+                }
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void moveAsideAndDelete(Path target, Path parent) throws IOException {
+        Path aside = Files.createTempDirectory(parent, ".convoy-default-model-stale-");
+        try {
+            Files.move(target, aside.resolve("old"), StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            // another process moved it first
+        }
+        deleteTree(aside);
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // leftovers in the temporary folder are harmless
+        }
+    }
+
+    private static Map<String, byte[]> readResources() {
+        Map<String, byte[]> content = new LinkedHashMap<>();
+        for (String name : FILES) {
+            try (InputStream in = EmbeddedModel.class.getResourceAsStream(RESOURCE + name)) {
+                if (in == null) {
+                    throw new IllegalStateException("the build lacks the built-in model's " + name + " (resource " + RESOURCE + name + ")");
+                }
+                content.put(name, in.readAllBytes());
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot read the built-in model's " + name + " from the build", e);
+            }
+        }
+        return content;
+    }
+
+    static String hash(Map<String, byte[]> content) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            for (Map.Entry<String, byte[]> f : content.entrySet()) {
+                sha.update(f.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                sha.update((byte) 0);
+                sha.update(f.getValue());
+            }
+            return HexFormat.of().formatHex(sha.digest(), 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+package ai.convoy.runtime.model;
+
+import ai.convoy.runtime.ConvoyException;
+
+/** The model produced a NaN or infinite logit: its weights or config are broken, and the job cannot go on. */
+public final class NonFiniteLogitsException extends ConvoyException {
+    public NonFiniteLogitsException(float value) {
+        super("the model's logits are not finite (" + value + "): its weights hold NaN or infinity, or its config gives them");
+    }
+}
