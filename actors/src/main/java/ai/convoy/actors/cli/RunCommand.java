@@ -108,6 +108,9 @@ final class RunCommand implements Callable<Integer> {
         QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (logitsOut != null && !java.nio.file.Files.isDirectory(logitsOut.toAbsolutePath().getParent())) {
+            throw new ConvoyException("--logits-out: " + logitsOut + ": no such folder " + logitsOut.toAbsolutePath().getParent());
+        }
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
         Tokenizer tokenizer = needsTokenizer() ? loadTokenizer(dir) : Tokenizer.existsIn(dir) ? Tokenizer.load(dir) : null;
@@ -282,7 +285,9 @@ final class RunCommand implements Callable<Integer> {
             return new SamplingParams(temperature, topK, topP, repetitionPenalty,
                     seed == null ? OptionalLong.empty() : OptionalLong.of(seed), maxNewTokens, stops);
         } catch (IllegalArgumentException e) {
-            throw new ConvoyException("invalid sampling option: " + e.getMessage());
+            // the parameters' own names, as options: "top-p must be ..." -> "--top-p must be ..."
+            throw new ConvoyException("--" + e.getMessage().replaceFirst("^repetition penalty", "repetition-penalty")
+                    .replaceFirst("^max new tokens", "max-new-tokens"));
         }
     }
 

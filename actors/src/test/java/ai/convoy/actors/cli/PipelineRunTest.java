@@ -45,6 +45,37 @@ class PipelineRunTest {
     }
 
     @Test
+    void jobsAreNumberedByTheirLineAndTheHeadStageHasItsStats(@TempDir Path tmp) throws IOException {
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "1,2,3\n\n5,6,7\n");
+        CliRun run = CliRun.of("run", "--model", MODEL, "--devices", "sim:0=64MiB,sim:1=64MiB,sim:2=64MiB", "--strategy", "sequential",
+                "--max-memory", "0=3MiB,1=3MiB,2=64MiB", "--prompts-file", prompts.toString(), "--max-new-tokens", "2", "--temperature", "0",
+                "--stats");
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(List.of("--- job 1", "--- job 3"), run.out().lines().filter(l -> l.startsWith("--- job ")).map(l -> l.substring(0, 9)).toList());
+        // sim:0 and sim:1 hold the layers, sim:2 the head alone: three stages, each with its own line
+        assertTrue(run.err().contains("loaded 3 stages"), run.err());
+        assertTrue(run.err().contains("stage-2 on sim:2: computing"), run.err());
+    }
+
+    @Test
+    void promptLogitsComeThroughThePipelineAsTheyDoLocally(@TempDir Path tmp) {
+        List<String> common = List.of("--model", MODEL, "--tokens", "233,1020,798,845", "--max-new-tokens", "3", "--temperature", "0.7",
+                "--seed", "5");
+        Path local = tmp.resolve("local.npy");
+        Path piped = tmp.resolve("piped.npy");
+        CliRun a = CliRun.of(concat(concat(List.of("run"), common), List.of("--logits-out", local.toString())));
+        CliRun b = CliRun.of(concat(concat(List.of("run", "--devices", "sim:0=64MiB,sim:1=64MiB"), common), List.of("--logits-out", piped.toString())));
+        assertEquals(0, a.exitCode(), a.err());
+        assertEquals(0, b.exitCode(), b.err());
+        var x = ai.convoy.runtime.formats.Npy.readFloat32(local);
+        var y = ai.convoy.runtime.formats.Npy.readFloat32(piped);
+        assertEquals(4, y.rows());
+        assertEquals(x.cols(), y.cols());
+        assertTrue(ParityModels.relativeL2(x.data(), y.data()) < 1e-6, "the same logits");
+    }
+
+    @Test
     void batchSizeZeroDetectsTheFastestThatFits(@TempDir Path tmp) throws IOException {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "1,2,3\n4,5\n");

@@ -5,7 +5,6 @@ import ai.convoy.runtime.ConvoyException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -24,15 +23,18 @@ import java.util.TreeMap;
 /**
  * Writes a checkpoint as safetensors shards of at most {@code maxShardBytes}, with a
  * {@code model.safetensors.index.json} when there is more than one. Tensor data streams to disk as it is added
- * (only the header waits for the shard to end), so a checkpoint larger than memory can be written. Files get their
- * final names only in {@link #finish()}; closing without finishing removes what was written, so a failed write
- * never leaves a checkpoint that looks complete.
+ * (only the header waits for the shard to end), so a checkpoint larger than memory can be written. Each shard file
+ * begins with room for its header (the header's length is known only at the end; safetensors allows padding it
+ * with spaces), so its data is written once, in place; a header that outgrows the room moves the data once. Files
+ * get their final names only in {@link #finish()}; closing without finishing removes what was written, so a failed
+ * write never leaves a checkpoint that looks complete.
  */
 public final class SafetensorsWriter implements AutoCloseable {
     private static final long CHUNK = 1L << 30;
 
     private final Path dir;
     private final long maxShardBytes;
+    private final long headerRoom;
     private final List<Path> shards = new ArrayList<>();
     private final Map<String, Integer> shardOf = new LinkedHashMap<>();
     private final Map<String, Object> header = new LinkedHashMap<>();
@@ -42,9 +44,22 @@ public final class SafetensorsWriter implements AutoCloseable {
     private long totalBytes;
     private boolean finished;
 
+    /** A writer whose shards reserve no room for their headers (each shard's data is moved once at its end). */
     public SafetensorsWriter(Path dir, long maxShardBytes) {
+        this(dir, maxShardBytes, 0);
+    }
+
+    /** @param headerRoom bytes each shard reserves for its header: an estimate of the largest header, see {@link #headerRoomFor} */
+    public SafetensorsWriter(Path dir, long maxShardBytes, long headerRoom) {
         this.dir = dir;
         this.maxShardBytes = maxShardBytes;
+        this.headerRoom = headerRoom == 0 ? 0 : (headerRoom + 7) / 8 * 8 + 8;
+    }
+
+    /** Room enough for the header of {@code entries} tensors whose names are at most {@code longestName} characters. */
+    public static long headerRoomFor(long entries, int longestName) {
+        // {"name":{"dtype":"BF16","shape":[n,n],"data_offsets":[n,n]}} with 20-digit numbers: under 140 bytes beside the name
+        return 256 + entries * (longestName + 140L);
     }
 
     public void add(String name, DType dtype, long[] shape, MemorySegment bytes) {
@@ -56,9 +71,10 @@ public final class SafetensorsWriter implements AutoCloseable {
                 finishShard();
             }
             if (data == null) {
-                dataFile = dir.resolve(".shard-" + (shards.size() + 1) + ".data");
+                dataFile = dir.resolve(".shard-" + (shards.size() + 1) + ".safetensors");
                 data = FileChannel.open(dataFile, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                         StandardOpenOption.WRITE, StandardOpenOption.READ);
+                data.position(headerRoom);
                 dataBytes = 0;
                 header.clear();
                 header.put("__metadata__", Map.of("format", "pt"));
@@ -78,34 +94,49 @@ public final class SafetensorsWriter implements AutoCloseable {
             totalBytes += bytes.byteSize();
             shardOf.put(name, shards.size());
         } catch (IOException e) {
-            throw ConvoyException.in(dir, "cannot write: " + e.getMessage());
+            throw ConvoyException.in(dir, "cannot write: " + AtomicFile.describe(e));
         }
     }
 
-    /** Header (padded with spaces to 8 bytes), then the shard's data copied from its temporary file. */
+    /**
+     * The header in the room at the start of the shard, padded with spaces; when it does not fit, a new file with the
+     * header (padded to 8 bytes) and the data moved after it.
+     */
     private void finishShard() throws IOException {
         byte[] json = new ObjectMapper().writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int padded = (json.length + 7) / 8 * 8;
-        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-        head.putLong(padded).put(json);
+        Path shard = dataFile;
+        if (8 + json.length <= headerRoom) {
+            ByteBuffer head = header(json, headerRoom - 8);
+            while (head.hasRemaining()) {
+                data.write(head, head.position());
+            }
+            data.close();
+        } else {
+            shard = dir.resolve(".shard-" + (shards.size() + 1) + ".moved.safetensors");
+            try (FileChannel out = FileChannel.open(shard, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+                ByteBuffer head = header(json, (json.length + 7) / 8 * 8);
+                while (head.hasRemaining()) {
+                    out.write(head);
+                }
+                long copied = 0;
+                while (copied < dataBytes) {
+                    copied += data.transferTo(headerRoom + copied, dataBytes - copied, out);
+                }
+            }
+            data.close();
+            Files.delete(dataFile);
+        }
+        data = null;
+        shards.add(shard);
+    }
+
+    private static ByteBuffer header(byte[] json, long length) {
+        ByteBuffer head = ByteBuffer.allocate((int) (8 + length)).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(length).put(json);
         while (head.hasRemaining()) {
             head.put((byte) ' ');
         }
-        head.flip();
-        Path shard = dir.resolve(".shard-" + (shards.size() + 1) + ".safetensors");
-        try (FileChannel out = FileChannel.open(shard, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
-            while (head.hasRemaining()) {
-                out.write(head);
-            }
-            long copied = 0;
-            while (copied < dataBytes) {
-                copied += data.transferTo(copied, dataBytes - copied, out);
-            }
-        }
-        data.close();
-        Files.delete(dataFile);
-        data = null;
-        shards.add(shard);
+        return head.flip();
     }
 
     /** Finishes the last shard and gives the shards their final names. */
@@ -132,7 +163,7 @@ public final class SafetensorsWriter implements AutoCloseable {
             index.put("weight_map", weightMap);
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(dir.resolve(Checkpoint.INDEX_FILE).toFile(), index);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot finish the checkpoint in " + dir, e);
+            throw ConvoyException.in(dir, "cannot finish the checkpoint: " + AtomicFile.describe(e));
         }
     }
 
@@ -151,7 +182,7 @@ public final class SafetensorsWriter implements AutoCloseable {
                 Files.deleteIfExists(shard);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot remove the unfinished checkpoint in " + dir, e);
+            throw ConvoyException.in(dir, "cannot remove the unfinished checkpoint: " + AtomicFile.describe(e));
         }
     }
 

@@ -3,9 +3,7 @@ package ai.convoy.runtime.model;
 import ai.convoy.runtime.ConvoyException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -14,7 +12,6 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -26,8 +23,8 @@ import java.util.stream.Stream;
  */
 public final class EmbeddedModel {
     static final String RESOURCE = "/ai/convoy/runtime/default-model/";
-    static final List<String> FILES = List.of(ModelConfig.FILE, Model.GENERATION_CONFIG, "model.safetensors",
-            "tokenizer.json", "tokenizer_config.json");
+    /** The resource that lists the model's files, one name a line. */
+    static final String MANIFEST = "files";
     /** Continued when a run of the default model is given no prompt. */
     public static final String DEFAULT_PROMPT = "It was the first time that";
 
@@ -53,20 +50,23 @@ public final class EmbeddedModel {
             for (Map.Entry<String, byte[]> f : content.entrySet()) {
                 Files.write(staging.resolve(f.getKey()), f.getValue());
             }
-            if (Files.exists(target)) {
-                // a damaged copy (a temporary-folder cleaner removes old files): set it aside, then replace it
-                moveAsideAndDelete(target, parent);
+            for (int attempt = 0; attempt < 3; attempt++) {
+                try {
+                    Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+                    staging = null;
+                    return target;
+                } catch (FileSystemException e) {
+                    // another process put its copy in place first, or a damaged copy is in the way
+                    if (matches(target, content)) {
+                        return target;
+                    }
+                    if (!Files.exists(target)) {
+                        throw e;
+                    }
+                    moveAsideAndDelete(target, parent);
+                }
             }
-            try {
-                Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-                staging = null;
-            } catch (FileAlreadyExistsException | DirectoryNotEmptyException | AtomicMoveNotSupportedException e) {
-                // another process put its copy in place first
-            }
-            if (!matches(target, content)) {
-                throw new ConvoyException("cannot unpack the built-in model into " + target + ": the folder there holds other files");
-            }
-            return target;
+            throw new ConvoyException("cannot unpack the built-in model into " + target + ": another process keeps changing it");
         } catch (IOException e) {
             throw new ConvoyException("cannot unpack the built-in model into " + parent + ": " + e
                     + " (set another temporary folder with CONVOY_JAVA_OPTS=-Djava.io.tmpdir=DIR)");
@@ -91,6 +91,7 @@ public final class EmbeddedModel {
         }
     }
 
+    /** Sets a damaged copy (a temporary-folder cleaner removes old files) aside and deletes it. */
     private static void moveAsideAndDelete(Path target, Path parent) throws IOException {
         Path aside = Files.createTempDirectory(parent, ".convoy-default-model-stale-");
         try {
@@ -111,17 +112,21 @@ public final class EmbeddedModel {
 
     private static Map<String, byte[]> readResources() {
         Map<String, byte[]> content = new LinkedHashMap<>();
-        for (String name : FILES) {
-            try (InputStream in = EmbeddedModel.class.getResourceAsStream(RESOURCE + name)) {
-                if (in == null) {
-                    throw new IllegalStateException("the build lacks the built-in model's " + name + " (resource " + RESOURCE + name + ")");
-                }
-                content.put(name, in.readAllBytes());
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot read the built-in model's " + name + " from the build", e);
-            }
+        for (String name : new String(resource(MANIFEST), java.nio.charset.StandardCharsets.UTF_8).lines().filter(l -> !l.isBlank()).toList()) {
+            content.put(name.strip(), resource(name.strip()));
         }
         return content;
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = EmbeddedModel.class.getResourceAsStream(RESOURCE + name)) {
+            if (in == null) {
+                throw new IllegalStateException("the build lacks the built-in model's " + name + " (resource " + RESOURCE + name + ")");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read the built-in model's " + name + " from the build", e);
+        }
     }
 
     static String hash(Map<String, byte[]> content) {

@@ -2,6 +2,8 @@ package ai.convoy.runtime.model;
 
 import ai.convoy.kernels.DType;
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.AtomicFile;
+import ai.convoy.runtime.formats.OutputDirectory;
 import ai.convoy.runtime.formats.SafetensorsWriter;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -11,7 +13,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,59 +42,37 @@ public final class SyntheticCheckpoint {
 
     /** Writes config.json and the weights into {@code out}; reports bytes written after each tensor. */
     public static void write(ObjectNode configJson, Path out, long seed, long maxShardBytes, Consumer<long[]> progress) {
-        try {
-            Files.createDirectories(out);
-            new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve(ModelConfig.FILE).toFile(), configJson);
-        } catch (IOException e) {
-            throw ConvoyException.in(out, "cannot write: " + e.getMessage());
-        }
-        ModelConfig c = ModelConfig.read(out);
-        List<Spec> specs = specs(c);
-        long total = specs.stream().mapToLong(s -> s.elements() * 2).sum();
-        long done = 0;
-        SplittableRandom random = new SplittableRandom(seed);
-        try (SafetensorsWriter writer = new SafetensorsWriter(out, maxShardBytes)) {
-            for (Spec s : specs) {
-                try (Arena arena = Arena.ofShared()) {
-                    MemorySegment data = arena.allocate(s.elements() * 2, 8);
-                    fill(data, s.elements(), s.ones(), random.split());
-                    writer.add(s.name(), DType.BF16, s.shape(), data);
-                }
-                done += s.elements() * 2;
-                progress.accept(new long[] {done, total});
+        ModelConfig c = ModelConfig.parse(out.resolve(ModelConfig.FILE), configJson);
+        try (OutputDirectory claimed = OutputDirectory.claim(out, null)) {
+            try {
+                new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(out.resolve(ModelConfig.FILE).toFile(), configJson);
+            } catch (IOException e) {
+                throw ConvoyException.in(out, "cannot write: " + AtomicFile.describe(e));
             }
-            writer.finish();
+            List<Spec> specs = specs(c);
+            long total = specs.stream().mapToLong(s -> s.elements() * 2).sum();
+            long done = 0;
+            SplittableRandom random = new SplittableRandom(seed);
+            long room = SafetensorsWriter.headerRoomFor(specs.size(), specs.stream().mapToInt(s -> s.name().length()).max().orElse(0));
+            try (SafetensorsWriter writer = new SafetensorsWriter(out, maxShardBytes, room)) {
+                for (Spec s : specs) {
+                    try (Arena arena = Arena.ofShared()) {
+                        MemorySegment data = arena.allocate(s.elements() * 2, 8);
+                        fill(data, s.elements(), s.ones(), random.split());
+                        writer.add(s.name(), DType.BF16, s.shape(), data);
+                    }
+                    done += s.elements() * 2;
+                    progress.accept(new long[] {done, total});
+                }
+                writer.finish();
+            }
+            claimed.commit();
         }
     }
 
     private static List<Spec> specs(ModelConfig c) {
-        long hidden = c.hiddenSize();
-        long q = (long) c.heads() * c.headDim();
-        long kv = (long) c.kvHeads() * c.headDim();
-        long inter = c.intermediateSize();
         List<Spec> specs = new ArrayList<>();
-        specs.add(new Spec("model.embed_tokens.weight", new long[] {c.vocabSize(), hidden}, false));
-        for (int i = 0; i < c.layers(); i++) {
-            String p = "model.layers." + i + ".";
-            specs.add(new Spec(p + "input_layernorm.weight", new long[] {hidden}, true));
-            specs.add(new Spec(p + "self_attn.q_proj.weight", new long[] {q, hidden}, false));
-            specs.add(new Spec(p + "self_attn.k_proj.weight", new long[] {kv, hidden}, false));
-            specs.add(new Spec(p + "self_attn.v_proj.weight", new long[] {kv, hidden}, false));
-            if (c.architecture() == Architecture.QWEN2) {
-                specs.add(new Spec(p + "self_attn.q_proj.bias", new long[] {q}, false));
-                specs.add(new Spec(p + "self_attn.k_proj.bias", new long[] {kv}, false));
-                specs.add(new Spec(p + "self_attn.v_proj.bias", new long[] {kv}, false));
-            }
-            specs.add(new Spec(p + "self_attn.o_proj.weight", new long[] {hidden, q}, false));
-            specs.add(new Spec(p + "post_attention_layernorm.weight", new long[] {hidden}, true));
-            specs.add(new Spec(p + "mlp.gate_proj.weight", new long[] {inter, hidden}, false));
-            specs.add(new Spec(p + "mlp.up_proj.weight", new long[] {inter, hidden}, false));
-            specs.add(new Spec(p + "mlp.down_proj.weight", new long[] {hidden, inter}, false));
-        }
-        specs.add(new Spec("model.norm.weight", new long[] {hidden}, true));
-        if (!c.tieWordEmbeddings()) {
-            specs.add(new Spec("lm_head.weight", new long[] {c.vocabSize(), hidden}, false));
-        }
+        ExpectedTensors.of(c).forEach((name, shape) -> specs.add(new Spec(name, shape, name.endsWith("norm.weight"))));
         return specs;
     }
 

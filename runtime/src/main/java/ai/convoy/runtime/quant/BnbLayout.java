@@ -21,6 +21,10 @@ import java.util.Map;
  * {@code L.weight_format} (uint8 0, row-major).
  */
 public final class BnbLayout {
+    /** Tensors a quantized weight becomes at most (a 4-bit weight with nested scales). */
+    public static final int MAX_ENTRIES = 6;
+    /** The longest name a quantized weight's tensors add to the weight's. */
+    public static final int LONGEST_SUFFIX = ".quant_state.bitsandbytes__nf4".length();
     private BnbLayout() {
     }
 

@@ -2,8 +2,11 @@ package ai.convoy.runtime.quant;
 
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.AtomicFile;
 import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.formats.OutputDirectory;
 import ai.convoy.runtime.formats.SafetensorsWriter;
+import ai.convoy.runtime.model.ExpectedTensors;
 import ai.convoy.runtime.model.ModelConfig;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -47,29 +50,34 @@ public final class CheckpointQuantizer {
         if (config.has("quantization_config")) {
             throw ConvoyException.in(in.resolve(ModelConfig.FILE), "the model is already quantized (it has a quantization_config)");
         }
-        prepareOutput(in, out);
         int quantized = 0;
         long done = 0;
-        try (Checkpoint checkpoint = Checkpoint.open(in); SafetensorsWriter writer = new SafetensorsWriter(out, maxShardBytes)) {
-            long total = checkpoint.totalBytes();
-            for (HostTensor t : checkpoint.tensors().values()) {
-                if (isQuantized(t.name(), options)) {
-                    write(writer, quantize(t, options));
-                    quantized++;
-                } else {
-                    writer.add(t.name(), t.dtype(), t.shape(), t.data());
+        try (Checkpoint checkpoint = Checkpoint.open(in); OutputDirectory claimed = OutputDirectory.claim(out, in)) {
+            ExpectedTensors.check(ModelConfig.read(in), checkpoint);
+            long room = SafetensorsWriter.headerRoomFor(BnbLayout.MAX_ENTRIES * (long) checkpoint.tensors().size(),
+                    checkpoint.tensors().keySet().stream().mapToInt(String::length).max().orElse(0) + BnbLayout.LONGEST_SUFFIX);
+            try (SafetensorsWriter writer = new SafetensorsWriter(out, maxShardBytes, room)) {
+                long total = checkpoint.totalBytes();
+                for (HostTensor t : checkpoint.tensors().values()) {
+                    if (isQuantized(t.name(), options)) {
+                        write(writer, quantize(t, options));
+                        quantized++;
+                    } else {
+                        writer.add(t.name(), t.dtype(), t.shape(), t.data());
+                    }
+                    if (t.data().isMapped()) {
+                        t.data().unload();
+                    }
+                    done += t.data().byteSize();
+                    progress.accept(new Progress(done, total, t.name()));
                 }
-                if (t.data().isMapped()) {
-                    t.data().unload();
-                }
-                done += t.data().byteSize();
-                progress.accept(new Progress(done, total, t.name()));
+                writer.finish();
             }
-            writer.finish();
+            config.set("quantization_config", quantizationConfig(options));
+            writeConfigTree(out.resolve(ModelConfig.FILE), config);
+            copyOtherFiles(in, out);
+            claimed.commit();
         }
-        config.set("quantization_config", quantizationConfig(options));
-        writeConfigTree(out.resolve(ModelConfig.FILE), config);
-        copyOtherFiles(in, out);
         return new Summary(done, directorySize(out), quantized);
     }
 
@@ -113,24 +121,6 @@ public final class CheckpointQuantizer {
         return q;
     }
 
-    private static void prepareOutput(Path in, Path out) {
-        try {
-            if (Files.exists(out)) {
-                if (Files.isSameFile(in, out)) {
-                    throw ConvoyException.in(out, "the output directory is the input directory; choose another");
-                }
-                try (Stream<Path> entries = Files.list(out)) {
-                    if (entries.findAny().isPresent()) {
-                        throw ConvoyException.in(out, "the output directory is not empty; choose a new or empty one");
-                    }
-                }
-            }
-            Files.createDirectories(out);
-        } catch (IOException e) {
-            throw ConvoyException.in(out, "cannot create: " + e.getMessage());
-        }
-    }
-
     private static ObjectNode readConfigTree(Path file) {
         try {
             return (ObjectNode) new ObjectMapper().readTree(file.toFile());
@@ -143,7 +133,7 @@ public final class CheckpointQuantizer {
         try {
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), config);
         } catch (IOException e) {
-            throw ConvoyException.in(file, "cannot write: " + e.getMessage());
+            throw ConvoyException.in(file, "cannot write: " + AtomicFile.describe(e));
         }
     }
 
@@ -158,7 +148,7 @@ public final class CheckpointQuantizer {
                 }
             }
         } catch (IOException e) {
-            throw ConvoyException.in(in, "cannot copy files to " + out + ": " + e.getMessage());
+            throw ConvoyException.in(in, "cannot copy files to " + out + ": " + AtomicFile.describe(e));
         }
     }
 
