@@ -5,9 +5,11 @@
 
 BROWN_DIR holds the package's 500 files (ca01 ... cr09). Tags are dropped, words are joined with the spacing of
 ordinary prose, each paragraph becomes one line and each file one document (documents separated by an empty line).
-Every 20th file in name order (5% of the text) goes to heldout.txt, the rest to train.txt.
+Every 20th file in name order (5% of the text) goes to heldout.txt, the rest to train.txt; brown-words.txt.gz
+lists every word of the corpus in lower case (tests check that generated text is made of them).
 Pure Python, no dependencies.
 """
+import gzip
 import pathlib
 import re
 import sys
@@ -62,6 +64,10 @@ def main():
         text = "\n\n".join(docs) + "\n"
         (out / f"{name}.txt").write_text(text, encoding="utf-8")
         print(f"{name}.txt: {len(docs)} documents, {len(text.split())} words, {len(text)} characters")
+    words = {w.lower() for docs in split.values() for d in docs for w in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", d)}
+    with gzip.open(out / "brown-words.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("\n".join(sorted(words)) + "\n")
+    print(f"brown-words.txt.gz: {len(words)} words")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@
 
 CORPUS_DIR holds train.txt and heldout.txt from prepare_corpus.py. Needs torch, transformers and tokenizers
 (a CUDA GPU makes it a minute's work). OUT_DIR receives the model directory (config.json, model.safetensors in
-bf16, tokenizer.json, tokenizer_config.json, generation_config.json) and reference.json: transformers' perplexity
-of the saved checkpoint on the held-out text, the tokenizer's ids of a held-out sample, and greedy ids of a prompt,
-for Convoy's tests and README.
+bf16, tokenizer.json, tokenizer_config.json, generation_config.json) and reference.json (see reference.py).
 """
 import json
 import math
@@ -21,16 +19,14 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from reference import CONTEXT, STRIDE, perplexity, write_reference
+
 SEED = 1234
 EOT = "<|endoftext|>"
 VOCAB = 4096
-CONTEXT = 512
-STRIDE = 256
 BATCH = 32
 STEPS = 1600
 PEAK_LR = 2e-3
-SAMPLE_LINES = 40
-PROMPT = "The jury said"
 
 
 def train_tokenizer(docs):
@@ -46,26 +42,6 @@ def train_tokenizer(docs):
     return tok, eot
 
 
-def perplexity(model, ids, context, stride, device):
-    """exp of the mean negative log-likelihood of ids[1:], each token scored once, from a window of up to `context`
-    tokens that starts at a multiple of `stride` (the last window that reaches it)."""
-    nll, count, scored_to = 0.0, 0, 1
-    begin = 0
-    while scored_to < len(ids):
-        end = min(begin + context, len(ids))
-        window = torch.tensor([ids[begin:end]], device=device)
-        with torch.no_grad():
-            logp = F.log_softmax(model(window).logits[0].float(), dim=-1)
-        targets = window[0, 1:]
-        picked = -logp[:-1].gather(1, targets[:, None])[:, 0]
-        first = scored_to - begin - 1  # index in `picked` of the first token not yet scored
-        nll += picked[first:].double().sum().item()
-        count += end - scored_to
-        scored_to = end
-        begin += stride
-    return math.exp(nll / count), count
-
-
 def main():
     corpus, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +50,6 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     docs = [d for d in (corpus / "train.txt").read_text(encoding="utf-8").split("\n\n") if d.strip()]
     heldout = (corpus / "heldout.txt").read_text(encoding="utf-8")
-    sample = "".join(heldout.splitlines(keepends=True)[:SAMPLE_LINES])
 
     tok, eot = train_tokenizer(docs)
     tok.save(str(out / "tokenizer.json"))
@@ -138,32 +113,7 @@ def main():
         "bos_token_id": eot, "eos_token_id": eot, "do_sample": True, "temperature": 0.8, "top_k": 40,
         "top_p": 0.95}, indent=2) + "\n")
 
-    # transformers' figures on the saved checkpoint (bf16 weights), computed in float32 and in bf16
-    held_ids = tok.encode(heldout).ids
-    sample_ids = tok.encode(sample).ids
-    reference = {"context": CONTEXT, "stride": STRIDE, "sample_lines": SAMPLE_LINES, "parameters": params,
-                 "trained_steps": best[2], "tokens": {"heldout": len(held_ids), "sample": len(sample_ids)},
-                 "sample_ids": sample_ids, "perplexity": {}}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        saved = LlamaForCausalLM.from_pretrained(out, dtype=dtype).to(device).eval()
-        reference["perplexity"][name] = {
-            "heldout": perplexity(saved, held_ids, CONTEXT, STRIDE, device)[0],
-            "sample": perplexity(saved, sample_ids, CONTEXT, STRIDE, device)[0]}
-        if dtype == torch.float32:
-            prompt = tok.encode(PROMPT).ids
-            with torch.no_grad():
-                generated = saved.generate(torch.tensor([prompt], device=device), max_new_tokens=24, do_sample=False,
-                                           eos_token_id=None, pad_token_id=eot)
-            reference["greedy"] = {"prompt": PROMPT, "prompt_ids": prompt, "ids": generated[0, len(prompt):].tolist()}
-            print("greedy:", PROMPT + tok.decode(reference["greedy"]["ids"]))
-            torch.manual_seed(SEED)
-            with torch.no_grad():
-                sampled = saved.generate(torch.tensor([prompt], device=device), max_new_tokens=60, do_sample=True,
-                                         temperature=0.8, top_k=40, top_p=0.95, pad_token_id=eot)
-            print("sampled:", PROMPT + tok.decode(sampled[0, len(prompt):].tolist()))
-    (out / "reference.json").write_text(json.dumps(reference) + "\n")
-    print(json.dumps(reference["perplexity"]))
-
+    write_reference(out, heldout, device, trained_steps=best[2])
 
 if __name__ == "__main__":
     main()

@@ -74,7 +74,10 @@ final class PerplexityCommand implements Callable<Integer> {
         long loadStart = System.nanoTime();
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
             if (planOptions.given()) {
-                Planner.Request request = planOptions.request(config, options, dir);
+                Planner.Request asked = planOptions.request(config, options, dir);
+                // one window at a time: a plan for one sequence of the window's length
+                Planner.Request request = new Planner.Request(asked.model(), asked.devices(), asked.strategy(), 1, window, asked.kvBytesGpu(),
+                        asked.manual());
                 Plan plan = Planner.plan(request);
                 PipelineRuntime.requireDevicesHere(plan);
                 PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(),

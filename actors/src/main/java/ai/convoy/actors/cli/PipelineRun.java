@@ -5,6 +5,7 @@ import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.proto.TokenIds;
+import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Npy;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.ModelConfig;
@@ -37,7 +38,7 @@ final class PipelineRun {
         err.flush();
         long loadStart = System.nanoTime();
         List<PipelineRuntime.StageSpec> specs = PipelineRuntime.stagesOf(plan);
-        try (PipelineRuntime runtime = PipelineRuntime.start(dir, specs, options, request.maxBatch(), request.kvBytesGpu())) {
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, specs, options, request.maxBatch(), request.kvBytesGpu(), request.maxContext())) {
             err.printf("convoy: loaded %d stages in %.3f s%n", specs.size(), (System.nanoTime() - loadStart) / 1e9);
             err.flush();
             int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());
@@ -46,6 +47,7 @@ final class PipelineRun {
             PrintWriter stream = printIds ? err : out;
             long start = System.nanoTime();
             List<CompletableFuture<String>> jobs = new ArrayList<>();
+            java.util.Queue<String> failed = new java.util.concurrent.ConcurrentLinkedQueue<>();
             List<List<Integer>> ids = new ArrayList<>();
             for (int i = 0; i < prompts.size(); i++) {
                 int job = prompts.get(i).line();
@@ -68,6 +70,7 @@ final class PipelineRun {
                     }
                 }).thenApply(last -> {
                     if (last.hasFailed()) {
+                        failed.add(single ? last.getFailed().getMessage() : "job " + job + ": " + last.getFailed().getMessage());
                         return "[job " + job + " failed: " + last.getFailed().getMessage() + "]";
                     }
                     if (!single) {
@@ -81,6 +84,7 @@ final class PipelineRun {
                 }));
             }
             CompletableFuture.allOf(jobs.toArray(CompletableFuture[]::new)).join();
+            List<String> failures = failed.stream().toList();
             double seconds = (System.nanoTime() - start) / 1e9;
             if (single) {
                 stream.println();
@@ -100,6 +104,10 @@ final class PipelineRun {
                 }
             }
             err.flush();
+            if (!failures.isEmpty()) {
+                throw new ConvoyException(single ? failures.getFirst() : failures.size() + " of " + prompts.size() + " jobs failed; the first, "
+                        + failures.getFirst());
+            }
         }
     }
 

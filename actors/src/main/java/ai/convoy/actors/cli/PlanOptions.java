@@ -44,8 +44,16 @@ final class PlanOptions {
         return !devices.equals("auto") || maxMemory != null || !strategy.equals("balanced");
     }
 
+    /** The longest sequence a run allows: --max-context, within the model's context. */
+    int context(ModelConfig config) {
+        if (maxContext != null && (maxContext <= 0 || maxContext > config.maxPositions())) {
+            throw new ConvoyException("--max-context must be between 1 and the model's context of " + config.maxPositions() + ", got " + maxContext);
+        }
+        return maxContext != null ? maxContext : config.maxPositions();
+    }
+
     Planner.Request request(ModelConfig config, QuantizationOptions options, Path near) {
-        int context = maxContext != null ? maxContext : Math.min(config.maxPositions(), 4096);
+        int context = maxContext != null ? context(config) : Math.min(config.maxPositions(), 4096);
         int kvBytes = switch (kvDtype.toLowerCase()) {
             case "bf16", "fp16", "bfloat16", "float16" -> 2;
             case "fp32", "float32" -> 4;

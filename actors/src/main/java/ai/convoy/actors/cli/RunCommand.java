@@ -137,14 +137,15 @@ final class RunCommand implements Callable<Integer> {
         ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
                 "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")) : null;
         int[] promptIds = isChat() ? null : promptIds(config, tokenizer, err);
+        int context = planOptions.context(config);
         if (promptIds != null) {
-            Generator.validate(config, promptIds);
+            Generator.validate(config.withMaxPositions(context), promptIds);
         }
         SamplingParams params = samplingParams(Model.eosTokenIds(dir, config), tokenizer, chatTemplate);
         long loadStart = System.nanoTime();
         try (Model model = Model.open(dir, new CpuBackend(), options)) {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
-            Generator generator = new Generator(model.transformer());
+            Generator generator = new Generator(model.transformer(), context);
             if (isChat()) {
                 new ChatSession(generator, tokenizer, chatTemplate, params, system, out, err).run();
                 return 0;

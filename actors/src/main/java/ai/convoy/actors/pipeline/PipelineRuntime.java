@@ -75,17 +75,26 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** As {@link #start(Path, List, QuantizationOptions, int, int)} with a float32 KV cache on GPUs. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
-        return start(modelDir, specs, options, maxBatch, 4);
+        return start(modelDir, specs, options, maxBatch, 4, Integer.MAX_VALUE);
     }
 
-    /** Stages on the backends of their devices; GPUs keep their KV cache in {@code kvBytesGpu}-byte values. */
-    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch, int kvBytesGpu) {
-        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), kvBytesGpu));
+    /**
+     * Stages on the backends of their devices; GPUs keep their KV cache in {@code kvBytesGpu}-byte values; no job
+     * grows past {@code maxContext} tokens, prompt and output (the plan's context).
+     */
+    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch, int kvBytesGpu,
+                                        int maxContext) {
+        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), kvBytesGpu), maxContext);
     }
 
     /** As {@link #start(Path, List, QuantizationOptions, int)}, with the backend of each stage given. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
                                         java.util.function.Function<StageSpec, Backend> backends) {
+        return start(modelDir, specs, options, maxBatch, backends, Integer.MAX_VALUE);
+    }
+
+    private static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
+                                         java.util.function.Function<StageSpec, Backend> backends, int maxContext) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
@@ -102,7 +111,8 @@ public final class PipelineRuntime implements AutoCloseable {
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);
-            Coordinator.Settings settings = new Coordinator.Settings(config, tokenizer, eos, maxBatch);
+            Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
+                    tokenizer, eos, maxBatch);
             return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint);
         } catch (RuntimeException e) {
             checkpoint.close();

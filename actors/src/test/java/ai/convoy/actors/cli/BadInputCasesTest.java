@@ -132,6 +132,27 @@ class BadInputCasesTest {
         return m;
     }
 
+    /** The Qwen2 parity model with NaN in its final norm's scales. */
+    static Path nanWeights(Path dir) throws IOException {
+        Path src = ParityModels.root().resolve("qwen2-bias");
+        Path dst = Files.createDirectories(dir.resolve("nan"));
+        Files.copy(src.resolve("config.json"), dst.resolve("config.json"));
+        try (var c = ai.convoy.runtime.formats.Checkpoint.open(src);
+             var w = new ai.convoy.runtime.formats.SafetensorsWriter(dst, Long.MAX_VALUE)) {
+            for (var t : c.tensors().values()) {
+                var data = t.data();
+                if (t.name().equals("model.norm.weight")) {
+                    byte[] bytes = new byte[(int) data.byteSize()];
+                    java.util.Arrays.fill(bytes, (byte) 0xff);
+                    data = java.lang.foreign.MemorySegment.ofArray(bytes);
+                }
+                w.add(t.name(), t.dtype(), t.shape(), data);
+            }
+            w.finish();
+        }
+        return dst;
+    }
+
     static Path withIndex(Path dir, String index) throws IOException {
         Path m = copy("llama-gqa-rope3-sharded", dir);
         Files.writeString(m.resolve("model.safetensors.index.json"), index);
@@ -274,6 +295,10 @@ class BadInputCasesTest {
             String ids = String.join(",", java.util.Collections.nCopies(300, "5"));
             return args("run", "--model", copy(q, dir).toString(), "--tokens", ids);
         }, "context"));
+        cases.add(new Case("run: prompt longer than --max-context", dir -> args("run", "--model", copy(q, dir).toString(), "--tokens",
+                "1,2,3,4,5", "--max-context", "4"), "--max-context"));
+        cases.add(new Case("run: --max-context past the model's", dir -> args("run", "--model", copy(q, dir).toString(), "--tokens",
+                "1,2", "--max-context", "100000"), "--max-context"));
         cases.add(new Case("run: --prompt without a tokenizer", dir -> args("run", "--model", copy(q, dir).toString(), "--prompt", "hi"),
                 "tokenizer.json"));
         cases.add(new Case("run: --chat without a template", dir -> args("run", "--model", copy(q, dir).toString(), "--chat"), "tokenizer"));
@@ -474,6 +499,21 @@ class BadInputCasesTest {
             return args("perplexity", "--model", TestTokenizers.bytesModel(dir).toString(), "--text", f.toString());
         }, "token"));
         cases.add(new Case("perplexity: no --text", dir -> args("perplexity", "--model", TestTokenizers.bytesModel(dir).toString()), "--text"));
+    }
+
+    /** Broken weights show only when the model runs: the job stops with the reason as its last line, never a token drawn from NaN. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"0", "0.8", "0 --devices sim:0=64MiB", "0.8 --devices sim:0=64MiB"})
+    void nanWeightsStopTheJob(String temperatureAndWhere) throws IOException {
+        Path dir = Files.createTempDirectory(tmp, "nan");
+        List<String> a = new ArrayList<>(List.of("run", "--model", nanWeights(dir).toString(), "--tokens", "1,2,3", "--max-new-tokens", "2",
+                "--temperature"));
+        a.addAll(List.of(temperatureAndWhere.split(" ")));
+        CliRun run = CliRun.of(a);
+        assertEquals(2, run.exitCode(), run.err());
+        List<String> lines = run.err().lines().toList();
+        assertTrue(lines.getLast().startsWith("convoy: error: ") && lines.getLast().contains("not finite"), run.err());
+        assertEquals("", run.out().strip(), "no tokens: " + run.out());
     }
 
     @org.junit.jupiter.api.Test

@@ -76,6 +76,16 @@ class PipelineRunTest {
     }
 
     @Test
+    void maxContextEndsJobsLocallyAndThroughThePipeline() {
+        for (List<String> where : List.of(List.<String>of(), List.of("--devices", "sim:0=64MiB"))) {
+            CliRun run = CliRun.of(concat(concat(List.of("run"), where), List.of("--model", MODEL, "--tokens", "1,2,3", "--max-context", "6",
+                    "--max-new-tokens", "20", "--temperature", "0", "--print-ids")));
+            assertEquals(0, run.exitCode(), run.err());
+            assertEquals(3, run.out().strip().split(",").length, "6 positions in all: " + run.out());
+        }
+    }
+
+    @Test
     void batchSizeZeroDetectsTheFastestThatFits(@TempDir Path tmp) throws IOException {
         Path prompts = tmp.resolve("prompts.txt");
         Files.writeString(prompts, "1,2,3\n4,5\n");

@@ -16,6 +16,7 @@ import java.util.List;
  */
 public final class Generator {
     private final Transformer model;
+    private final int context;
 
     public enum FinishReason { STOP_TOKEN, MAX_NEW_TOKENS, CONTEXT_FULL, CANCELLED }
 
@@ -41,7 +42,13 @@ public final class Generator {
     }
 
     public Generator(Transformer model) {
+        this(model, model.config().maxPositions());
+    }
+
+    /** A generator whose sequences end at {@code context} tokens, prompt and output, within the model's own context. */
+    public Generator(Transformer model, int context) {
         this.model = model;
+        this.context = Math.min(context, model.config().maxPositions());
     }
 
     public ModelConfig config() {
@@ -83,15 +90,14 @@ public final class Generator {
             }
         }
         if (prompt.length > config.maxPositions()) {
-            return java.util.Optional.of("the prompt has " + prompt.length + " tokens, longer than the model's context of "
-                    + config.maxPositions() + " (max_position_embeddings)");
+            return java.util.Optional.of("the prompt has " + prompt.length + " tokens, longer than the context of "
+                    + config.maxPositions() + " (max_position_embeddings, or --max-context)");
         }
         return java.util.Optional.empty();
     }
 
     public List<Result> generate(List<Request> requests, Listener listener) {
-        requests.forEach(r -> validate(model.config(), r.prompt()));
-        int context = model.config().maxPositions();
+        requests.forEach(r -> validate(model.config().withMaxPositions(context), r.prompt()));
         try (KvCache cache = model.newKvCache()) {
             List<Sequence> sequences = new ArrayList<>();
             for (int i = 0; i < requests.size(); i++) {

@@ -176,6 +176,12 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
         return windows;
     }
 
+    /** This config with a shorter context: sequences of a run limited below the model's own length. */
+    public ModelConfig withMaxPositions(int positions) {
+        return new ModelConfig(source, architecture, vocabSize, hiddenSize, intermediateSize, layers, heads, kvHeads, headDim, positions,
+                rmsNormEps, tieWordEmbeddings, rope, slidingWindows, dtype, bosTokenId, eosTokenIds, storedQuantization);
+    }
+
     /** A token id field that may be one id or a list of them. */
     public static List<Integer> eosTokenIds(JsonNode node) {
         List<Integer> ids = new ArrayList<>();
