@@ -52,8 +52,13 @@ final class PlanOptions {
         return maxContext != null ? maxContext : config.maxPositions();
     }
 
+    /** The longest sequence a plan makes room for: --max-context, or the model's context up to 4096. */
+    int plannedContext(ModelConfig config) {
+        return maxContext != null ? context(config) : Math.min(config.maxPositions(), 4096);
+    }
+
     Planner.Request request(ModelConfig config, QuantizationOptions options, Path near) {
-        int context = maxContext != null ? context(config) : Math.min(config.maxPositions(), 4096);
+        int context = plannedContext(config);
         int kvBytes = switch (kvDtype.toLowerCase()) {
             case "bf16", "fp16", "bfloat16", "float16" -> 2;
             case "fp32", "float32" -> 4;

@@ -118,10 +118,11 @@ final class RunCommand implements Callable<Integer> {
             if (isChat()) {
                 throw new ConvoyException("--chat runs on one device; leave out --devices, --max-memory, --strategy and --prompts-file");
             }
-            List<NumberedPrompt> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer, config)
+            ModelConfig planned = config.withMaxPositions(planOptions.plannedContext(config));
+            List<NumberedPrompt> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer, planned)
                     : List.of(new NumberedPrompt(0, promptIds(config, tokenizer, err)));
             if (promptsFile == null) {
-                Generator.validate(config, prompts.getFirst().ids());
+                Generator.validate(planned, prompts.getFirst().ids());
             }
             if (logitsOut != null && prompts.size() > 1) {
                 throw new ConvoyException("--logits-out writes one prompt's logits; it cannot go with a --prompts-file of " + prompts.size()

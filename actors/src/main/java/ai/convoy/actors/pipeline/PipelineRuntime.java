@@ -130,10 +130,6 @@ public final class PipelineRuntime implements AutoCloseable {
         }
     }
 
-    /**
-     * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
-     * would; the CPU has no budget of its own.
-     */
     /** Refuses, before anything loads, a plan that puts layers on a GPU this machine lacks (planned from --max-memory). */
     public static void requireDevicesHere(Plan plan) {
         for (StageSpec s : stagesOf(plan)) {
@@ -144,6 +140,10 @@ public final class PipelineRuntime implements AutoCloseable {
         }
     }
 
+    /**
+     * CUDA GPUs run the CUDA backend; simulated GPUs the CPU backend under their budget, failing beyond it as a GPU
+     * would; the CPU has no budget of its own.
+     */
     public static Backend backendFor(Device device, int kvBytesGpu) {
         return switch (device.kind()) {
             case CUDA -> new ai.convoy.kernels.cuda.CudaBackend(device.index(), kvBytesGpu);

@@ -107,6 +107,9 @@ class CudaBackendTest {
         float[] row = new float[cols];
         gpu.readRow(a, 4, row);
         assertArrayEquals(Arrays.copyOfRange(values, 4 * cols, 5 * cols), row);
+        for (int[] at : new int[][] {{0, 0}, {4, 17}, {6, 299}}) {
+            assertEquals(values[at[0] * cols + at[1]], gpu.readValue(a, at[0], at[1]), "value at " + Arrays.toString(at));
+        }
         gpu.endStep();
     }
 
