@@ -30,10 +30,13 @@ final class PipelineRun {
      */
     static void run(Path dir, ModelConfig config, QuantizationOptions options, PlanOptions planOptions, List<RunCommand.NumberedPrompt> prompts,
                     SamplingParams params, Tokenizer tokenizer, int batchSize, boolean stats, boolean printIds, Path logitsOut,
-                    PrintWriter out, PrintWriter err) {
+                    String startNotice, PrintWriter out, PrintWriter err) {
         Planner.Request request = planOptions.request(config, options, dir);
         Plan plan = Planner.plan(request);
         PipelineRuntime.requireDevicesHere(plan);
+        if (startNotice != null) {
+            err.println(startNotice);
+        }
         PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         err.flush();
         long loadStart = System.nanoTime();

@@ -100,6 +100,9 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--logits-out", paramLabel = "FILE.npy", description = "Write the logits of every prompt position as float32 [prompt_len, vocab_size].")
     Path logitsOut;
 
+    /** What the run starts from when no prompt was given, printed once every check has passed. */
+    private String startNotice;
+
     @Option(names = "--print-ids", description = "Print the generated ids on one line, comma-separated, on standard output (the token stream then goes to standard error).")
     boolean printIds;
 
@@ -120,7 +123,7 @@ final class RunCommand implements Callable<Integer> {
             }
             ModelConfig planned = config.withMaxPositions(planOptions.plannedContext(config));
             List<NumberedPrompt> prompts = promptsFile != null ? promptsFromFile(promptsFile, tokenizer, planned)
-                    : List.of(new NumberedPrompt(0, promptIds(config, tokenizer, err)));
+                    : List.of(new NumberedPrompt(0, promptIds(config, tokenizer)));
             if (promptsFile == null) {
                 Generator.validate(planned, prompts.getFirst().ids());
             }
@@ -132,17 +135,20 @@ final class RunCommand implements Callable<Integer> {
                 throw new ConvoyException("--batch-size must be 0 (detect) or positive, got " + batchSize);
             }
             PipelineRun.run(dir, config, options, planOptions, prompts, samplingParams(Model.eosTokenIds(dir, config), tokenizer, null),
-                    tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, logitsOut, out, err);
+                    tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, logitsOut, startNotice, out, err);
             return 0;
         }
         ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
                 "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")) : null;
-        int[] promptIds = isChat() ? null : promptIds(config, tokenizer, err);
+        int[] promptIds = isChat() ? null : promptIds(config, tokenizer);
         int context = planOptions.context(config);
         if (promptIds != null) {
             Generator.validate(config.withMaxPositions(context), promptIds);
         }
         SamplingParams params = samplingParams(Model.eosTokenIds(dir, config), tokenizer, chatTemplate);
+        if (startNotice != null) {
+            err.println(startNotice);
+        }
         long loadStart = System.nanoTime();
         try (Model model = Model.open(dir, new CpuBackend(), options)) {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
@@ -254,7 +260,8 @@ final class RunCommand implements Callable<Integer> {
         err.flush();
     }
 
-    private int[] promptIds(ModelConfig config, Tokenizer tokenizer, PrintWriter err) {
+    /** The prompt's ids; without a prompt, where generation starts, and {@link #startNotice} says so. */
+    private int[] promptIds(ModelConfig config, Tokenizer tokenizer) {
         if (prompt != null && prompt.tokens != null) {
             return prompt.tokens;
         }
@@ -266,14 +273,14 @@ final class RunCommand implements Callable<Integer> {
             return ids;
         }
         if (modelOptions.usesEmbeddedDefault() && tokenizer != null) {
-            err.println("convoy: no prompt given: continuing \"" + EmbeddedModel.DEFAULT_PROMPT + "\" (give one with --prompt)");
+            startNotice = "convoy: no prompt given: continuing \"" + EmbeddedModel.DEFAULT_PROMPT + "\" (give one with --prompt)";
             return tokenizer.encode(EmbeddedModel.DEFAULT_PROMPT, true);
         }
         int bos = config.bosTokenId();
         if (bos < 0) {
             throw new ConvoyException("give a prompt with --tokens (the model's config.json names no bos_token_id to start from)");
         }
-        err.println("convoy: no prompt given: starting from the beginning-of-sequence token " + bos);
+        startNotice = "convoy: no prompt given: starting from the beginning-of-sequence token " + bos;
         return new int[] {bos};
     }
 

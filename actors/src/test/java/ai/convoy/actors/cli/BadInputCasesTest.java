@@ -287,6 +287,8 @@ class BadInputCasesTest {
             cases.add(new Case("run: " + o[0], dir -> run(copy(q, dir), extra), option.equals("--quantization") && o.length > 3 ? "blocksize"
                     : option.replace("--double-quant", "double-quant")));
         }
+        cases.add(new Case("run: the built-in model on a GPU this machine lacks", dir -> args("run", "--devices", "cuda:7"), "--devices"));
+        cases.add(new Case("run: the built-in model with a bad temperature", dir -> args("run", "--temperature", "-2"), "--temperature"));
         cases.add(new Case("run: token id past the vocabulary", dir -> args("run", "--model", copy(q, dir).toString(), "--tokens", "99999"),
                 "99999", "config.json"));
         cases.add(new Case("run: negative token id", dir -> args("run", "--model", copy(q, dir).toString(), "--tokens", "-1"), "-1"));

@@ -66,6 +66,25 @@ class SafetensorsWriterRoomTest {
     }
 
     @Test
+    void aFailedWriteIsTheUsersErrorWithTheSystemsReason() throws IOException {
+        Path dir = Files.createTempDirectory(tmp, "w");
+        ai.convoy.runtime.ConvoyException e = org.junit.jupiter.api.Assertions.assertThrows(ai.convoy.runtime.ConvoyException.class, () -> {
+            try (SafetensorsWriter w = new SafetensorsWriter(dir, Long.MAX_VALUE, 4096)) {
+                w.add("model.a.weight", DType.F32, new long[] {6}, floats(6, 0));
+                // the folder vanishes under the writer, as a disk that fails or fills does
+                try (Stream<Path> files = Files.list(dir)) {
+                    for (Path f : files.toList()) {
+                        Files.delete(f);
+                    }
+                }
+                Files.delete(dir);
+                w.finish();
+            }
+        });
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().startsWith(dir + ": ") && e.getMessage().contains("no such file"), e.getMessage());
+    }
+
+    @Test
     void anUnfinishedWriteLeavesNothing() throws IOException {
         Path dir = Files.createTempDirectory(tmp, "w");
         try (SafetensorsWriter w = new SafetensorsWriter(dir, Long.MAX_VALUE, 4096)) {

@@ -15,8 +15,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A quantize stopped by SIGTERM (as Ctrl-C or a service manager would) leaves no partial output behind. */
-class QuantizeInterruptTest {
+/** A quantize that fails, or is stopped by SIGTERM (as Ctrl-C or a service manager would), leaves no partial output behind. */
+class QuantizeCleanupTest {
     @TempDir
     Path tmp;
 
@@ -26,6 +26,26 @@ class QuantizeInterruptTest {
         }
         try (Stream<Path> files = Files.list(out)) {
             return files.anyMatch(p -> p.getFileName().toString().startsWith(".shard-"));
+        }
+    }
+
+    @Test
+    void aFailedQuantizeLeavesTheOutputAsItWas() throws IOException {
+        Path model = tmp.resolve("model");
+        Files.createDirectories(model);
+        Path src = ai.convoy.runtime.ParityModels.root().resolve("qwen2-bias");
+        for (String f : List.of("config.json", "model.safetensors")) {
+            Files.copy(src.resolve(f), model.resolve(f));
+        }
+        // a config that the tensors do not match: refused, after the output folder was taken
+        Files.writeString(model.resolve("config.json"), Files.readString(model.resolve("config.json")).replace("\"vocab_size\": 1000", "\"vocab_size\": 1024"));
+        Path created = tmp.resolve("new-out");
+        assertTrue(CliRun.of("quantize", "--model", model.toString(), "--out", created.toString()).exitCode() == 2);
+        assertFalse(Files.exists(created), "the folder it made is gone");
+        Path empty = Files.createDirectories(tmp.resolve("empty-out"));
+        assertTrue(CliRun.of("quantize", "--model", model.toString(), "--out", empty.toString()).exitCode() == 2);
+        try (Stream<Path> left = Files.list(empty)) {
+            assertFalse(left.findAny().isPresent(), "the empty folder it was given stays, empty");
         }
     }
 
