@@ -68,7 +68,7 @@ public final class EmbeddedModel {
             }
             throw new ConvoyException("cannot unpack the built-in model into " + target + ": another process keeps changing it");
         } catch (IOException e) {
-            throw new ConvoyException("cannot unpack the built-in model into " + parent + ": " + e
+            throw new ConvoyException("cannot unpack the built-in model into " + parent + ": " + ai.convoy.runtime.formats.AtomicFile.describe(e)
                     + " (set another temporary folder with CONVOY_JAVA_OPTS=-Djava.io.tmpdir=DIR)");
         } finally {
             if (staging != null) {
