@@ -34,9 +34,6 @@ public interface Backend extends AutoCloseable {
     /** Copies row {@code row} into {@code dst}. */
     void readRow(Activations src, int row, float[] dst);
 
-    /** The one value at ({@code row}, {@code col}): a check of a greedy pick without copying its row. */
-    float readValue(Activations src, int row, int col);
-
     /** out[r] = table[ids[r]] */
     void embed(WeightMatrix table, int[] ids, Activations out);
 
@@ -76,8 +73,11 @@ public interface Backend extends AutoCloseable {
     void attention(KvCache cache, int layer, Activations q, Activations k, Activations v, TokenBatch batch,
                    AttentionShape shape, Activations out);
 
-    /** ids[r] = the first index of the largest value of row r ({@link Argmax}): greedy picks without reading the rows back. */
-    void argmax(Activations scores, int[] ids);
+    /**
+     * ids[r] = the first index of the largest value of row r ({@link Argmax}), largest[r] = that value (NaN where the
+     * row holds one): greedy picks, and a check that they came from finite scores, without reading the rows back.
+     */
+    void argmax(Activations scores, int[] ids, float[] largest);
 
     /** dst[i] = src[rows[i]] */
     void gatherRows(Activations src, int[] rows, Activations dst);

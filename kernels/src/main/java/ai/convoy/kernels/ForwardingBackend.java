@@ -59,11 +59,6 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
-    public float readValue(Activations src, int row, int col) {
-        return inner.readValue(src, row, col);
-    }
-
-    @Override
     public void embed(WeightMatrix table, int[] ids, Activations out) {
         inner.embed(table, ids, out);
     }
@@ -105,8 +100,8 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
-    public void argmax(Activations scores, int[] ids) {
-        inner.argmax(scores, ids);
+    public void argmax(Activations scores, int[] ids, float[] largest) {
+        inner.argmax(scores, ids, largest);
     }
 
     @Override

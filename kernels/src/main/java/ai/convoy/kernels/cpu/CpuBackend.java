@@ -73,11 +73,6 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public float readValue(Activations src, int row, int col) {
-        return data(src)[row * src.cols() + col];
-    }
-
-    @Override
     public void embed(WeightMatrix table, int[] ids, Activations out) {
         CpuMatrix t = (CpuMatrix) table;
         float[] o = data(out);
@@ -285,10 +280,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void argmax(Activations scores, int[] ids) {
+    public void argmax(Activations scores, int[] ids, float[] largest) {
         float[] s = data(scores);
         for (int r = 0; r < scores.rows(); r++) {
             ids[r] = Argmax.of(s, r * scores.cols(), scores.cols());
+            largest[r] = s[r * scores.cols() + ids[r]];
         }
     }
 

@@ -448,14 +448,6 @@ public final class CudaBackend implements Backend {
         cuMemcpyDtoH(Pointer.to(dst), ptr(src).withByteOffset(4L * row * src.cols()), 4L * src.cols());
     }
 
-    @Override
-    public float readValue(Activations src, int row, int col) {
-        synchronize();
-        float[] value = new float[1];
-        cuMemcpyDtoH(Pointer.to(value), ptr(src).withByteOffset(4L * ((long) row * src.cols() + col)), 4L);
-        return value[0];
-    }
-
     private static CUdeviceptr ptr(Activations a) {
         return ((CudaActivations) a).ptr();
     }
@@ -1041,7 +1033,7 @@ public final class CudaBackend implements Backend {
     private static final int ARGMAX_THREADS = 256;
 
     @Override
-    public void argmax(Activations scores, int[] ids) {
+    public void argmax(Activations scores, int[] ids, float[] largest) {
         int rows = scores.rows();
         int parts = Math.ceilDiv(scores.cols(), ARGMAX_SPAN);
         CUdeviceptr partBest = workspace.take(4L * rows * parts);
@@ -1051,6 +1043,17 @@ public final class CudaBackend implements Backend {
         launchBlocks("argmax_merge", rows, 32, partBest, partAt, parts, picked);
         synchronize();
         cuMemcpyDtoH(Pointer.to(ids), picked, 4L * rows);
+        // each part's largest value is already here: a row's largest is theirs, NaN if any part holds one
+        float[] best = new float[rows * parts];
+        cuMemcpyDtoH(Pointer.to(best), partBest, 4L * rows * parts);
+        for (int r = 0; r < rows; r++) {
+            float m = Float.NEGATIVE_INFINITY;
+            for (int p = 0; p < parts; p++) {
+                float v = best[r * parts + p];
+                m = Float.isNaN(v) || Float.isNaN(m) ? Float.NaN : Math.max(m, v);
+            }
+            largest[r] = m;
+        }
     }
 
     @Override

@@ -247,11 +247,12 @@ public final class Transformer {
         Arrays.fill(tokens, -1);
         if (anyMarked(devicePicks)) {
             int[] ids = new int[n];
-            backend.argmax(logits, ids);
+            float[] largest = new float[n];
+            backend.argmax(logits, ids, largest);
             for (int r = 0; r < n; r++) {
                 if (devicePicks[r]) {
-                    // argmax takes NaN and infinity as the largest value, so the picked value shows a row that has either
-                    requireFinite(backend.readValue(logits, r, ids[r]));
+                    // a NaN counts as the largest value, so a row holding NaN or infinity shows it here
+                    requireFinite(largest[r]);
                     tokens[r] = ids[r];
                 }
             }
