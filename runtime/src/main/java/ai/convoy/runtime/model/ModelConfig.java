@@ -205,7 +205,7 @@ public record ModelConfig(Path source, Architecture architecture, int vocabSize,
         long mlp = Math.multiplyExact(3L * hiddenSize, intermediateSize);
         long perLayer = Math.addExact(Math.addExact(attention, mlp), 2L * hiddenSize);
         long all = Math.addExact(Math.multiplyExact(embed, tieWordEmbeddings ? 1 : 2), Math.multiplyExact(layers, perLayer));
-        // bytes are counted too (four per parameter in float32): leave room for them
+        // sizes in bytes are computed from it too (up to eight bytes a parameter): they must fit as well
         Math.multiplyExact(all, 8L);
         return Math.addExact(all, hiddenSize);
     }
