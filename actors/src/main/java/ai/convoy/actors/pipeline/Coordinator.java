@@ -44,7 +44,8 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
-    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, GetStages, GetLimits, LimitLive {
+    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages, GetLimits,
+            LimitLive {
     }
 
     /** At most this many live sequences from now on. */
@@ -63,6 +64,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** A stage could not run micro-batch {@code batchId}; {@code restarted} when it reloaded itself and lost its KV cache. */
     public record StepFailed(long batchId, String stage, RuntimeException cause, boolean restarted) implements Command {
+    }
+
+    /** A stage could not load its layers (at a restart): its supervisor stops it. */
+    public record StageLoadFailed(String stage, RuntimeException cause) implements Command {
+    }
+
+    /** A stage stopped for good (past its restarts, or its reload failed): no step can run any more. */
+    public record StageLost(String stage) implements Command {
     }
 
     /** The supervisor's current limits: rows per micro-batch and live sequences. */
@@ -148,6 +157,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             Comparator.comparingInt((Job j) -> -j.request.getPriority()).thenComparingLong(j -> j.order));
     private final Map<String, Live> live = new HashMap<>();
     private long nextSequence;
+    // each stage's last failure, for the reason given when it is lost
+    private final Map<String, String> lastFailure = new HashMap<>();
+    private final Map<String, Integer> failures = new HashMap<>();
+    // why the pipeline cannot run any more, once a stage is lost; null while every stage runs
+    private String lost;
     // counts stage restarts: a step sent before one may have filled a cache that is gone
     private long epoch;
     private long nextBatch;
@@ -167,6 +181,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         for (int i = pipeline.size() - 1; i >= 0; i--) {
             String name = "stage-" + i;
             next = ctx.spawn(StageActor.create(name, pipeline.get(i), next, ctx.getSelf()), name, DispatcherSelector.blocking());
+            ctx.watchWith(next, new StageLost(name));
             refs.addFirst(next);
         }
         this.stages = List.copyOf(refs);
@@ -183,6 +198,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(StepDone.class, this::onStepDone)
                 .onMessage(StepFailed.class, this::onStepFailed)
+                .onMessage(StageLoadFailed.class, f -> {
+                    lastFailure.put(f.stage(), "its reload failed: " + f.cause());
+                    return this;
+                })
+                .onMessage(StageLost.class, this::onStageLost)
                 .onMessage(LimitLive.class, l -> {
                     supervisor.limitLive(l.sequences(), l.why());
                     schedule();
@@ -201,6 +221,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private Behavior<Command> onSubmit(Submit s) {
         JobRequest r = s.request();
+        if (lost != null) {
+            s.replyTo().tell(failed(r.getJobId(), lost));
+            return this;
+        }
         int[] prompt;
         SamplingParams params;
         try {
@@ -294,7 +318,37 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
+    /** Every job, running or waiting, ends now with the reason; later submissions are refused with it. */
+    private Behavior<Command> onStageLost(StageLost s) {
+        lost = s.stage() + " was lost: " + lastFailure.getOrDefault(s.stage(), "it stopped") + "; the pipeline cannot run";
+        getContext().getLog().error("{}", lost);
+        for (Live l : live.values()) {
+            l.job.replyTo.tell(failed(l.job.request.getJobId(), lost));
+        }
+        live.clear();
+        for (Job j : queue) {
+            j.replyTo.tell(failed(j.request.getJobId(), lost));
+        }
+        queue.clear();
+        for (Group g : groups) {
+            g.members.clear();
+            g.parts.clear();
+            g.next.clear();
+            g.inFlight = false;
+        }
+        return this;
+    }
+
+    private static JobEvent failed(String jobId, String reason) {
+        return JobEvent.newBuilder().setJobId(jobId).setFailed(Failed.newBuilder().setCode(Failed.Code.INTERNAL).setMessage(reason)).build();
+    }
+
     private Behavior<Command> onStepFailed(StepFailed f) {
+        if (f.restarted()) {
+            int times = failures.merge(f.stage(), 1, Integer::sum);
+            lastFailure.put(f.stage(), "it failed " + times + (times == 1 ? " time" : " times") + " (restarted " + StageActor.MAX_RESTARTS
+                    + " times at most), last with " + f.cause());
+        }
         Group g = inFlight(f.batchId());
         if (g == null) {
             getContext().getLog().warn("{} failed a batch of changes only: {}", f.stage(), f.cause().toString());
@@ -400,6 +454,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** Every group not in flight takes in queued jobs while the batch has room, and goes round if it has work. */
     private void schedule() {
+        if (lost != null) {
+            return;
+        }
         int maxLive = supervisor.maxLive();
         int perGroup = Math.max(1, (maxLive + groups.length - 1) / groups.length);
         for (Group g : groups) {

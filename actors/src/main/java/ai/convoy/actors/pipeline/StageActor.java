@@ -5,18 +5,28 @@ import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.UnknownSequenceException;
+import java.time.Duration;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.PreRestart;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 
 /**
  * Owns one device and its pipeline stage (a device actor for a GPU or simulated GPU, the CPU-offload actor for the
  * layers the plan put on the CPU): runs each micro-batch through its layers and passes it on, to the next stage or,
- * from the last, as logits to the coordinator. It counts the time it spends computing. A failure other than
- * out-of-memory or an unknown sequence reloads the stage from its weights (its KV cache starts empty) before the
- * coordinator hears of it.
+ * from the last, as logits to the coordinator. It counts the time it spends computing.
+ *
+ * <p>Out-of-memory, an unknown sequence and non-finite logits are the coordinator's to handle; any other failure
+ * crashes the actor, after telling the coordinator, and its supervisor restarts it with back-off, which loads the
+ * stage again from its weights (its KV cache starts empty). Past {@link #MAX_RESTARTS} restarts, or when loading
+ * fails, the actor stops; the coordinator watches it and ends every job.
  */
 public final class StageActor {
+    static final int MAX_RESTARTS = 5;
+    static final Duration MIN_BACKOFF = Duration.ofMillis(10);
+    static final Duration MAX_BACKOFF = Duration.ofMillis(500);
 
     public sealed interface Command permits Run, Stats {
     }
@@ -34,33 +44,46 @@ public final class StageActor {
         }
     }
 
+    /** A failure that the stage cannot go on from: its supervisor restarts it. */
+    static final class StageFailure extends RuntimeException {
+        StageFailure(String stage, RuntimeException cause) {
+            super(stage + " failed: " + cause, cause);
+        }
+    }
+
     private StageActor() {
     }
 
     /** A stage that passes its output to {@code next}, or, when {@code next} is null, its logits to the coordinator. */
     public static Behavior<Command> create(String name, java.util.function.Supplier<PipelineStage> loader, ActorRef<Command> next,
                                            ActorRef<Coordinator.Command> coordinator) {
-        return Behaviors.setup(ctx -> {
-            long started = System.nanoTime();
-            long[] busy = {0};
-            PipelineStage[] holder = {loader.get()};
+        long started = System.nanoTime();
+        long[] busy = {0};
+        Behavior<Command> stage = Behaviors.setup(ctx -> {
+            PipelineStage loaded;
+            try {
+                loaded = loader.get();
+            } catch (RuntimeException e) {
+                // a stage that cannot load is lost: a retry would fail the same way, and the jobs should hear now
+                ctx.getLog().warn("{} cannot load its layers ({}); it is lost", name, e.toString());
+                coordinator.tell(new Coordinator.StageLoadFailed(name, e));
+                return Behaviors.stopped();
+            }
+            PipelineStage holder = loaded;
             return Behaviors.receive(Command.class)
                     .onMessage(Run.class, run -> {
                         long t0 = System.nanoTime();
                         PipelineStage.Result result;
                         try {
-                            result = holder[0].run(run.batch());
-                        } catch (RuntimeException e) {
-                            boolean restart = !(e instanceof DeviceOutOfMemoryException) && !(e instanceof UnknownSequenceException)
-                                    && !(e instanceof NonFiniteLogitsException);
-                            if (restart) {
-                                ctx.getLog().warn("{} failed ({}); reloading it from its weights", name, e.toString());
-                                holder[0].close();
-                                holder[0] = loader.get();
-                            }
-                            // the coordinator decides: smaller batches on out-of-memory, replaying sequences otherwise
-                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e, restart));
+                            result = holder.run(run.batch());
+                        } catch (DeviceOutOfMemoryException | UnknownSequenceException | NonFiniteLogitsException e) {
+                            // the coordinator decides: smaller batches on out-of-memory, a replay for an unknown sequence
+                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e, false));
                             return Behaviors.same();
+                        } catch (RuntimeException e) {
+                            ctx.getLog().warn("{} failed ({}); restarting it from its weights", name, e.toString());
+                            coordinator.tell(new Coordinator.StepFailed(run.batch().id(), name, e, true));
+                            throw new StageFailure(name, e);
                         } finally {
                             busy[0] += System.nanoTime() - t0;
                         }
@@ -75,11 +98,18 @@ public final class StageActor {
                         s.replyTo().tell(new StageStats(name, busy[0], System.nanoTime() - started));
                         return Behaviors.same();
                     })
-                    .onSignal(org.apache.pekko.actor.typed.PostStop.class, signal -> {
-                        holder[0].close();
+                    .onSignal(PreRestart.class, signal -> {
+                        holder.close();
+                        return Behaviors.same();
+                    })
+                    .onSignal(PostStop.class, signal -> {
+                        holder.close();
                         return Behaviors.same();
                     })
                     .build();
         });
+        // the warning above says what failed, in one line; the supervisor's own log would add a stack trace
+        return Behaviors.supervise(stage).onFailure(StageFailure.class, SupervisorStrategy.restartWithBackoff(MIN_BACKOFF, MAX_BACKOFF, 0.2)
+                .withMaxRestarts(MAX_RESTARTS).withLoggingEnabled(false));
     }
 }

@@ -1,0 +1,107 @@
+package ai.convoy.actors.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.kernels.Activations;
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.ForwardingBackend;
+import ai.convoy.kernels.WeightMatrix;
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Faults that a restart cannot mend end every job at once with a reason: none is left without a terminal event. 50
+ * jobs through each fault, on simulated devices, within 10 seconds.
+ */
+class StageSupervisionTest {
+    static final int JOBS = 50;
+
+    /** Throws on every residual product (o or down), as a device that has gone bad does. */
+    static final class AlwaysFails extends ForwardingBackend {
+        AlwaysFails() {
+            super(new CpuBackend());
+        }
+
+        @Override
+        public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+            throw new IllegalStateException("injected: the device fails every step");
+        }
+    }
+
+    /** Every job's last event, within the deadline. */
+    private static List<JobEvent> runAll(Function<PipelineRuntime.StageSpec, Backend> backends, List<PipelineRuntime.StageSpec> specs)
+            throws Exception {
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
+        try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), specs, QuantizationOptions.NONE, 8, backends)) {
+            long start = System.nanoTime();
+            List<CompletableFuture<JobEvent>> ends = new ArrayList<>();
+            for (JobRequest j : jobs) {
+                ends.add(runtime.submit(j, e -> { }));
+            }
+            CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+            System.out.printf("%d jobs ended in %.2f s%n", JOBS, (System.nanoTime() - start) / 1e9);
+            return ends.stream().map(CompletableFuture::join).toList();
+        }
+    }
+
+    private static List<PipelineRuntime.StageSpec> specs() {
+        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
+        return PipelineRuntimeTest.split(c.layers(), PipelineRuntimeTest.threeSimsAndCpu().subList(0, 3));
+    }
+
+    @Test
+    void aStageThatFailsEveryStepIsRestartedABoundedNumberOfTimesThenEveryJobFails() throws Exception {
+        List<PipelineRuntime.StageSpec> specs = specs();
+        AtomicInteger loads = new AtomicInteger();
+        List<JobEvent> ends = runAll(s -> {
+            if (s == specs.get(1)) {
+                loads.incrementAndGet();
+                return new AlwaysFails();
+            }
+            return new CpuBackend();
+        }, specs);
+        assertEquals(JOBS, ends.stream().filter(JobEvent::hasFailed).count(), "every job failed");
+        for (JobEvent e : ends) {
+            assertTrue(e.getFailed().getMessage().contains("stage-1") && e.getFailed().getMessage().contains("injected"), e.toString());
+        }
+        assertTrue(loads.get() <= 1 + StageActor.MAX_RESTARTS, "loads: " + loads.get());
+    }
+
+    @Test
+    void aStageWhoseReloadFailsEndsEveryJob() throws Exception {
+        List<PipelineRuntime.StageSpec> specs = specs();
+        AtomicInteger loads = new AtomicInteger();
+        AtomicInteger countdown = new AtomicInteger(40);
+        List<JobEvent> ends = runAll(s -> {
+            if (s != specs.get(1)) {
+                return new CpuBackend();
+            }
+            if (loads.incrementAndGet() > 1) {
+                throw new IllegalStateException("injected: the device is gone");
+            }
+            return new StageRestartTest.FailOnce(countdown);
+        }, specs);
+        long done = ends.stream().filter(JobEvent::hasDone).count();
+        long failed = ends.stream().filter(JobEvent::hasFailed).count();
+        assertEquals(JOBS, done + failed, "every job ended");
+        assertTrue(failed > 0, "the jobs running when the stage was lost failed");
+        for (JobEvent e : ends) {
+            if (e.hasFailed()) {
+                assertTrue(e.getFailed().getMessage().contains("reload failed") && e.getFailed().getMessage().contains("the device is gone"),
+                        e.toString());
+            }
+        }
+        assertEquals(2, loads.get(), "one load at the start, one failed reload, no more");
+    }
+}
