@@ -40,9 +40,8 @@ final class PipelineRun {
         PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         err.flush();
         long loadStart = System.nanoTime();
-        List<PipelineRuntime.StageSpec> specs = PipelineRuntime.stagesOf(plan);
-        try (PipelineRuntime runtime = PipelineRuntime.start(dir, specs, options, request.maxBatch(), request.kvBytesGpu(), request.maxContext())) {
-            err.printf("convoy: loaded %d stages in %.3f s%n", specs.size(), (System.nanoTime() - loadStart) / 1e9);
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()))) {
+            err.printf("convoy: loaded %d stages in %.3f s%n", runtime.stages().size(), (System.nanoTime() - loadStart) / 1e9);
             err.flush();
             int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());
             runtime.limitLive(live, batchSize == 0 ? "detected" : "--batch-size");
@@ -103,7 +102,7 @@ final class PipelineRun {
             if (stats) {
                 for (StageActor.StageStats s : runtime.stats()) {
                     err.printf("convoy: %s on %s: computing %.0f%% of the time%n", s.name(),
-                            specs.get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
+                            runtime.stages().get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
                 }
             }
             err.flush();

@@ -84,8 +84,14 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record GetStages(ActorRef<List<ActorRef<StageActor.Command>>> replyTo) implements Command {
     }
 
-    /** What the coordinator needs to know of the model. */
-    public record Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch) {
+    /**
+     * What the coordinator needs to know of the model; {@code replanner} places it again when a stage is lost (null:
+     * a lost stage ends every job).
+     */
+    public record Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch, Replanner replanner) {
+        public Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch) {
+            this(config, tokenizer, eosTokenIds, maxBatch, null);
+        }
     }
 
     private static final class Job {
@@ -151,8 +157,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     private final Settings settings;
     private final Supervisor supervisor;
-    private final List<ActorRef<StageActor.Command>> stages;
-    private final Group[] groups;
+    private List<ActorRef<StageActor.Command>> stages;
+    private Group[] groups;
+    // stage actors get new names in each placement; their display names stay stage-0, stage-1, ...
+    private int placement;
     private final PriorityQueue<Job> queue = new PriorityQueue<>(
             Comparator.comparingInt((Job j) -> -j.request.getPriority()).thenComparingLong(j -> j.order));
     private final Map<String, Live> live = new HashMap<>();
@@ -175,12 +183,18 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         super(ctx);
         this.settings = settings;
         this.supervisor = new Supervisor(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
+        spawnStages(pipeline);
+    }
+
+    /** Spawns a stage actor per stage and a micro-batch group for each; every stage is watched. */
+    private void spawnStages(List<java.util.function.Supplier<PipelineStage>> pipeline) {
+        ActorContext<Command> ctx = getContext();
         // spawned last to first, each knowing the next; stage actors block on compute, so they get their own threads
         List<ActorRef<StageActor.Command>> refs = new ArrayList<>();
         ActorRef<StageActor.Command> next = null;
         for (int i = pipeline.size() - 1; i >= 0; i--) {
             String name = "stage-" + i;
-            next = ctx.spawn(StageActor.create(name, pipeline.get(i), next, ctx.getSelf()), name, DispatcherSelector.blocking());
+            next = ctx.spawn(StageActor.create(name, pipeline.get(i), next, ctx.getSelf()), name + "-p" + placement, DispatcherSelector.blocking());
             ctx.watchWith(next, new StageLost(name));
             refs.addFirst(next);
         }
@@ -318,9 +332,26 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
-    /** Every job, running or waiting, ends now with the reason; later submissions are refused with it. */
+    /**
+     * The model is planned again over the devices left and the live sequences replayed there; when no plan fits (or
+     * nothing can re-plan), every job, running or waiting, ends now with the reason, and later ones are refused.
+     */
     private Behavior<Command> onStageLost(StageLost s) {
-        lost = s.stage() + " was lost: " + lastFailure.getOrDefault(s.stage(), "it stopped") + "; the pipeline cannot run";
+        String why = s.stage() + " was lost: " + lastFailure.getOrDefault(s.stage(), "it stopped");
+        lastFailure.clear();
+        failures.clear();
+        if (settings.replanner() != null) {
+            try {
+                replace(settings.replanner().without(Integer.parseInt(s.stage().substring("stage-".length()))));
+                getContext().getLog().warn("{}; re-planned over the devices left: {}; replaying {} live sequences", why,
+                        settings.replanner().describe(), live.size());
+                schedule();
+                return this;
+            } catch (ConvoyException e) {
+                why += "; no plan fits the devices left: " + e.getMessage();
+            }
+        }
+        lost = why + "; the pipeline cannot run";
         getContext().getLog().error("{}", lost);
         for (Live l : live.values()) {
             l.job.replyTo.tell(failed(l.job.request.getJobId(), lost));
@@ -337,6 +368,26 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             g.inFlight = false;
         }
         return this;
+    }
+
+    /** New stage actors in place of the old ones; every live sequence starts again from its tokens. */
+    private void replace(List<java.util.function.Supplier<PipelineStage>> pipeline) {
+        for (ActorRef<StageActor.Command> old : stages) {
+            getContext().unwatch(old);
+            getContext().stop(old);
+        }
+        List<Live> members = new ArrayList<>();
+        for (Group g : groups) {
+            members.addAll(g.members);
+        }
+        placement++;
+        epoch++;
+        spawnStages(pipeline);
+        for (int i = 0; i < members.size(); i++) {
+            Live l = members.get(i);
+            l.cached = false;
+            groups[i % groups.length].members.add(l);
+        }
     }
 
     private static JobEvent failed(String jobId, String reason) {

@@ -14,6 +14,7 @@ import ai.convoy.runtime.model.Transformer;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -43,11 +44,20 @@ public final class PipelineRuntime implements AutoCloseable {
 
     private final ActorSystem<Coordinator.Command> system;
     private final Checkpoint checkpoint;
+    private final Replanner replanner;
+    private final List<StageSpec> initialStages;
     private final AtomicLong sinks = new AtomicLong();
 
-    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint) {
+    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint, Replanner replanner, List<StageSpec> stages) {
         this.system = system;
         this.checkpoint = checkpoint;
+        this.replanner = replanner;
+        this.initialStages = stages;
+    }
+
+    /** The stages now, in pipeline order: the plan's, or the last re-plan's after a stage was lost. */
+    public List<StageSpec> stages() {
+        return replanner != null ? replanner.specs() : initialStages;
     }
 
     /**
@@ -75,26 +85,27 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** As {@link #start(Path, List, QuantizationOptions, int, int)} with a float32 KV cache on GPUs. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
-        return start(modelDir, specs, options, maxBatch, 4, Integer.MAX_VALUE);
+        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), 4), Integer.MAX_VALUE, null);
     }
 
     /**
-     * Stages on the backends of their devices; GPUs keep their KV cache in {@code kvBytesGpu}-byte values; no job
-     * grows past {@code maxContext} tokens, prompt and output (the plan's context).
+     * The model planned as {@code request} asks, each stage on the backend {@code backends} gives it; no job grows
+     * past the plan's context. When a stage is lost the model is planned again over the devices left and the live
+     * sequences are replayed there.
      */
-    public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch, int kvBytesGpu,
-                                        int maxContext) {
-        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), kvBytesGpu), maxContext);
+    public static PipelineRuntime start(Path modelDir, Planner.Request request, QuantizationOptions options,
+                                        java.util.function.Function<StageSpec, Backend> backends) {
+        return start(modelDir, stagesOf(Planner.plan(request)), options, request.maxBatch(), backends, request.maxContext(), request);
     }
 
     /** As {@link #start(Path, List, QuantizationOptions, int)}, with the backend of each stage given. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
                                         java.util.function.Function<StageSpec, Backend> backends) {
-        return start(modelDir, specs, options, maxBatch, backends, Integer.MAX_VALUE);
+        return start(modelDir, specs, options, maxBatch, backends, Integer.MAX_VALUE, null);
     }
 
     private static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
-                                         java.util.function.Function<StageSpec, Backend> backends, int maxContext) {
+                                         java.util.function.Function<StageSpec, Backend> backends, int maxContext, Planner.Request request) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
@@ -111,9 +122,10 @@ public final class PipelineRuntime implements AutoCloseable {
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);
+            Replanner replanner = request == null ? null : new Replanner(config, checkpoint, options, backends, request, specs);
             Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
-                    tokenizer, eos, maxBatch);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint);
+                    tokenizer, eos, maxBatch, replanner);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint, replanner, specs);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;

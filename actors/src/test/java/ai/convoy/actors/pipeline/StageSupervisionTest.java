@@ -11,6 +11,9 @@ import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Footprint;
+import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,8 +24,9 @@ import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /**
- * Faults that a restart cannot mend end every job at once with a reason: none is left without a terminal event. 50
- * jobs through each fault, on simulated devices, within 10 seconds.
+ * Faults that a restart cannot mend: a planned run places the model again over the devices left and every job
+ * completes as it would have; otherwise every job ends at once with the reason. None is left without a terminal
+ * event. 50 jobs through each fault, on simulated devices, within 10 seconds.
  */
 class StageSupervisionTest {
     static final int JOBS = 50;
@@ -58,6 +62,58 @@ class StageSupervisionTest {
     private static List<PipelineRuntime.StageSpec> specs() {
         ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
         return PipelineRuntimeTest.split(c.layers(), PipelineRuntimeTest.threeSimsAndCpu().subList(0, 3));
+    }
+
+    /** A plan over three simulated GPUs and the CPU, as convoy run makes one; sim:1's backend from {@code sim1}. */
+    private static PipelineRuntime planned(List<Device> devices, java.util.function.Supplier<Backend> sim1) {
+        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
+        Planner.Request request = new Planner.Request(Footprint.of(c, QuantizationOptions.NONE), devices, Planner.Strategy.BALANCED, 8,
+                64, 4, java.util.Map.of());
+        return PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE,
+                s -> s.device().id().equals("sim:1") ? sim1.get() : PipelineRuntime.backendFor(s.device(), 4));
+    }
+
+    private static List<Device> sims(long... budgets) {
+        List<Device> d = new ArrayList<>();
+        for (int i = 0; i < budgets.length; i++) {
+            d.add(new Device(Device.Kind.SIM, i, "sim", budgets[i], budgets[i]));
+        }
+        return d;
+    }
+
+    @Test
+    void aLostStageIsPlannedAwayAndEveryJobCompletesAsItWouldUndisturbed() throws Exception {
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
+        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
+        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        try (PipelineRuntime runtime = planned(devices, AlwaysFails::new)) {
+            assertTrue(runtime.stages().stream().anyMatch(s -> s.device().id().equals("sim:1")), "sim:1 holds a stage at first");
+            long start = System.nanoTime();
+            List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
+            System.out.printf("%d jobs through a lost stage in %.2f s%n", JOBS, (System.nanoTime() - start) / 1e9);
+            OutOfMemoryTest.assertSameAsSolo(jobs, got);
+            assertTrue(runtime.stages().stream().noneMatch(s -> s.device().id().equals("sim:1")), "sim:1 is planned away: " + runtime.stages());
+        }
+    }
+
+    @Test
+    void whenNoPlanFitsTheDevicesLeftEveryJobFailsAtOnceNamingTheCause() throws Exception {
+        // each stage of two needs about 1 MiB, the whole model on one device about 1.6 MiB (convoy plan)
+        long budget = 5L << 18;
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
+        try (PipelineRuntime runtime = planned(sims(budget, budget), AlwaysFails::new)) {
+            assertEquals(2, runtime.stages().size(), "two stages: " + runtime.stages());
+            List<CompletableFuture<JobEvent>> ends = new ArrayList<>();
+            for (JobRequest j : jobs) {
+                ends.add(runtime.submit(j, e -> { }));
+            }
+            CompletableFuture.allOf(ends.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+            for (CompletableFuture<JobEvent> f : ends) {
+                JobEvent e = f.join();
+                assertTrue(e.hasFailed() && e.getFailed().getMessage().contains("no plan fits the devices left")
+                        && e.getFailed().getMessage().contains("injected"), e.toString());
+            }
+        }
     }
 
     @Test

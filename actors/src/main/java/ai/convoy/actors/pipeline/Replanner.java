@@ -1,0 +1,75 @@
+package ai.convoy.actors.pipeline;
+
+import ai.convoy.kernels.Backend;
+import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * The model's placement as it changes: the plan the run started with, and, when a stage is lost, the Planner's plan
+ * over the devices left. Each plan's stages load lazily, in their actors.
+ */
+public final class Replanner {
+    private final ModelConfig config;
+    private final Checkpoint checkpoint;
+    private final QuantizationOptions options;
+    private final Function<PipelineRuntime.StageSpec, Backend> backends;
+    private Planner.Request request;
+    private List<PipelineRuntime.StageSpec> specs;
+
+    Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
+              Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
+        this.config = config;
+        this.checkpoint = checkpoint;
+        this.options = options;
+        this.backends = backends;
+        this.request = request;
+        this.specs = specs;
+    }
+
+    /** The current stages, in pipeline order. */
+    public List<PipelineRuntime.StageSpec> specs() {
+        return specs;
+    }
+
+    /**
+     * The stages of a new plan without the device of stage {@code lost}; throws the Planner's ConvoyException when the
+     * model does not fit the devices left.
+     */
+    public List<Supplier<PipelineStage>> without(int lost) {
+        Device gone = specs.get(lost).device();
+        List<Device> left = request.devices().stream().filter(d -> !d.equals(gone)).toList();
+        Planner.Request next = new Planner.Request(request.model(), left, request.strategy(), request.maxBatch(), request.maxContext(),
+                request.kvBytesGpu(), request.manual());
+        Plan plan = Planner.plan(next);
+        request = next;
+        specs = PipelineRuntime.stagesOf(plan);
+        return loaders();
+    }
+
+    private List<Supplier<PipelineStage>> loaders() {
+        List<Supplier<PipelineStage>> out = new ArrayList<>();
+        for (PipelineRuntime.StageSpec s : specs) {
+            out.add(() -> PipelineRuntime.loadStage(config, checkpoint, s, options, backends.apply(s)));
+        }
+        return out;
+    }
+
+    /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
+    public String describe() {
+        List<String> parts = new ArrayList<>();
+        for (PipelineRuntime.StageSpec s : specs) {
+            parts.add(s.device().id() + (s.firstLayer() <= s.lastLayer() ? " layers " + s.firstLayer() + "-" + s.lastLayer() : "")
+                    + (s.embedding() ? " +embeddings" : "") + (s.head() ? " +head" : ""));
+        }
+        return String.join(", ", parts);
+    }
+}
