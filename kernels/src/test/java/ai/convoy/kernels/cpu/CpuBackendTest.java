@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /** Each CPU operation against a plain double-precision loop, on fresh random inputs, with outputs poisoned first. */
 class CpuBackendTest {
     private final CpuBackend cpu = new CpuBackend();
-    private final SplittableRandom random = new SplittableRandom(System.nanoTime());
+    private final SplittableRandom random = TestTensors.seeded(CpuBackendTest.class);
 
     private Activations poisoned(int rows, int cols) {
         Activations a = cpu.activations(rows, cols);

@@ -15,6 +15,16 @@ public final class TestTensors {
     private TestTensors() {
     }
 
+    /**
+     * A random source for a test class: seeded from -Dconvoy.test.seed when given, else from the clock, and the seed
+     * printed so that a failure can be run again with it.
+     */
+    public static SplittableRandom seeded(Class<?> test) {
+        long seed = Long.getLong("convoy.test.seed", System.nanoTime());
+        System.out.println(test.getSimpleName() + ": random seed " + seed + " (run again with -Dconvoy.test.seed=" + seed + ")");
+        return new SplittableRandom(seed);
+    }
+
     public static HostTensor random(DType dtype, SplittableRandom random, long... shape) {
         long n = HostTensor.elementCount(shape);
         MemorySegment data = Arena.ofAuto().allocate(n * dtype.bytes(), 8);

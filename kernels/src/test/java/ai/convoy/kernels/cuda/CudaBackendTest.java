@@ -34,7 +34,7 @@ class CudaBackendTest {
     static CudaBackend gpu;
     static CudaBackend gpuBf16Kv;
     final CpuBackend cpu = new CpuBackend();
-    final SplittableRandom random = new SplittableRandom(System.nanoTime());
+    final SplittableRandom random = TestTensors.seeded(CudaBackendTest.class);
 
     @BeforeAll
     static void open() {
