@@ -1,5 +1,6 @@
 package ai.convoy.actors.cli;
 
+import ai.convoy.actors.pipeline.JobSampling;
 import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.JobEvent;
@@ -170,9 +171,8 @@ final class PipelineRun {
         for (int t : prompt) {
             ids.addIds(t);
         }
-        ai.convoy.proto.SamplingParams.Builder s = ai.convoy.proto.SamplingParams.newBuilder().setTemperature(p.temperature())
-                .setTopK(p.topK()).setTopP(p.topP()).setRepetitionPenalty(p.repetitionPenalty()).setMaxNewTokens(p.maxNewTokens())
-                .addAllStopTokenIds(p.stopTokenIds());
+        // each job of a seeded run gets a seed of its own, so that jobs with the same prompt differ
+        ai.convoy.proto.SamplingParams.Builder s = JobSampling.toProto(p).toBuilder();
         p.seed().ifPresent(seed -> s.setSeed(seed + job));
         return JobRequest.newBuilder().setJobId("job-" + job).setTokenIds(ids).setSampling(s).build();
     }

@@ -25,7 +25,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.PriorityQueue;
 import java.util.stream.IntStream;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -244,7 +243,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         try {
             prompt = promptOf(r);
             Generator.validate(settings.config(), prompt);
-            params = samplingOf(r);
+            params = JobSampling.fromProto(r.getSampling(), settings.eosTokenIds());
         } catch (ConvoyException | IllegalArgumentException e) {
             s.replyTo().tell(JobEvent.newBuilder().setJobId(r.getJobId())
                     .setFailed(Failed.newBuilder().setCode(Failed.Code.INVALID_REQUEST).setMessage(e.getMessage())).build());
@@ -264,14 +263,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             throw new ConvoyException("the model has no tokenizer.json: send token ids");
         }
         return settings.tokenizer().encode(r.getText(), true);
-    }
-
-    /** Unset fields take the defaults: greedy, no top-k or top-p, no penalty, 128 tokens, the model's eos ids. */
-    private SamplingParams samplingOf(JobRequest r) {
-        var p = r.getSampling();
-        return new SamplingParams(p.getTemperature(), p.getTopK(), p.getTopP() == 0 ? 1f : p.getTopP(),
-                p.getRepetitionPenalty() == 0 ? 1f : p.getRepetitionPenalty(), p.hasSeed() ? OptionalLong.of(p.getSeed()) : OptionalLong.empty(),
-                p.getMaxNewTokens() == 0 ? 128 : p.getMaxNewTokens(), p.getStopTokenIdsCount() > 0 ? p.getStopTokenIdsList() : settings.eosTokenIds());
     }
 
     private Behavior<Command> onCancel(Cancel c) {

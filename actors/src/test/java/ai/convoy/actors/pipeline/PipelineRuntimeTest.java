@@ -21,7 +21,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
@@ -64,9 +63,7 @@ class PipelineRuntimeTest {
     /** The same job on the single-device engine. */
     static int[] solo(Model model, JobRequest r) {
         int[] prompt = r.getTokenIds().getIdsList().stream().mapToInt(Integer::intValue).toArray();
-        var s = r.getSampling();
-        ai.convoy.runtime.generate.SamplingParams params = new ai.convoy.runtime.generate.SamplingParams(s.getTemperature(), s.getTopK(),
-                s.getTopP() == 0 ? 1f : s.getTopP(), 1f, OptionalLong.of(s.getSeed()), s.getMaxNewTokens(), s.getStopTokenIdsList());
+        ai.convoy.runtime.generate.SamplingParams params = JobSampling.fromProto(r.getSampling(), List.of());
         return new Generator(model.transformer()).generate(List.of(new Generator.Request(prompt, params)), (q, t) -> { }).getFirst().tokens();
     }
 
