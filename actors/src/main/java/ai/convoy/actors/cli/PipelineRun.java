@@ -129,7 +129,7 @@ final class PipelineRun {
 
     /**
      * Runs batches of 1, 2, 4, ... short synthetic jobs and keeps the size with the most tokens per second; stops at
-     * the first size that does not fit (a job refused, or the supervisor lowering the limit below it).
+     * the first size that does not fit (a job refused, or out-of-memory lowering the limit below it).
      */
     static int detectBatchSize(PipelineRuntime runtime, ModelConfig config, int maxBatch, PrintWriter err) {
         int promptLength = Math.max(1, Math.min(16, config.maxPositions() - 9));

@@ -73,7 +73,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record StageLost(String stage) implements Command {
     }
 
-    /** The supervisor's current limits: rows per micro-batch and live sequences. */
+    /** The batch limits now: rows per micro-batch and live sequences. */
     public record Limits(int maxRows, int maxLive) {
     }
 
@@ -155,7 +155,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private final Settings settings;
-    private final Supervisor supervisor;
+    private final BatchLimits limits;
     private List<ActorRef<StageActor.Command>> stages;
     private Group[] groups;
     // stage actors get new names in each placement; their display names stay stage-0, stage-1, ...
@@ -181,7 +181,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Coordinator(ActorContext<Command> ctx, Settings settings, List<java.util.function.Supplier<PipelineStage>> pipeline) {
         super(ctx);
         this.settings = settings;
-        this.supervisor = new Supervisor(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
+        this.limits = new BatchLimits(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
         spawnStages(pipeline);
     }
 
@@ -217,12 +217,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 })
                 .onMessage(StageLost.class, this::onStageLost)
                 .onMessage(LimitLive.class, l -> {
-                    supervisor.limitLive(l.sequences(), l.why());
+                    limits.limitLive(l.sequences(), l.why());
                     schedule();
                     return this;
                 })
                 .onMessage(GetLimits.class, g -> {
-                    g.replyTo().tell(new Limits(supervisor.maxRows(), supervisor.maxLive()));
+                    g.replyTo().tell(new Limits(limits.maxRows(), limits.maxLive()));
                     return this;
                 })
                 .onMessage(GetStages.class, g -> {
@@ -416,7 +416,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 List<Live> fresh = g.members.stream().filter(l -> !l.cached && l.state.generated() == 0).toList();
                 // the newest half of this step's new sequences go back to the queue
                 List<Live> evict = fresh.subList(fresh.size() / 2, fresh.size());
-                retry = !evict.isEmpty() && supervisor.kvCacheOutOfMemory(f.stage(), live.size(), evict.size(), oom.getMessage());
+                retry = !evict.isEmpty() && limits.kvCacheOutOfMemory(f.stage(), live.size(), evict.size(), oom.getMessage());
                 if (retry) {
                     for (Live l : evict) {
                         g.members.remove(l);
@@ -426,7 +426,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     }
                 }
             } else {
-                retry = supervisor.activationsOutOfMemory(f.stage(), g.currentRows, oom.getMessage());
+                retry = limits.activationsOutOfMemory(f.stage(), g.currentRows, oom.getMessage());
             }
         }
         if (!retry) {
@@ -499,7 +499,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (lost != null) {
             return;
         }
-        int maxLive = supervisor.maxLive();
+        int maxLive = limits.maxLive();
         int perGroup = Math.max(1, (maxLive + groups.length - 1) / groups.length);
         for (Group g : groups) {
             if (g.inFlight) {
@@ -545,7 +545,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         g.toClose.clear();
         g.parts.clear();
         g.partOwners.clear();
-        int limit = supervisor.maxRows();
+        int limit = limits.maxRows();
         for (int from = 0; from == 0 || from < rows.size(); from += limit) {
             List<Row> part = rows.subList(from, Math.min(rows.size(), from + limit));
             g.parts.add(part(from == 0 ? changes : SequenceChanges.NONE, part));

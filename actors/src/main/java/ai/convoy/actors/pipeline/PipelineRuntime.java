@@ -188,7 +188,7 @@ public final class PipelineRuntime implements AutoCloseable {
         system.tell(new Coordinator.LimitLive(sequences, why));
     }
 
-    /** The limits the supervisor keeps now. */
+    /** The batch limits now. */
     public Coordinator.Limits limits() {
         return ask(system, Coordinator.GetLimits::new).toCompletableFuture().join();
     }

@@ -59,7 +59,7 @@ class OutOfMemoryTest {
             List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
             assertSameAsSolo(jobs, got);
             int maxRows = runtime.limits().maxRows();
-            assertTrue(maxRows < 60 && maxRows >= 1, "the supervisor lowered the rows per micro-batch: " + maxRows);
+            assertTrue(maxRows < 60 && maxRows >= 1, "the batch limits lowered the rows per micro-batch: " + maxRows);
         }
     }
 
@@ -71,7 +71,7 @@ class OutOfMemoryTest {
             List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
             assertSameAsSolo(jobs, got);
             int maxLive = runtime.limits().maxLive();
-            assertTrue(maxLive < 16, "the supervisor lowered the live sequences: " + maxLive);
+            assertTrue(maxLive < 16, "the batch limits lowered the live sequences: " + maxLive);
         }
     }
 

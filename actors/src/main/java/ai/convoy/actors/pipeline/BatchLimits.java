@@ -7,12 +7,12 @@ import org.slf4j.Logger;
  * room for activations halves the rows per micro-batch; too little for the KV cache lowers how many sequences may
  * be live at once. Each change is logged, and kept for the rest of the run.
  */
-public final class Supervisor {
+public final class BatchLimits {
     private final Logger log;
     private int maxRows;
     private int maxLive;
 
-    public Supervisor(Logger log, int maxRows, int maxLive) {
+    public BatchLimits(Logger log, int maxRows, int maxLive) {
         this.log = log;
         this.maxRows = maxRows;
         this.maxLive = maxLive;
@@ -39,7 +39,7 @@ public final class Supervisor {
             return false;
         }
         maxRows = Math.max(1, Math.min(maxRows, rows / 2));
-        log.warn("{}: out of memory with {} rows in a micro-batch; re-planned: micro-batches of at most {} rows ({})", stage, rows, maxRows, detail);
+        log.warn("{}: out of memory with {} rows in a micro-batch; now micro-batches of at most {} rows (halved) ({})", stage, rows, maxRows, detail);
         return true;
     }
 
@@ -50,7 +50,7 @@ public final class Supervisor {
             return false;
         }
         maxLive = Math.max(1, Math.min(maxLive, live - evicted));
-        log.warn("{}: out of memory for the KV cache with {} sequences live; re-planned: at most {} live, {} back in the queue ({})", stage,
+        log.warn("{}: out of memory for the KV cache with {} sequences live; now at most {} live, {} back in the queue ({})", stage,
                 live, maxLive, evicted, detail);
         return true;
     }
