@@ -10,7 +10,7 @@ import java.util.Map;
  */
 public final class BudgetedBackend extends ForwardingBackend {
     private final String device;
-    private final long budget;
+    private long budget;
     private long persistent;
     private long step;
 
@@ -23,7 +23,7 @@ public final class BudgetedBackend extends ForwardingBackend {
     private synchronized void reserve(DeviceOutOfMemoryException.Use use, long bytes, boolean forStep) {
         long free = budget - persistent - step;
         if (bytes > free) {
-            throw new DeviceOutOfMemoryException(device, use, bytes, free);
+            throw new DeviceOutOfMemoryException(device, use, bytes, free, persistent + step);
         }
         if (forStep) {
             step += bytes;
@@ -34,6 +34,16 @@ public final class BudgetedBackend extends ForwardingBackend {
 
     private synchronized void release(long bytes) {
         persistent -= bytes;
+    }
+
+    /** Another process takes {@code bytes} of the device: this backend's budget shrinks by as much, from now on. */
+    public synchronized void takenByOthers(long bytes) {
+        budget -= bytes;
+    }
+
+    /** The most bytes this backend may hold now. */
+    public synchronized long budget() {
+        return budget;
     }
 
     /** Bytes held now. */

@@ -344,6 +344,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         lost = why + "; the pipeline cannot run";
         getContext().getLog().error("{}", lost);
+        endEveryJob();
+        return this;
+    }
+
+    /** Every job, running or waiting, ends with the reason the pipeline was lost. */
+    private void endEveryJob() {
         for (Live l : live.values()) {
             l.job.replyTo.tell(failed(l.job.request.getJobId(), lost));
         }
@@ -357,6 +363,29 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             g.parts.clear();
             g.next.clear();
             g.inFlight = false;
+        }
+    }
+
+    /**
+     * Plans the model again with the stage's device holding what it lacked less, and replays every live sequence on
+     * the new stages; when no plan fits, every job ends with the reason.
+     */
+    private Behavior<Command> replaceForLessMemory(String stage, ai.convoy.kernels.DeviceOutOfMemoryException oom) {
+        int index = Integer.parseInt(stage.substring("stage-".length()));
+        // what the device has for this process now, where it says; else what it was planned with, less what it lacked
+        long budget = oom.held() >= 0 && oom.free() != -1 ? oom.held() + oom.free()
+                : settings.replanner().specs().get(index).device().budget() - oom.requested();
+        String before = settings.replanner().describe();
+        try {
+            replace(settings.replanner().withLessMemory(index, budget));
+            getContext().getLog().warn("{}: out of memory with nothing left to make smaller ({}); re-planned for {} bytes there: "
+                    + "{} -> {}; replaying {} live sequences", stage, oom.getMessage(), budget, before, settings.replanner().describe(), live.size());
+            schedule();
+        } catch (ConvoyException e) {
+            lost = stage + " ran out of memory with nothing left to make smaller (" + oom.getMessage() + "); no plan fits the memory left: "
+                    + e.getMessage();
+            getContext().getLog().error("{}", lost);
+            endEveryJob();
         }
         return this;
     }
@@ -427,6 +456,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 }
             } else {
                 retry = limits.activationsOutOfMemory(f.stage(), g.currentRows, oom.getMessage());
+            }
+            if (!retry && settings.replanner() != null) {
+                // nothing left to make smaller: the device has less memory than it was planned with; place the model again
+                return replaceForLessMemory(f.stage(), oom);
             }
         }
         if (!retry) {

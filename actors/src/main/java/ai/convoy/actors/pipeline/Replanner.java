@@ -46,8 +46,21 @@ public final class Replanner {
      */
     public List<Supplier<PipelineStage>> without(int lost) {
         Device gone = specs.get(lost).device();
-        List<Device> left = request.devices().stream().filter(d -> !d.equals(gone)).toList();
-        Planner.Request next = new Planner.Request(request.model(), left, request.strategy(), request.maxBatch(), request.maxContext(),
+        return planOver(request.devices().stream().filter(d -> !d.equals(gone)).toList());
+    }
+
+    /**
+     * The stages of a new plan in which the device of stage {@code stage} has only {@code budget} bytes (another
+     * process took the rest): the Planner moves what no longer fits to the other devices.
+     */
+    public List<Supplier<PipelineStage>> withLessMemory(int stage, long budget) {
+        Device shrunk = specs.get(stage).device();
+        Device now = new Device(shrunk.kind(), shrunk.index(), shrunk.name(), shrunk.total(), Math.max(0, Math.min(budget, shrunk.budget())));
+        return planOver(request.devices().stream().map(d -> d.equals(shrunk) ? now : d).toList());
+    }
+
+    private List<Supplier<PipelineStage>> planOver(List<Device> devices) {
+        Planner.Request next = new Planner.Request(request.model(), devices, request.strategy(), request.maxBatch(), request.maxContext(),
                 request.kvBytesGpu(), request.manual());
         Plan plan = Planner.plan(next);
         request = next;

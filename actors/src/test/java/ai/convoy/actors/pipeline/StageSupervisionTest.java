@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.BudgetedBackend;
 import ai.convoy.kernels.ForwardingBackend;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.cpu.CpuBackend;
@@ -93,6 +94,51 @@ class StageSupervisionTest {
             System.out.printf("%d jobs through a lost stage in %.2f s%n", JOBS, (System.nanoTime() - start) / 1e9);
             OutOfMemoryTest.assertSameAsSolo(jobs, got);
             assertTrue(runtime.stages().stream().noneMatch(s -> s.device().id().equals("sim:1")), "sim:1 is planned away: " + runtime.stages());
+        }
+    }
+
+    /** A simulated GPU from which another process takes nearly all memory at its n-th residual product. */
+    static final class ShrinksMidRun extends ForwardingBackend {
+        private final BudgetedBackend device;
+        private final AtomicInteger countdown;
+
+        ShrinksMidRun(BudgetedBackend device, AtomicInteger countdown) {
+            super(device);
+            this.device = device;
+            this.countdown = countdown;
+        }
+
+        @Override
+        public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+            if (countdown.decrementAndGet() == 0) {
+                // what is left for this process is half what it holds: less than its weights
+                device.takenByOthers(device.budget() - device.used() / 2);
+            }
+            super.matmulAdd(x, w, acc);
+        }
+    }
+
+    @Test
+    void aDeviceWhoseFreeMemoryDropsBelowItsWeightsHasItsLayersPlacedElsewhere() throws Exception {
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
+        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
+        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        AtomicInteger countdown = new AtomicInteger(30);
+        AtomicInteger sim1Loads = new AtomicInteger();
+        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
+        Planner.Request request = new Planner.Request(Footprint.of(c, QuantizationOptions.NONE), devices, Planner.Strategy.BALANCED, 8,
+                64, 4, java.util.Map.of());
+        try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE, s -> {
+            Backend b = PipelineRuntime.backendFor(s.device(), 4);
+            return s.device().id().equals("sim:1") && sim1Loads.incrementAndGet() == 1 ? new ShrinksMidRun((BudgetedBackend) b, countdown) : b;
+        })) {
+            long start = System.nanoTime();
+            List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
+            System.out.printf("%d jobs through a device that shrank in %.2f s%n", JOBS, (System.nanoTime() - start) / 1e9);
+            assertTrue(countdown.get() <= 0, "the memory was taken");
+            OutOfMemoryTest.assertSameAsSolo(jobs, got);
+            assertTrue(runtime.stages().stream().noneMatch(s -> s.device().id().equals("sim:1") && s.firstLayer() <= s.lastLayer()),
+                    "sim:1 holds no layers now: " + runtime.stages());
         }
     }
 

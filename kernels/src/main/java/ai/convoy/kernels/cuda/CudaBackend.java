@@ -237,7 +237,7 @@ public final class CudaBackend implements Backend {
             cuMemAlloc(p, size);
         } catch (CudaException e) {
             if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) {
-                throw new DeviceOutOfMemoryException(name(), use, bytes, -1);
+                throw new DeviceOutOfMemoryException(name(), use, bytes, -1, -1);
             }
             throw e;
         }
