@@ -88,9 +88,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
      * a lost stage ends every job).
      */
     public record Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch, Replanner replanner) {
-        public Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch) {
-            this(config, tokenizer, eosTokenIds, maxBatch, null);
-        }
     }
 
     private static final class Job {
@@ -333,7 +330,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         failures.clear();
         if (settings.replanner() != null) {
             try {
-                replace(settings.replanner().without(Integer.parseInt(s.stage().substring("stage-".length()))));
+                replace(settings.replanner().without(stageIndex(s.stage())));
                 getContext().getLog().warn("{}; re-planned over the devices left: {}; replaying {} live sequences", why,
                         settings.replanner().describe(), live.size());
                 schedule();
@@ -371,7 +368,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
      * the new stages; when no plan fits, every job ends with the reason.
      */
     private Behavior<Command> replaceForLessMemory(String stage, ai.convoy.kernels.DeviceOutOfMemoryException oom) {
-        int index = Integer.parseInt(stage.substring("stage-".length()));
+        int index = stageIndex(stage);
         // what the device has for this process now, where it says; else what it was planned with, less what it lacked
         long budget = oom.held() >= 0 && oom.free() != -1 ? oom.held() + oom.free()
                 : settings.replanner().specs().get(index).device().budget() - oom.requested();
@@ -388,6 +385,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             endEveryJob();
         }
         return this;
+    }
+
+    /** The position in the pipeline of the stage named "stage-N". */
+    private static int stageIndex(String stage) {
+        return Integer.parseInt(stage.substring("stage-".length()));
     }
 
     /** New stage actors in place of the old ones; every live sequence starts again from its tokens. */
