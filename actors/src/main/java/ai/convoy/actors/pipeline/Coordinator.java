@@ -18,6 +18,7 @@ import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.SequenceChanges;
+import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.tokenizer.StreamDecoder;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -178,7 +179,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Coordinator(ActorContext<Command> ctx, Settings settings, List<java.util.function.Supplier<PipelineStage>> pipeline) {
         super(ctx);
         this.settings = settings;
-        this.limits = new BatchLimits(ctx.getLog(), Integer.MAX_VALUE, settings.maxBatch());
+        // steps as large as the plan made room for: long prompts go in chunks
+        this.limits = new BatchLimits(ctx.getLog(), Planner.stepRows(settings.maxBatch(), settings.config().maxPositions()), settings.maxBatch());
         spawnStages(pipeline);
     }
 

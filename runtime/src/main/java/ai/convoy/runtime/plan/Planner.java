@@ -92,7 +92,15 @@ public final class Planner {
     }
 
     private static long workspace(Request r) {
-        return r.model().workspace(Math.max(r.maxBatch(), Math.min(PREFILL_CHUNK, r.maxContext())));
+        return r.model().workspace(stepRows(r.maxBatch(), r.maxContext()));
+    }
+
+    /**
+     * The most token rows a step runs, which the workspace is planned for: a decode step of every live sequence, or a
+     * prompt chunk of {@link #PREFILL_CHUNK} tokens.
+     */
+    public static int stepRows(int maxBatch, int maxContext) {
+        return Math.max(maxBatch, Math.min(PREFILL_CHUNK, maxContext));
     }
 
     /** A simulated GPU is the CPU backend under a budget: no CUDA context to pay for. */
