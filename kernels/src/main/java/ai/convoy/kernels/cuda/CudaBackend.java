@@ -66,6 +66,7 @@ import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -236,8 +237,9 @@ public final class CudaBackend implements Backend {
         try {
             cuMemAlloc(p, size);
         } catch (CudaException e) {
-            if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) {
-                throw new DeviceOutOfMemoryException(name(), use, bytes, -1, -1);
+            // JCuda reports a failed call by its CUresult's name
+            if (String.valueOf(e.getMessage()).contains(CUresult.stringFor(CUresult.CUDA_ERROR_OUT_OF_MEMORY))) {
+                throw new DeviceOutOfMemoryException(name(), use, bytes, freeBytes(), allocatedBytes);
             }
             throw e;
         }
@@ -245,6 +247,18 @@ public final class CudaBackend implements Backend {
         allocatedBytes += size;
         peakBytes = Math.max(peakBytes, allocatedBytes);
         return p;
+    }
+
+    /** Free device memory as the driver counts it (other processes' use taken out), or -1 when it cannot say. */
+    private long freeBytes() {
+        try {
+            long[] free = new long[1];
+            long[] total = new long[1];
+            JCudaDriver.cuMemGetInfo(free, total);
+            return free[0];
+        } catch (CudaException e) {
+            return -1;
+        }
     }
 
     private final Map<CUdeviceptr, Long> allocations = new IdentityHashMap<>();
