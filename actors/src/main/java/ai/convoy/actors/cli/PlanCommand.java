@@ -1,6 +1,7 @@
 package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.model.EmbeddedModel;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.ModelShapes;
@@ -30,11 +31,11 @@ final class PlanCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
+    @ArgGroup(exclusive = true, multiplicity = "0..1")
     Source source;
 
     static final class Source {
-        @Option(names = "--model", paramLabel = "DIR", description = "Model directory.")
+        @Option(names = "--model", paramLabel = "DIR", description = "Model directory (default: the small model built into Convoy).")
         Path model;
 
         @Option(names = "--config", paramLabel = "FILE", description = "A config.json.")
@@ -67,7 +68,7 @@ final class PlanCommand implements Callable<Integer> {
         QuantizationOptions.Method method = quantization != null ? Methods.parse("--quantization", quantization)
                 : config.storedQuantization().equals("none") ? QuantizationOptions.Method.NONE : Methods.parse("stored", config.storedQuantization());
         QuantizationOptions options = quantizationSettings.options(method);
-        Planner.Request request = planOptions.request(config, options, source.model != null ? source.model : Path.of("."));
+        Planner.Request request = planOptions.request(config, options, source != null && source.model != null ? source.model : Path.of("."));
         Footprint footprint = request.model();
         Planner.Strategy s = request.strategy();
         int context = request.maxContext();
@@ -99,6 +100,9 @@ final class PlanCommand implements Callable<Integer> {
     }
 
     private ModelConfig config() {
+        if (source == null) {
+            return Model.readConfig(EmbeddedModel.directory());
+        }
         if (source.model != null) {
             return Model.readConfig(source.model);
         }

@@ -2,6 +2,7 @@ package ai.convoy.actors.cli;
 
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Utf8Text;
+import ai.convoy.runtime.model.EmbeddedModel;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -20,7 +21,7 @@ final class TokenizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR", description = "Directory with tokenizer.json.")
+    @Option(names = "--model", paramLabel = "DIR", description = "Directory with tokenizer.json (default: the small model built into Convoy).")
     Path model;
 
     @Option(names = "--decode", description = "Read comma-separated ids and print their text.")
@@ -37,7 +38,7 @@ final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Tokenizer tokenizer = Tokenizer.load(model);
+        Tokenizer tokenizer = Tokenizer.load(model != null ? model : EmbeddedModel.directory());
         PrintWriter out = spec.commandLine().getOut();
         Utf8Text.LineReader in = new Utf8Text.LineReader(System.in, "standard input");
         for (String line = in.next(); line != null; line = in.next()) {

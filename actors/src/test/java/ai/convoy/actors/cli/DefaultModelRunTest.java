@@ -63,6 +63,22 @@ class DefaultModelRunTest {
     }
 
     @Test
+    void planAndTokenizeTakeTheBuiltInModelToo() {
+        CliRun plan = CliRun.of("plan", "--devices", "cpu");
+        assertEquals(0, plan.exitCode(), plan.err());
+        assertTrue(plan.out().contains("LlamaForCausalLM, 6 layers"), plan.out());
+        java.io.InputStream stdin = System.in;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream("The jury said\n".getBytes(StandardCharsets.UTF_8)));
+            CliRun tokens = CliRun.of("tokenize", "--add-special-tokens");
+            assertEquals(0, tokens.exitCode(), tokens.err());
+            assertEquals("0,475,505,1148,557", tokens.out().strip(), "the ids transformers' tokenizer gave (reference.json)");
+        } finally {
+            System.setIn(stdin);
+        }
+    }
+
+    @Test
     void aPromptIsContinued() {
         CliRun run = CliRun.of("run", "--prompt", "The jury said", "--seed", "11", "--max-new-tokens", "80");
         assertEquals(0, run.exitCode(), run.err());
