@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds the committed fatbin from kernels/src/main/cuda/convoy.cu (needs nvcc; CUDA 13 was used), and records the
-# hashes of the sources beside it.
+# Rebuilds the committed fatbin from kernels/src/main/cuda/convoy.cu, which includes a file per kernel family (needs
+# nvcc; CUDA 13 was used), and records the hashes of the sources beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/kernels/src/main/resources/ai/convoy/kernels/cuda/convoy.fatbin"
