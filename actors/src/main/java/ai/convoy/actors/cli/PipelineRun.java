@@ -103,7 +103,7 @@ final class PipelineRun {
             if (stats) {
                 for (StageActor.StageStats s : runtime.stats()) {
                     err.printf("convoy: %s on %s: computing %.0f%% of the time%n", s.name(),
-                            runtime.stages().get(Integer.parseInt(s.name().substring("stage-".length()))).device().id(), 100 * s.utilisation());
+                            runtime.stages().get(StageActor.indexOf(s.name())).device().id(), 100 * s.utilisation());
                 }
             }
             err.flush();

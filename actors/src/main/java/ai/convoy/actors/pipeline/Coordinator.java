@@ -191,7 +191,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         List<ActorRef<StageActor.Command>> refs = new ArrayList<>();
         ActorRef<StageActor.Command> next = null;
         for (int i = pipeline.size() - 1; i >= 0; i--) {
-            String name = "stage-" + i;
+            String name = StageActor.nameOf(i);
             next = ctx.spawn(StageActor.create(name, pipeline.get(i), next, ctx.getSelf()), name + "-p" + placement, DispatcherSelector.blocking());
             ctx.watchWith(next, new StageLost(name));
             refs.addFirst(next);
@@ -234,7 +234,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private Behavior<Command> onSubmit(Submit s) {
         JobRequest r = s.request();
         if (lost != null) {
-            s.replyTo().tell(failed(r.getJobId(), lost));
+            s.replyTo().tell(failed(r.getJobId(), Failed.Code.INTERNAL, lost));
             return this;
         }
         int[] prompt;
@@ -244,8 +244,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             Generator.validate(settings.config(), prompt);
             params = JobSampling.fromProto(r.getSampling(), settings.eosTokenIds());
         } catch (ConvoyException | IllegalArgumentException e) {
-            s.replyTo().tell(JobEvent.newBuilder().setJobId(r.getJobId())
-                    .setFailed(Failed.newBuilder().setCode(Failed.Code.INVALID_REQUEST).setMessage(e.getMessage())).build());
+            s.replyTo().tell(failed(r.getJobId(), Failed.Code.INVALID_REQUEST, e.getMessage()));
             return this;
         }
         s.replyTo().tell(JobEvent.newBuilder().setJobId(r.getJobId()).setAccepted(Accepted.newBuilder().setPromptTokens(prompt.length)).build());
@@ -321,7 +320,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return this;
     }
 
-    /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
     /**
      * The model is planned again over the devices left and the live sequences replayed there; when no plan fits (or
      * nothing can re-plan), every job, running or waiting, ends now with the reason, and later ones are refused.
@@ -332,7 +330,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         failures.clear();
         if (settings.replanner() != null) {
             try {
-                replace(settings.replanner().without(stageIndex(s.stage())));
+                replace(settings.replanner().without(StageActor.indexOf(s.stage())));
                 getContext().getLog().warn("{}; re-planned over the devices left: {}; replaying {} live sequences", why,
                         settings.replanner().describe(), live.size());
                 schedule();
@@ -350,11 +348,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     /** Every job, running or waiting, ends with the reason the pipeline was lost. */
     private void endEveryJob() {
         for (Live l : live.values()) {
-            l.job.replyTo.tell(failed(l.job.request.getJobId(), lost));
+            l.job.replyTo.tell(failed(l.job.request.getJobId(), Failed.Code.INTERNAL, lost));
         }
         live.clear();
         for (Job j : queue) {
-            j.replyTo.tell(failed(j.request.getJobId(), lost));
+            j.replyTo.tell(failed(j.request.getJobId(), Failed.Code.INTERNAL, lost));
         }
         queue.clear();
         for (Group g : groups) {
@@ -370,7 +368,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
      * the new stages; when no plan fits, every job ends with the reason.
      */
     private Behavior<Command> replaceForLessMemory(String stage, ai.convoy.kernels.DeviceOutOfMemoryException oom) {
-        int index = stageIndex(stage);
+        int index = StageActor.indexOf(stage);
         // what the device has for this process now, where it says; else what it was planned with, less what it lacked
         long budget = oom.held() >= 0 && oom.free() != -1 ? oom.held() + oom.free()
                 : settings.replanner().specs().get(index).device().budget() - oom.requested();
@@ -387,11 +385,6 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             endEveryJob();
         }
         return this;
-    }
-
-    /** The position in the pipeline of the stage named "stage-N". */
-    private static int stageIndex(String stage) {
-        return Integer.parseInt(stage.substring("stage-".length()));
     }
 
     /** New stage actors in place of the old ones; every live sequence starts again from its tokens. */
@@ -414,10 +407,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
     }
 
-    private static JobEvent failed(String jobId, String reason) {
-        return JobEvent.newBuilder().setJobId(jobId).setFailed(Failed.newBuilder().setCode(Failed.Code.INTERNAL).setMessage(reason)).build();
+    private static JobEvent failed(String jobId, Failed.Code code, String reason) {
+        return JobEvent.newBuilder().setJobId(jobId).setFailed(Failed.newBuilder().setCode(code).setMessage(reason)).build();
     }
 
+    /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
     private Behavior<Command> onStepFailed(StepFailed f) {
         if (f.restarted()) {
             int times = failures.merge(f.stage(), 1, Integer::sum);
@@ -469,8 +463,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         if (!retry) {
             Failed.Code code = f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException ? Failed.Code.DOES_NOT_FIT : Failed.Code.INTERNAL;
             for (Live l : new ArrayList<>(g.members)) {
-                l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setFailed(Failed.newBuilder().setCode(code)
-                        .setMessage(f.stage() + " failed: " + f.cause().getMessage())).build());
+                l.job.replyTo.tell(failed(l.job.request.getJobId(), code, f.stage() + " failed: " + f.cause().getMessage()));
                 live.remove(l.job.request.getJobId());
                 g.toClose.add(l.sequence);
             }
@@ -488,8 +481,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         try {
             token = l.state.accept(next.head(), next.row());
         } catch (NonFiniteLogitsException e) {
-            l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setFailed(Failed.newBuilder()
-                    .setCode(Failed.Code.INTERNAL).setMessage(e.getMessage())).build());
+            l.job.replyTo.tell(failed(l.job.request.getJobId(), Failed.Code.INTERNAL, e.getMessage()));
             live.remove(l.job.request.getJobId());
             g.members.remove(l);
             g.toClose.add(l.sequence);

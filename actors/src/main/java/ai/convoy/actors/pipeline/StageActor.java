@@ -54,6 +54,16 @@ public final class StageActor {
     private StageActor() {
     }
 
+    /** The name of the stage at position {@code index} of the pipeline: stage-0, stage-1, ... */
+    public static String nameOf(int index) {
+        return "stage-" + index;
+    }
+
+    /** The position in the pipeline of the stage named {@code name}. */
+    public static int indexOf(String name) {
+        return Integer.parseInt(name.substring("stage-".length()));
+    }
+
     /** A stage that passes its output to {@code next}, or, when {@code next} is null, its logits to the coordinator. */
     public static Behavior<Command> create(String name, java.util.function.Supplier<PipelineStage> loader, ActorRef<Command> next,
                                            ActorRef<Coordinator.Command> coordinator) {

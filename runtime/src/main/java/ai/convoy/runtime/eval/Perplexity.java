@@ -2,6 +2,7 @@ package ai.convoy.runtime.eval;
 
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.HeadOutput;
+import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.SequenceChanges;
@@ -68,8 +69,7 @@ public final class Perplexity {
                 }
                 HeadOutput head = run(stages, chunk(sequence, from == begin ? open : SequenceChanges.NONE, ids, begin, from, to, logitRows));
                 for (int i = 0; i < logitRows.length; i++) {
-                    int position = firstRow + i;
-                    nll += negativeLogLikelihood(head.logits()[i], ids[position + 1], position);
+                    nll += negativeLogLikelihood(head.logits()[i], ids[firstRow + i + 1]);
                 }
             }
             run(stages, MicroBatch.changesOnly(sequence, SequenceChanges.closing(sequence)));
@@ -107,13 +107,10 @@ public final class Perplexity {
     }
 
     /** -log softmax(logits)[target], in double; non-finite logits end the run, since they would make any figure meaningless. */
-    static double negativeLogLikelihood(float[] logits, int target, int position) {
+    static double negativeLogLikelihood(float[] logits, int target) {
         double max = Double.NEGATIVE_INFINITY;
         for (float v : logits) {
-            if (!Float.isFinite(v)) {
-                throw new ConvoyException("the model's logits are not finite (" + v + ") at text position " + position
-                        + ": its weights or config produce NaN or infinity");
-            }
+            NonFiniteLogitsException.requireFinite(v);
             max = Math.max(max, v);
         }
         double sum = 0;

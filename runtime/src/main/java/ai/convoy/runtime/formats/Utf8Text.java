@@ -27,7 +27,7 @@ public final class Utf8Text {
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw ConvoyException.in(file, "cannot read: " + e.getMessage());
+            throw ConvoyException.in(file, "cannot read: " + AtomicFile.describe(e));
         }
         return decode(bytes, 0, bytes.length, file.toString(), 1, 0);
     }
@@ -80,7 +80,7 @@ public final class Utf8Text {
                     buf.write(b);
                 }
             } catch (IOException e) {
-                throw new ConvoyException(source + ": cannot read: " + e.getMessage());
+                throw new ConvoyException(source + ": cannot read: " + AtomicFile.describe(e));
             }
             if (b < 0 && buf.size() == 0) {
                 return null;

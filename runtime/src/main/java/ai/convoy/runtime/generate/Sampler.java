@@ -1,7 +1,7 @@
 package ai.convoy.runtime.generate;
 
 import ai.convoy.kernels.Argmax;
-import ai.convoy.runtime.model.Transformer;
+import ai.convoy.runtime.model.NonFiniteLogitsException;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -21,7 +21,7 @@ public final class Sampler {
      */
     public int next(float[] logits, int[] history, int historyLength) {
         for (float v : logits) {
-            Transformer.requireFinite(v);
+            NonFiniteLogitsException.requireFinite(v);
         }
         float[] scores = logits.clone();
         if (params.repetitionPenalty() != 1f) {

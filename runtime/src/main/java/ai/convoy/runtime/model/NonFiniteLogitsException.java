@@ -7,4 +7,11 @@ public final class NonFiniteLogitsException extends ConvoyException {
     public NonFiniteLogitsException(float value) {
         super("the model's logits are not finite (" + value + "): its weights hold NaN or infinity, or its config gives them");
     }
+
+    /** Logits that are NaN or infinite come from broken weights or settings; no token or figure drawn from them means anything. */
+    public static void requireFinite(float logit) {
+        if (!Float.isFinite(logit)) {
+            throw new NonFiniteLogitsException(logit);
+        }
+    }
 }

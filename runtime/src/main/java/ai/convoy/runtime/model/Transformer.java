@@ -252,7 +252,7 @@ public final class Transformer {
             for (int r = 0; r < n; r++) {
                 if (devicePicks[r]) {
                     // a NaN counts as the largest value, so a row holding NaN or infinity shows it here
-                    requireFinite(largest[r]);
+                    NonFiniteLogitsException.requireFinite(largest[r]);
                     tokens[r] = ids[r];
                 }
             }
@@ -265,13 +265,6 @@ public final class Transformer {
             }
         }
         return new HeadOutput(out, tokens);
-    }
-
-    /** Logits that are NaN or infinite come from broken weights or settings; no token drawn from them means anything. */
-    public static void requireFinite(float logit) {
-        if (!Float.isFinite(logit)) {
-            throw new NonFiniteLogitsException(logit);
-        }
     }
 
     private static boolean anyMarked(boolean[] marks) {

@@ -25,7 +25,7 @@ class PerplexityTest {
         for (int p = from; p < ids.length - 1; p++) {
             float[] row = new float[logits.cols()];
             System.arraycopy(logits.data(), p * logits.cols(), row, 0, row.length);
-            nll += Perplexity.negativeLogLikelihood(row, ids[p + 1], p);
+            nll += Perplexity.negativeLogLikelihood(row, ids[p + 1]);
         }
         return Math.exp(nll / (ids.length - 1 - from));
     }
@@ -74,6 +74,6 @@ class PerplexityTest {
     @Test
     void nonFiniteLogitsStopTheRun() {
         float[] logits = {0f, Float.NaN, 1f};
-        assertThrows(ConvoyException.class, () -> Perplexity.negativeLogLikelihood(logits, 0, 3));
+        assertThrows(ConvoyException.class, () -> Perplexity.negativeLogLikelihood(logits, 0));
     }
 }
