@@ -3,6 +3,7 @@ package ai.convoy.runtime.model;
 import ai.convoy.runtime.ConvoyException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,20 +12,25 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Comparator;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.stream.Stream;
 
 /**
  * The small model packaged inside Convoy, unpacked into a folder so that it can be memory-mapped like any other.
  * The folder is named by a hash of the files' content and appears only complete: each process unpacks into a
  * private folder and renames it into place, so processes started together, or a folder left by another build,
- * never see a half-written or mixed model.
+ * never see a half-written or mixed model. The manifest holds each file's SHA-256 and size, so a start that finds
+ * the folder in place reads only the manifest, not the model (EmbeddedModelTest holds the manifest to the files).
  */
 public final class EmbeddedModel {
     static final String RESOURCE = "/ai/convoy/runtime/default-model/";
-    /** The resource that lists the model's files, one name a line. */
+    /** The resource that lists the model's files, a line each: SHA-256, size in bytes, name. */
     static final String MANIFEST = "files";
+
+    /** A file of the model as the manifest gives it. */
+    record Entry(String sha256, long size, String name) {
+    }
     /** Continued when a run of the default model is given no prompt. */
     public static final String DEFAULT_PROMPT = "It was the first time that";
 
@@ -38,8 +44,9 @@ public final class EmbeddedModel {
 
     /** The unpacked model under {@code parent}, unpacked now unless a complete copy of the same content is there. */
     public static Path unpackInto(Path parent) {
-        Map<String, byte[]> content = readResources();
-        Path target = parent.resolve("convoy-default-model-" + hash(content));
+        String manifest = new String(resource(MANIFEST), StandardCharsets.UTF_8);
+        List<Entry> content = entries(manifest);
+        Path target = parent.resolve("convoy-default-model-" + sha256(manifest.getBytes(StandardCharsets.UTF_8)).substring(0, 16));
         if (matches(target, content)) {
             return target;
         }
@@ -47,8 +54,8 @@ public final class EmbeddedModel {
         try {
             Files.createDirectories(parent);
             staging = Files.createTempDirectory(parent, ".convoy-default-model-");
-            for (Map.Entry<String, byte[]> f : content.entrySet()) {
-                Files.write(staging.resolve(f.getKey()), f.getValue());
+            for (Entry f : content) {
+                Files.write(staging.resolve(f.name()), resource(f.name()));
             }
             for (int attempt = 0; attempt < 3; attempt++) {
                 try {
@@ -77,11 +84,11 @@ public final class EmbeddedModel {
         }
     }
 
-    private static boolean matches(Path dir, Map<String, byte[]> content) {
+    private static boolean matches(Path dir, List<Entry> content) {
         try {
-            for (Map.Entry<String, byte[]> f : content.entrySet()) {
-                Path p = dir.resolve(f.getKey());
-                if (!Files.isRegularFile(p) || Files.size(p) != f.getValue().length) {
+            for (Entry f : content) {
+                Path p = dir.resolve(f.name());
+                if (!Files.isRegularFile(p) || Files.size(p) != f.size()) {
                     return false;
                 }
             }
@@ -110,15 +117,26 @@ public final class EmbeddedModel {
         }
     }
 
-    private static Map<String, byte[]> readResources() {
-        Map<String, byte[]> content = new LinkedHashMap<>();
-        for (String name : new String(resource(MANIFEST), java.nio.charset.StandardCharsets.UTF_8).lines().filter(l -> !l.isBlank()).toList()) {
-            content.put(name.strip(), resource(name.strip()));
+    /** The manifest's lines as entries. */
+    static List<Entry> entries(String manifest) {
+        List<Entry> out = new ArrayList<>();
+        for (String line : manifest.lines().filter(l -> !l.isBlank()).toList()) {
+            String[] f = line.strip().split("\\s+", 3);
+            out.add(new Entry(f[0], Long.parseLong(f[1]), f[2]));
         }
-        return content;
+        return out;
     }
 
-    private static byte[] resource(String name) {
+    static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A resource of the built-in model, as the build holds it. */
+    static byte[] resource(String name) {
         try (InputStream in = EmbeddedModel.class.getResourceAsStream(RESOURCE + name)) {
             if (in == null) {
                 throw new IllegalStateException("the build lacks the built-in model's " + name + " (resource " + RESOURCE + name + ")");
@@ -126,20 +144,6 @@ public final class EmbeddedModel {
             return in.readAllBytes();
         } catch (IOException e) {
             throw new IllegalStateException("cannot read the built-in model's " + name + " from the build", e);
-        }
-    }
-
-    static String hash(Map<String, byte[]> content) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            for (Map.Entry<String, byte[]> f : content.entrySet()) {
-                sha.update(f.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8));
-                sha.update((byte) 0);
-                sha.update(f.getValue());
-            }
-            return HexFormat.of().formatHex(sha.digest(), 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 }

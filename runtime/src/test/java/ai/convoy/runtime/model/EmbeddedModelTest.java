@@ -30,6 +30,16 @@ class EmbeddedModelTest {
     }
 
     @Test
+    void theManifestGivesEachFilesHashAndSize() {
+        for (EmbeddedModel.Entry f : EmbeddedModel.entries(new String(EmbeddedModel.resource(EmbeddedModel.MANIFEST),
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            byte[] bytes = EmbeddedModel.resource(f.name());
+            assertEquals(f.sha256(), EmbeddedModel.sha256(bytes), f.name() + ": the manifest is stale; write it again (README, The built-in model)");
+            assertEquals(f.size(), bytes.length, f.name());
+        }
+    }
+
+    @Test
     void tenUnpackingAtOnceAllGetTheWholeModel() throws Exception {
         ExecutorService pool = Executors.newFixedThreadPool(10);
         try {
