@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Stages the convoy command line (no tests) for the GPU machine: .device/cli.tar.xz beside the JRE that
-# ../shared/device/stage.sh makes. There: tar -C /tmp -xJf .device/jre.tar.xz; tar -C /tmp -xJf .device/cli.tar.xz;
+# ../shared/device/stage.sh makes. The kernels' fatbin and the built-in model are left out of the jars (the source tree
+# carried beside them holds the fatbin; move the built-in model out of the tree for the call), so that JRE, bundle and
+# tree stay under the 64 MiB the device tool carries. There: tar -C /tmp -xJf .device/jre.tar.xz; tar -C /tmp -xJf .device/cli.tar.xz;
 # CONVOY_CUBLAS_BRIDGE=$PWD/.device/bridge/libcublas.so.12 LD_LIBRARY_PATH=/usr/local/cuda/lib64 \
-#   /tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp '/tmp/cli/*' ai.convoy.actors.cli.Convoy ...
+#   /tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector \
+#   -cp "kernels/src/main/resources:/tmp/cli/*" ai.convoy.actors.cli.Convoy ...
 # (carry .device/jre.tar.xz, .device/cli.tar.xz and .device/bridge: the bridge of ops/cuda/cublas-bridge.sh)
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
@@ -20,6 +23,8 @@ for j in pathlib.Path(sys.argv[1]).glob('*.jar'):
     t = j.with_suffix('.stored')
     with zipfile.ZipFile(j) as src, zipfile.ZipFile(t, 'w', zipfile.ZIP_STORED) as dst:
         for i in src.infolist():
+            if i.filename.endswith('convoy.fatbin') or '/default-model/' in i.filename:
+                continue
             dst.writestr(i, src.read(i.filename), compress_type=zipfile.ZIP_STORED)
     shutil.move(t, j)
 PY
