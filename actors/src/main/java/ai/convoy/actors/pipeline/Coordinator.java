@@ -1,5 +1,6 @@
 package ai.convoy.actors.pipeline;
 
+import ai.convoy.kernels.DeviceOutOfMemoryException;
 import ai.convoy.proto.Accepted;
 import ai.convoy.proto.Done;
 import ai.convoy.proto.Failed;
@@ -11,23 +12,21 @@ import ai.convoy.proto.Usage;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
+import ai.convoy.runtime.generate.Scheduler;
 import ai.convoy.runtime.generate.SequenceState;
 import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.ModelConfig;
-import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
-import ai.convoy.runtime.pipeline.SequenceChanges;
+import ai.convoy.runtime.pipeline.UnknownSequenceException;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.tokenizer.StreamDecoder;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
-import java.util.stream.IntStream;
+import java.util.function.Supplier;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.DispatcherSelector;
@@ -37,10 +36,11 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
 /**
- * Admits jobs, batches them continuously and streams their events. The live sequences are split into as many
- * groups as there are stages; each group is one micro-batch in flight, so every stage has work: when a group's
- * logits come back, its sequences are sampled, finished ones leave (their KV cache closed), queued jobs join (their
- * prompts prefilled in the same micro-batch), and the group goes round again.
+ * The actor around the {@link Scheduler}: admits jobs (prompt, sampling), sends the scheduler's micro-batches to the
+ * first stage, hands the last stage's output back to it, and turns its events into each job's {@link JobEvent}s.
+ * It watches every stage and decides what a failure means: a restarted stage's sequences are replayed; out-of-memory
+ * takes the Planner's limits for the memory the device has now; a lost stage, or weights that no longer fit, place the
+ * model again over what is left.
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
@@ -74,8 +74,16 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record StageLost(String stage) implements Command {
     }
 
-    /** The batch limits now: rows per micro-batch and live sequences. */
-    public record Limits(int maxRows, int maxLive) {
+    /** An out-of-memory that changed the limits: the Planner's figures before and after, for the bytes the device had. */
+    public record MemoryReplan(String stage, long bytes, Planner.Fit before, Planner.Fit after) {
+        @Override
+        public String toString() {
+            return stage + " had " + bytes + " bytes for this process: " + before + " -> " + after;
+        }
+    }
+
+    /** The limits now (rows per micro-batch, live sequences), and each out-of-memory re-plan so far. */
+    public record Limits(int maxRows, int maxLive, List<MemoryReplan> replans) {
     }
 
     public record GetLimits(ActorRef<Limits> replyTo) implements Command {
@@ -84,108 +92,44 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record GetStages(ActorRef<List<ActorRef<StageActor.Command>>> replyTo) implements Command {
     }
 
-    /**
-     * What the coordinator needs to know of the model; {@code replanner} places it again when a stage is lost (null:
-     * a lost stage ends every job).
-     */
+    /** What the coordinator needs to know of the model; {@code replanner} sizes and places it again. */
     public record Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch, Replanner replanner) {
     }
 
-    private static final class Job {
-        final JobRequest request;
-        final ActorRef<JobEvent> replyTo;
-        final int[] prompt;
-        final SamplingParams params;
-        final long order;
-
-        Job(JobRequest request, ActorRef<JobEvent> replyTo, int[] prompt, SamplingParams params, long order) {
-            this.request = request;
-            this.replyTo = replyTo;
-            this.prompt = prompt;
-            this.params = params;
-            this.order = order;
-        }
-    }
-
-    private static final class Live {
-        final Job job;
-        final long sequence;
-        final SequenceState state;
-        final StreamDecoder decoder;
-        // whether every stage holds this sequence's KV cache for all its tokens but the last
-        boolean cached;
-        boolean cancelled;
-        // the prompt positions' logits while the prompt is prefilled, when the job asked for them; null otherwise
-        List<float[]> promptLogits;
-
-        Live(Job job, long sequence, SequenceState state, StreamDecoder decoder) {
-            this.job = job;
-            this.sequence = sequence;
-            this.state = state;
-            this.decoder = decoder;
-            this.promptLogits = job.request.getPromptLogits() ? new ArrayList<>() : null;
-        }
-
-        boolean collectsPromptLogits() {
-            return promptLogits != null && state.generated() == 0;
-        }
-    }
-
-    /** A sequence's row of a step's head output. */
-    private record Next(HeadOutput head, int row) {
-    }
-
-    /** One row of a step: a prompt position or the next decode position of a sequence. */
-    private record Row(Live owner, int position, int token, boolean wantsLogits) {
-    }
-
-    private static final class Group {
-        final List<Live> members = new ArrayList<>();
-        final List<Long> toClose = new ArrayList<>();
-        final java.util.ArrayDeque<MicroBatch> parts = new java.util.ArrayDeque<>();
-        final List<List<Live>> partOwners = new ArrayList<>();
-        final Map<Live, Next> next = new HashMap<>();
-        List<Live> currentOwners = List.of();
-        int currentRows;
-        long batchId = -1;
-        long sentInEpoch;
-        boolean inFlight;
+    /** Where a job's events go, and the decoder of its text. */
+    private record Client(ActorRef<JobEvent> replyTo, StreamDecoder decoder) {
     }
 
     private final Settings settings;
-    private final BatchLimits limits;
+    private final Scheduler scheduler;
+    private final Map<String, Client> clients = new HashMap<>();
+    private final List<MemoryReplan> replans = new ArrayList<>();
     private List<ActorRef<StageActor.Command>> stages;
-    private Group[] groups;
     // stage actors get new names in each placement; their display names stay stage-0, stage-1, ...
     private int placement;
-    private final PriorityQueue<Job> queue = new PriorityQueue<>(
-            Comparator.comparingInt((Job j) -> -j.request.getPriority()).thenComparingLong(j -> j.order));
-    private final Map<String, Live> live = new HashMap<>();
-    private long nextSequence;
     // each stage's last failure, for the reason given when it is lost
     private final Map<String, String> lastFailure = new HashMap<>();
     private final Map<String, Integer> failures = new HashMap<>();
     // why the pipeline cannot run any more, once a stage is lost; null while every stage runs
     private String lost;
-    // counts stage restarts: a step sent before one may have filled a cache that is gone
-    private long epoch;
-    private long nextBatch;
-    private long submitted;
+    // micro-batches from this id on were sent under the limits the last out-of-memory set
+    private long limitsSince;
 
-    public static Behavior<Command> create(Settings settings, List<java.util.function.Supplier<PipelineStage>> stages) {
+    public static Behavior<Command> create(Settings settings, List<Supplier<PipelineStage>> stages) {
         return Behaviors.setup(ctx -> new Coordinator(ctx, settings, stages));
     }
 
-    private Coordinator(ActorContext<Command> ctx, Settings settings, List<java.util.function.Supplier<PipelineStage>> pipeline) {
+    private Coordinator(ActorContext<Command> ctx, Settings settings, List<Supplier<PipelineStage>> pipeline) {
         super(ctx);
         this.settings = settings;
         // steps as large as the plan made room for: long prompts go in chunks
-        this.limits = new BatchLimits(ctx.getLog(), Planner.stepRows(settings.maxBatch(), settings.config().maxPositions()), settings.maxBatch());
+        Scheduler.Limits limits = new Scheduler.Limits(Planner.stepRows(settings.maxBatch(), settings.config().maxPositions()), settings.maxBatch());
+        this.scheduler = new Scheduler(pipeline.size(), settings.config().maxPositions(), limits, new JobEvents());
         spawnStages(pipeline);
     }
 
-    /** Spawns a stage actor per stage and a micro-batch group for each; every stage is watched. */
-    private void spawnStages(List<java.util.function.Supplier<PipelineStage>> pipeline) {
+    /** Spawns a stage actor per stage; every stage is watched. */
+    private void spawnStages(List<Supplier<PipelineStage>> pipeline) {
         ActorContext<Command> ctx = getContext();
         // spawned last to first, each knowing the next; stage actors block on compute, so they get their own threads
         List<ActorRef<StageActor.Command>> refs = new ArrayList<>();
@@ -197,18 +141,20 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             refs.addFirst(next);
         }
         this.stages = List.copyOf(refs);
-        this.groups = new Group[pipeline.size()];
-        for (int i = 0; i < groups.length; i++) {
-            groups[i] = new Group();
-        }
     }
 
     @Override
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(Submit.class, this::onSubmit)
-                .onMessage(Cancel.class, this::onCancel)
-                .onMessage(StepDone.class, this::onStepDone)
+                .onMessage(Cancel.class, c -> {
+                    scheduler.cancel(c.jobId());
+                    return schedule();
+                })
+                .onMessage(StepDone.class, d -> {
+                    scheduler.completed(d.batchId(), d.head());
+                    return schedule();
+                })
                 .onMessage(StepFailed.class, this::onStepFailed)
                 .onMessage(StageLoadFailed.class, f -> {
                     lastFailure.put(f.stage(), "its reload failed: " + f.cause());
@@ -216,12 +162,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 })
                 .onMessage(StageLost.class, this::onStageLost)
                 .onMessage(LimitLive.class, l -> {
-                    limits.limitLive(l.sequences(), l.why());
-                    schedule();
-                    return this;
+                    scheduler.limit(new Scheduler.Limits(scheduler.limits().maxRows(), Math.max(1, l.sequences())));
+                    getContext().getLog().debug("at most {} live sequences ({})", l.sequences(), l.why());
+                    return schedule();
                 })
                 .onMessage(GetLimits.class, g -> {
-                    g.replyTo().tell(new Limits(limits.maxRows(), limits.maxLive()));
+                    g.replyTo().tell(new Limits(scheduler.limits().maxRows(), scheduler.limits().maxLive(), List.copyOf(replans)));
                     return this;
                 })
                 .onMessage(GetStages.class, g -> {
@@ -248,9 +194,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return this;
         }
         s.replyTo().tell(JobEvent.newBuilder().setJobId(r.getJobId()).setAccepted(Accepted.newBuilder().setPromptTokens(prompt.length)).build());
-        queue.add(new Job(r, s.replyTo(), prompt, params, submitted++));
-        schedule();
-        return this;
+        clients.put(r.getJobId(), new Client(s.replyTo(), settings.tokenizer() == null ? null : settings.tokenizer().streamDecoder(true)));
+        scheduler.submit(new Scheduler.Job(r.getJobId(), prompt, params, r.getPriority(), r.getPromptLogits()));
+        return schedule();
     }
 
     private int[] promptOf(JobRequest r) {
@@ -263,61 +209,60 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         return settings.tokenizer().encode(r.getText(), true);
     }
 
-    private Behavior<Command> onCancel(Cancel c) {
-        if (queue.removeIf(j -> j.request.getJobId().equals(c.jobId()))) {
-            return this;
+    /** Sends what the scheduler has ready to the first stage. */
+    private Behavior<Command> schedule() {
+        if (lost == null) {
+            for (MicroBatch batch : scheduler.schedule()) {
+                stages.getFirst().tell(new StageActor.Run(batch));
+            }
         }
-        Live l = live.remove(c.jobId());
-        if (l == null) {
-            return this;
-        }
-        l.cancelled = true;
-        l.state.finish(Generator.FinishReason.CANCELLED);
-        sendDone(l);
-        for (Group g : groups) {
-            g.members.remove(l);
-        }
-        // free its cache now: a batch of changes only, behind any rows of it still in flight
-        stages.getFirst().tell(new StageActor.Run(MicroBatch.changesOnly(nextBatch++, SequenceChanges.closing(l.sequence))));
-        schedule();
         return this;
     }
 
-    private Group inFlight(long batchId) {
-        for (Group g : groups) {
-            if (g.inFlight && g.batchId == batchId) {
-                return g;
+    /** The scheduler's events as each job's protocol events. */
+    private final class JobEvents implements Scheduler.Events {
+        @Override
+        public void promptLogits(String job, float[][] rows) {
+            PromptLogits.Builder logits = PromptLogits.newBuilder().setRows(rows.length).setCols(rows[0].length);
+            for (float[] row : rows) {
+                for (float v : row) {
+                    logits.addValues(v);
+                }
             }
+            clients.get(job).replyTo().tell(JobEvent.newBuilder().setJobId(job).setPromptLogits(logits).build());
         }
-        return null;
+
+        @Override
+        public void token(String job, int token) {
+            Client c = clients.get(job);
+            String text = c.decoder() == null ? "" : c.decoder().next(token);
+            c.replyTo().tell(JobEvent.newBuilder().setJobId(job).setTokens(Tokens.newBuilder().addIds(token).setText(text)).build());
+        }
+
+        @Override
+        public void finished(String job, SequenceState state) {
+            Done.Reason reason = switch (state.finished()) {
+                case STOP_TOKEN -> Done.Reason.STOP_TOKEN;
+                case MAX_NEW_TOKENS -> Done.Reason.MAX_NEW_TOKENS;
+                case CONTEXT_FULL -> Done.Reason.CONTEXT_FULL;
+                case CANCELLED -> Done.Reason.CANCELLED;
+            };
+            clients.remove(job).replyTo().tell(JobEvent.newBuilder().setJobId(job).setDone(Done.newBuilder().setReason(reason)
+                    .setUsage(Usage.newBuilder().setPromptTokens(state.promptLength()).setGeneratedTokens(state.generated()))).build());
+        }
+
+        @Override
+        public void failed(String job, Scheduler.Failure failure, String reason) {
+            Failed.Code code = switch (failure) {
+                case INTERNAL -> Failed.Code.INTERNAL;
+                case DOES_NOT_FIT -> Failed.Code.DOES_NOT_FIT;
+            };
+            clients.remove(job).replyTo().tell(Coordinator.failed(job, code, reason));
+        }
     }
 
-    private Behavior<Command> onStepDone(StepDone d) {
-        Group g = inFlight(d.batchId());
-        if (g != null) {
-            for (int i = 0; i < g.currentOwners.size(); i++) {
-                Live owner = g.currentOwners.get(i);
-                g.next.put(owner, new Next(d.head(), i));
-                if (owner.collectsPromptLogits()) {
-                    owner.promptLogits.add(d.head().logits()[i]);
-                }
-            }
-            if (!g.parts.isEmpty()) {
-                sendNextPart(g);
-                return this;
-            }
-            g.inFlight = false;
-            for (Live l : new ArrayList<>(g.members)) {
-                Next next = g.next.get(l);
-                if (next != null && !l.cancelled) {
-                    l.cached = g.sentInEpoch == epoch;
-                    accept(g, l, next);
-                }
-            }
-            g.next.clear();
-        }
-        schedule();
-        return this;
+    private static JobEvent failed(String jobId, Failed.Code code, String reason) {
+        return JobEvent.newBuilder().setJobId(jobId).setFailed(Failed.newBuilder().setCode(code).setMessage(reason)).build();
     }
 
     /**
@@ -328,279 +273,131 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         String why = s.stage() + " was lost: " + lastFailure.getOrDefault(s.stage(), "it stopped");
         lastFailure.clear();
         failures.clear();
-        if (settings.replanner() != null) {
+        if (settings.replanner().canReplan()) {
             try {
                 replace(settings.replanner().without(StageActor.indexOf(s.stage())));
                 getContext().getLog().warn("{}; re-planned over the devices left: {}; replaying {} live sequences", why,
-                        settings.replanner().describe(), live.size());
-                schedule();
-                return this;
+                        settings.replanner().describe(), scheduler.liveSequences());
+                return schedule();
             } catch (ConvoyException e) {
                 why += "; no plan fits the devices left: " + e.getMessage();
             }
         }
-        lost = why + "; the pipeline cannot run";
+        return endEveryJob(why + "; the pipeline cannot run");
+    }
+
+    /** Every job, running or waiting, ends with the reason; later ones are refused with it. */
+    private Behavior<Command> endEveryJob(String why) {
+        lost = why;
         getContext().getLog().error("{}", lost);
-        endEveryJob();
-        return this;
-    }
-
-    /** Every job, running or waiting, ends with the reason the pipeline was lost. */
-    private void endEveryJob() {
-        for (Live l : live.values()) {
-            l.job.replyTo.tell(failed(l.job.request.getJobId(), Failed.Code.INTERNAL, lost));
-        }
-        live.clear();
-        for (Job j : queue) {
-            j.replyTo.tell(failed(j.request.getJobId(), Failed.Code.INTERNAL, lost));
-        }
-        queue.clear();
-        for (Group g : groups) {
-            g.members.clear();
-            g.parts.clear();
-            g.next.clear();
-            g.inFlight = false;
-        }
-    }
-
-    /**
-     * Plans the model again with the stage's device holding what it lacked less, and replays every live sequence on
-     * the new stages; when no plan fits, every job ends with the reason.
-     */
-    private Behavior<Command> replaceForLessMemory(String stage, ai.convoy.kernels.DeviceOutOfMemoryException oom) {
-        int index = StageActor.indexOf(stage);
-        // what the device has for this process now, where it says; else what it was planned with, less what it lacked
-        long budget = oom.held() >= 0 && oom.free() != -1 ? oom.held() + oom.free()
-                : settings.replanner().specs().get(index).device().budget() - oom.requested();
-        String before = settings.replanner().describe();
-        try {
-            replace(settings.replanner().withLessMemory(index, budget));
-            getContext().getLog().warn("{}: out of memory with nothing left to make smaller ({}); re-planned for {} bytes there: "
-                    + "{} -> {}; replaying {} live sequences", stage, oom.getMessage(), budget, before, settings.replanner().describe(), live.size());
-            schedule();
-        } catch (ConvoyException e) {
-            lost = stage + " ran out of memory with nothing left to make smaller (" + oom.getMessage() + "); no plan fits the memory left: "
-                    + e.getMessage();
-            getContext().getLog().error("{}", lost);
-            endEveryJob();
-        }
+        scheduler.failAll(Scheduler.Failure.INTERNAL, lost);
         return this;
     }
 
     /** New stage actors in place of the old ones; every live sequence starts again from its tokens. */
-    private void replace(List<java.util.function.Supplier<PipelineStage>> pipeline) {
+    private void replace(List<Supplier<PipelineStage>> pipeline) {
         for (ActorRef<StageActor.Command> old : stages) {
             getContext().unwatch(old);
             getContext().stop(old);
         }
-        List<Live> members = new ArrayList<>();
-        for (Group g : groups) {
-            members.addAll(g.members);
-        }
         placement++;
-        epoch++;
+        scheduler.replaced(pipeline.size());
         spawnStages(pipeline);
-        for (int i = 0; i < members.size(); i++) {
-            Live l = members.get(i);
-            l.cached = false;
-            groups[i % groups.length].members.add(l);
-        }
     }
 
-    private static JobEvent failed(String jobId, Failed.Code code, String reason) {
-        return JobEvent.newBuilder().setJobId(jobId).setFailed(Failed.newBuilder().setCode(code).setMessage(reason)).build();
-    }
-
-    /** Out of memory: new limits and the step again; anything else: the step's jobs fail, the rest go on. */
+    /** A restart: the step again, every sequence from its tokens; out-of-memory: new limits; anything else: the step's jobs fail. */
     private Behavior<Command> onStepFailed(StepFailed f) {
         if (f.restarted()) {
             int times = failures.merge(f.stage(), 1, Integer::sum);
             lastFailure.put(f.stage(), "it failed " + times + (times == 1 ? " time" : " times") + " (restarted " + StageActor.MAX_RESTARTS
                     + " times at most), last with " + f.cause());
         }
-        Group g = inFlight(f.batchId());
-        if (g == null) {
+        if (!scheduler.awaits(f.batchId())) {
             getContext().getLog().warn("{} failed a batch of changes only: {}", f.stage(), f.cause().toString());
             return this;
         }
-        g.inFlight = false;
-        g.parts.clear();
-        g.next.clear();
-        boolean retry = false;
         if (f.restarted()) {
-            // the stage lost every cache: every live sequence is replayed from its tokens in its group's next step
-            epoch++;
-            for (Group other : groups) {
-                other.members.forEach(l -> l.cached = false);
-            }
-            getContext().getLog().warn("{} restarted; replaying {} live sequences from their tokens", f.stage(), live.size());
-            retry = true;
-        } else if (f.cause() instanceof ai.convoy.runtime.pipeline.UnknownSequenceException) {
-            g.members.forEach(l -> l.cached = false);
-            retry = true;
-        } else if (f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException oom) {
-            if (oom.use() == ai.convoy.kernels.DeviceOutOfMemoryException.Use.KV_CACHE) {
-                List<Live> fresh = g.members.stream().filter(l -> !l.cached && l.state.generated() == 0).toList();
-                // the newest half of this step's new sequences go back to the queue
-                List<Live> evict = fresh.subList(fresh.size() / 2, fresh.size());
-                retry = !evict.isEmpty() && limits.kvCacheOutOfMemory(f.stage(), live.size(), evict.size(), oom.getMessage());
-                if (retry) {
-                    for (Live l : evict) {
-                        g.members.remove(l);
-                        live.remove(l.job.request.getJobId());
-                        g.toClose.add(l.sequence);
-                        queue.add(l.job);
-                    }
-                }
-            } else {
-                retry = limits.activationsOutOfMemory(f.stage(), g.currentRows, oom.getMessage());
-            }
-            if (!retry && settings.replanner() != null) {
-                // nothing left to make smaller: the device has less memory than it was planned with; place the model again
-                return replaceForLessMemory(f.stage(), oom);
-            }
+            scheduler.cachesLost();
+            scheduler.retry(f.batchId(), true);
+            getContext().getLog().warn("{} restarted; replaying {} live sequences from their tokens", f.stage(), scheduler.liveSequences());
+        } else if (f.cause() instanceof UnknownSequenceException) {
+            scheduler.retry(f.batchId(), true);
+        } else if (f.cause() instanceof DeviceOutOfMemoryException oom) {
+            return outOfMemory(f, oom);
+        } else {
+            scheduler.fail(f.batchId(), Scheduler.Failure.INTERNAL, f.stage() + " failed: " + f.cause().getMessage());
         }
-        if (!retry) {
-            Failed.Code code = f.cause() instanceof ai.convoy.kernels.DeviceOutOfMemoryException ? Failed.Code.DOES_NOT_FIT : Failed.Code.INTERNAL;
-            for (Live l : new ArrayList<>(g.members)) {
-                l.job.replyTo.tell(failed(l.job.request.getJobId(), code, f.stage() + " failed: " + f.cause().getMessage()));
-                live.remove(l.job.request.getJobId());
-                g.toClose.add(l.sequence);
-            }
-            g.members.clear();
-        }
-        schedule();
-        return this;
+        return schedule();
     }
 
-    private void accept(Group g, Live l, Next next) {
-        if (l.collectsPromptLogits()) {
-            sendPromptLogits(l);
+    /**
+     * Asks the Planner what fits the memory the device has for this process now, and runs on within it: fewer live
+     * sequences (the newest new ones back to the queue) or fewer rows a step. When the weights themselves no longer
+     * fit, the model is placed again with that device holding less.
+     */
+    private Behavior<Command> outOfMemory(StepFailed f, DeviceOutOfMemoryException oom) {
+        if (f.batchId() < limitsSince) {
+            // sent before the last change of limits, whose freed memory it did not see yet: it runs again as it was
+            scheduler.retry(f.batchId(), false);
+            return schedule();
         }
-        int token;
+        int stage = StageActor.indexOf(f.stage());
+        Replanner replanner = settings.replanner();
+        // what the device has for this process now, where it says; else what it was planned with, less what it lacked
+        long bytes = oom.held() >= 0 && oom.free() != -1 ? oom.held() + oom.free() : replanner.budget(stage) - oom.requested();
+        Scheduler.Limits limits = scheduler.limits();
+        Planner.Fit before = new Planner.Fit(limits.maxLive(), settings.config().maxPositions(), limits.maxRows());
+        Planner.Fit after = replanner.fit(stage, before, bytes);
+        boolean kv = oom.use() == DeviceOutOfMemoryException.Use.KV_CACHE;
+        int live = scheduler.liveSequences();
+        int rows = scheduler.rowsOf(f.batchId());
+        if (after != null) {
+            int back = kv || after.maxBatch() < live ? scheduler.preempt(f.batchId(), after.maxBatch()) : 0;
+            int maxRows = Math.min(limits.maxRows(), after.stepRows());
+            if (!kv && back == 0 && maxRows >= rows) {
+                // the Planner's figure was not smaller than what failed, and nothing was freed: half of it
+                maxRows = rows / 2;
+            }
+            if (back > 0 || (!kv && maxRows >= 1 && maxRows < rows)) {
+                scheduler.retry(f.batchId(), false);
+                return narrowed(f, oom, bytes, before, after, new Scheduler.Limits(maxRows, Math.min(after.maxBatch(), live - back)),
+                        back + " sequences back in the queue");
+            }
+        }
+        if (replanner.canReplan()) {
+            return replaceForLessMemory(f.stage(), oom, bytes);
+        }
+        scheduler.fail(f.batchId(), Scheduler.Failure.DOES_NOT_FIT, f.stage() + " failed: " + oom.getMessage());
+        return schedule();
+    }
+
+    private Behavior<Command> narrowed(StepFailed f, DeviceOutOfMemoryException oom, long bytes, Planner.Fit before, Planner.Fit after,
+                                       Scheduler.Limits now, String what) {
+        MemoryReplan replan = new MemoryReplan(f.stage(), bytes, before, after);
+        replans.add(replan);
+        scheduler.limit(now);
+        limitsSince = scheduler.nextBatchId();
+        getContext().getLog().warn("{}: out of {} ({}); planned again: {}; now at most {} live sequences and {} rows a micro-batch; {}",
+                f.stage(), oom.use() == DeviceOutOfMemoryException.Use.KV_CACHE ? "KV cache memory" : "activation memory", oom.getMessage(),
+                replan, now.maxLive(), now.maxRows(), what);
+        return schedule();
+    }
+
+    /**
+     * Plans the model again with the stage's device holding only {@code bytes}, and replays every live sequence on the
+     * new stages; when no plan fits, every job ends with the reason.
+     */
+    private Behavior<Command> replaceForLessMemory(String stage, DeviceOutOfMemoryException oom, long bytes) {
+        String before = settings.replanner().describe();
         try {
-            token = l.state.accept(next.head(), next.row());
-        } catch (NonFiniteLogitsException e) {
-            l.job.replyTo.tell(failed(l.job.request.getJobId(), Failed.Code.INTERNAL, e.getMessage()));
-            live.remove(l.job.request.getJobId());
-            g.members.remove(l);
-            g.toClose.add(l.sequence);
-            return;
+            replace(settings.replanner().withLessMemory(StageActor.indexOf(stage), bytes));
+            getContext().getLog().warn("{}: out of memory with nothing left to make smaller ({}); re-planned for {} bytes there: "
+                    + "{} -> {}; replaying {} live sequences", stage, oom.getMessage(), bytes, before, settings.replanner().describe(),
+                    scheduler.liveSequences());
+            return schedule();
+        } catch (ConvoyException e) {
+            return endEveryJob(stage + " ran out of memory with nothing left to make smaller (" + oom.getMessage()
+                    + "); no plan fits the memory left: " + e.getMessage());
         }
-        if (token >= 0) {
-            String text = l.decoder == null ? "" : l.decoder.next(token);
-            l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId())
-                    .setTokens(Tokens.newBuilder().addIds(token).setText(text)).build());
-        }
-        if (l.state.finished() != null) {
-            sendDone(l);
-            live.remove(l.job.request.getJobId());
-            g.members.remove(l);
-            g.toClose.add(l.sequence);
-        }
-    }
-
-    private void sendPromptLogits(Live l) {
-        int cols = l.promptLogits.getFirst().length;
-        PromptLogits.Builder logits = PromptLogits.newBuilder().setRows(l.promptLogits.size()).setCols(cols);
-        for (float[] row : l.promptLogits) {
-            for (float v : row) {
-                logits.addValues(v);
-            }
-        }
-        l.promptLogits = null;
-        l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setPromptLogits(logits).build());
-    }
-
-    private void sendDone(Live l) {
-        Done.Reason reason = switch (l.state.finished()) {
-            case STOP_TOKEN -> Done.Reason.STOP_TOKEN;
-            case MAX_NEW_TOKENS -> Done.Reason.MAX_NEW_TOKENS;
-            case CONTEXT_FULL -> Done.Reason.CONTEXT_FULL;
-            case CANCELLED -> Done.Reason.CANCELLED;
-        };
-        l.job.replyTo.tell(JobEvent.newBuilder().setJobId(l.job.request.getJobId()).setDone(Done.newBuilder().setReason(reason)
-                .setUsage(Usage.newBuilder().setPromptTokens(l.state.promptLength()).setGeneratedTokens(l.state.generated()))).build());
-    }
-
-    /** Every group not in flight takes in queued jobs while the batch has room, and goes round if it has work. */
-    private void schedule() {
-        if (lost != null) {
-            return;
-        }
-        int maxLive = limits.maxLive();
-        int perGroup = Math.max(1, (maxLive + groups.length - 1) / groups.length);
-        for (Group g : groups) {
-            if (g.inFlight) {
-                continue;
-            }
-            while (!queue.isEmpty() && g.members.size() < perGroup && live.size() < maxLive) {
-                Job job = queue.poll();
-                Live l = new Live(job, nextSequence++, new SequenceState(job.prompt, job.params, settings.config().maxPositions()),
-                        settings.tokenizer() == null ? null : settings.tokenizer().streamDecoder(true));
-                g.members.add(l);
-                live.put(job.request.getJobId(), l);
-            }
-            send(g);
-        }
-    }
-
-    /** Builds the group's step (prefill rows of new sequences, one decode row of the others) and sends its first part. */
-    private void send(Group g) {
-        List<Long> open = new ArrayList<>();
-        List<Integer> capacities = new ArrayList<>();
-        List<Row> rows = new ArrayList<>();
-        for (Live l : g.members) {
-            if (!l.cached) {
-                // a new sequence's prompt, or a replay of every token so far; the last row's logits are the next step's
-                open.add(l.sequence);
-                capacities.add(l.state.capacity());
-                boolean everyRow = l.collectsPromptLogits();
-                if (everyRow) {
-                    l.promptLogits.clear();
-                }
-                for (int p = 0; p < l.state.length(); p++) {
-                    rows.add(new Row(l, p, l.state.token(p), everyRow || p == l.state.length() - 1));
-                }
-            } else {
-                rows.add(new Row(l, l.state.length() - 1, l.state.lastToken(), true));
-            }
-        }
-        if (rows.isEmpty() && g.toClose.isEmpty()) {
-            return;
-        }
-        SequenceChanges changes = new SequenceChanges(open.stream().mapToLong(Long::longValue).toArray(),
-                capacities.stream().mapToInt(Integer::intValue).toArray(), g.toClose.stream().mapToLong(Long::longValue).toArray());
-        g.toClose.clear();
-        g.parts.clear();
-        g.partOwners.clear();
-        int limit = limits.maxRows();
-        for (int from = 0; from == 0 || from < rows.size(); from += limit) {
-            List<Row> part = rows.subList(from, Math.min(rows.size(), from + limit));
-            g.parts.add(part(from == 0 ? changes : SequenceChanges.NONE, part));
-            g.partOwners.add(part.stream().filter(Row::wantsLogits).map(Row::owner).toList());
-        }
-        g.inFlight = true;
-        g.sentInEpoch = epoch;
-        sendNextPart(g);
-    }
-
-    private MicroBatch part(SequenceChanges changes, List<Row> rows) {
-        int[] logitRows = IntStream.range(0, rows.size()).filter(i -> rows.get(i).wantsLogits()).toArray();
-        boolean[] devicePicks = new boolean[logitRows.length];
-        for (int i = 0; i < logitRows.length; i++) {
-            Live owner = rows.get(logitRows[i]).owner();
-            devicePicks[i] = owner.state.picksArgmax() && !owner.collectsPromptLogits();
-        }
-        return new MicroBatch(-1, changes, rows.stream().mapToLong(r -> r.owner().sequence).toArray(),
-                rows.stream().mapToInt(Row::position).toArray(), rows.stream().mapToInt(Row::token).toArray(), null, logitRows, devicePicks);
-    }
-
-    private void sendNextPart(Group g) {
-        MicroBatch next = g.parts.poll();
-        g.currentOwners = g.partOwners.removeFirst();
-        g.currentRows = next.rows();
-        g.batchId = nextBatch++;
-        stages.getFirst().tell(new StageActor.Run(next.withId(g.batchId)));
     }
 }

@@ -45,19 +45,17 @@ public final class PipelineRuntime implements AutoCloseable {
     private final ActorSystem<Coordinator.Command> system;
     private final Checkpoint checkpoint;
     private final Replanner replanner;
-    private final List<StageSpec> initialStages;
     private final AtomicLong sinks = new AtomicLong();
 
-    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint, Replanner replanner, List<StageSpec> stages) {
+    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint, Replanner replanner) {
         this.system = system;
         this.checkpoint = checkpoint;
         this.replanner = replanner;
-        this.initialStages = stages;
     }
 
     /** The stages now, in pipeline order: the plan's, or the last re-plan's after a stage was lost. */
     public List<StageSpec> stages() {
-        return replanner != null ? replanner.specs() : initialStages;
+        return replanner.specs();
     }
 
     /**
@@ -122,10 +120,10 @@ public final class PipelineRuntime implements AutoCloseable {
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);
-            Replanner replanner = request == null ? null : new Replanner(config, checkpoint, options, backends, request, specs);
+            Replanner replanner = new Replanner(config, checkpoint, options, backends, request == null ? 4 : request.kvBytesGpu(), request, specs);
             Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
                     tokenizer, eos, maxBatch, replanner);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint, replanner, specs);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint, replanner);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;

@@ -5,6 +5,7 @@ import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Footprint;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
@@ -14,25 +15,46 @@ import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
- * The model's placement as it changes: the plan the run started with, and, when a stage is lost, the Planner's plan
- * over the devices left. Each plan's stages load lazily, in their actors.
+ * The model's placement as it changes: the stages the run started with, the Planner's limits for the memory a stage's
+ * device has now, and, for a planned run, the Planner's plan over the devices left when a stage is lost or its
+ * device holds less. Each plan's stages load lazily, in their actors.
  */
 public final class Replanner {
     private final ModelConfig config;
     private final Checkpoint checkpoint;
     private final QuantizationOptions options;
     private final Function<PipelineRuntime.StageSpec, Backend> backends;
+    private final int kvBytesGpu;
+    // null when the stages were given rather than planned: then nothing can be placed again
     private Planner.Request request;
     private List<PipelineRuntime.StageSpec> specs;
 
     Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
-              Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
+              int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
         this.config = config;
         this.checkpoint = checkpoint;
         this.options = options;
         this.backends = backends;
+        this.kvBytesGpu = kvBytesGpu;
         this.request = request;
         this.specs = specs;
+    }
+
+    /** Whether the run was planned, so that the Planner can place it again. */
+    public boolean canReplan() {
+        return request != null;
+    }
+
+    /** The bytes stage {@code stage}'s device was planned with. */
+    public long budget(int stage) {
+        return specs.get(stage).device().budget();
+    }
+
+    /** The Planner's largest limits, no larger than {@code now}, at which stage {@code stage} fits in {@code bytes}; null when none. */
+    public Planner.Fit fit(int stage, Planner.Fit now, long bytes) {
+        PipelineRuntime.StageSpec s = specs.get(stage);
+        return Planner.fit(Footprint.of(config, options), new Planner.Part(s.device(), s.firstLayer(), s.lastLayer(), s.embedding(), s.head()),
+                kvBytesGpu, now, bytes);
     }
 
     /** The current stages, in pipeline order. */

@@ -14,6 +14,7 @@ import ai.convoy.proto.JobRequest;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Footprint;
+import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.ArrayList;
@@ -139,6 +140,64 @@ class StageSupervisionTest {
             OutOfMemoryTest.assertSameAsSolo(jobs, got);
             assertTrue(runtime.stages().stream().noneMatch(s -> s.device().id().equals("sim:1") && s.firstLayer() <= s.lastLayer()),
                     "sim:1 holds no layers now: " + runtime.stages());
+        }
+    }
+
+    @Test
+    void aDeviceWhoseFreeMemoryDropsTakesThePlannersLimitsForWhatIsLeftAndRunsOn() throws Exception {
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 50);
+        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
+        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
+        Footprint footprint = Footprint.of(c, QuantizationOptions.NONE);
+        Planner.Request request = new Planner.Request(footprint, devices, Planner.Strategy.BALANCED, 8, 64, 4, java.util.Map.of());
+        Plan.Account planned = Planner.plan(request).account(devices.get(1));
+        // another process leaves this one its weights, a third of the planned KV cache and the workspace of a decode step
+        long left = planned.weights() + planned.kvCache() / 3 + planned.workspace() / 8;
+        AtomicInteger countdown = new AtomicInteger(30);
+        try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE, s -> {
+            Backend b = PipelineRuntime.backendFor(s.device(), 4);
+            return s.device().id().equals("sim:1") ? new LeavesOnly((BudgetedBackend) b, countdown, left) : b;
+        })) {
+            List<PipelineRuntime.StageSpec> stages = runtime.stages();
+            long start = System.nanoTime();
+            List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
+            System.out.printf("%d jobs through a device with a third of its KV cache in %.2f s%n", JOBS, (System.nanoTime() - start) / 1e9);
+            assertTrue(countdown.get() <= 0, "the memory was taken");
+            OutOfMemoryTest.assertSameAsSolo(jobs, got);
+            assertEquals(stages, runtime.stages(), "the weights still fit: nothing moved");
+            List<Coordinator.MemoryReplan> replans = runtime.limits().replans();
+            assertTrue(!replans.isEmpty(), "an out-of-memory re-planned the limits");
+            for (Coordinator.MemoryReplan r : replans) {
+                PipelineRuntime.StageSpec s = stages.get(StageActor.indexOf(r.stage()));
+                assertEquals("sim:1", s.device().id(), r.toString());
+                assertEquals(Planner.fit(footprint, new Planner.Part(s.device(), s.firstLayer(), s.lastLayer(), s.embedding(), s.head()), 4,
+                        r.before(), r.bytes()), r.after(), r.toString());
+                assertTrue(r.after().maxBatch() < r.before().maxBatch(), "fewer sequences: " + r);
+                assertTrue(r.bytes() <= left, "the device's memory now: " + r);
+            }
+        }
+    }
+
+    /** A simulated GPU from which another process takes all but {@code left} bytes at its n-th residual product. */
+    static final class LeavesOnly extends ForwardingBackend {
+        private final BudgetedBackend device;
+        private final AtomicInteger countdown;
+        private final long left;
+
+        LeavesOnly(BudgetedBackend device, AtomicInteger countdown, long left) {
+            super(device);
+            this.device = device;
+            this.countdown = countdown;
+            this.left = left;
+        }
+
+        @Override
+        public void matmulAdd(Activations x, WeightMatrix w, Activations acc) {
+            if (countdown.decrementAndGet() == 0) {
+                device.takenByOthers(device.budget() - left);
+            }
+            super.matmulAdd(x, w, acc);
         }
     }
 

@@ -1,18 +1,16 @@
 package ai.convoy.runtime.generate;
 
-import ai.convoy.kernels.KvCache;
-import ai.convoy.kernels.TokenBatch;
 import ai.convoy.runtime.ConvoyException;
-import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Transformer;
-import java.util.ArrayList;
-import java.util.Arrays;
+import ai.convoy.runtime.pipeline.MicroBatch;
+import ai.convoy.runtime.pipeline.PipelineStage;
+import ai.convoy.runtime.plan.Planner;
 import java.util.List;
 
 /**
- * Prefills a set of prompts in one batch, then decodes all live sequences together, one token each per step,
- * until each stops on a stop token, its token budget or the model's context.
+ * Generates for a set of prompts in this process, on the whole model: prompts prefilled together, then every live
+ * sequence decoded one token a step, until each stops on a stop token, its token budget or the context.
  */
 public final class Generator {
     private final Transformer model;
@@ -55,22 +53,6 @@ public final class Generator {
         return model.config();
     }
 
-    private static final class Sequence {
-        final int index;
-        final int slot;
-        final SequenceState state;
-
-        Sequence(int index, int slot, SequenceState state) {
-            this.index = index;
-            this.slot = slot;
-            this.state = state;
-        }
-
-        Result result() {
-            return new Result(state.generatedTokens(), state.finished(), state.promptLength());
-        }
-    }
-
     /** Checks a prompt against the model before any work: ids inside the vocabulary, length inside the context. */
     public static void validate(ModelConfig config, int[] prompt) {
         problem(config, prompt).ifPresent(p -> {
@@ -96,94 +78,48 @@ public final class Generator {
         return java.util.Optional.empty();
     }
 
+    /**
+     * Runs the requests to their ends, batched by the {@link Scheduler} as the pipeline batches jobs: prompts in
+     * chunks of the planner's step size, then every live sequence one token a step.
+     */
     public List<Result> generate(List<Request> requests, Listener listener) {
         requests.forEach(r -> validate(model.config().withMaxPositions(context), r.prompt()));
-        try (KvCache cache = model.newKvCache()) {
-            List<Sequence> sequences = new ArrayList<>();
-            for (int i = 0; i < requests.size(); i++) {
-                Request r = requests.get(i);
-                SequenceState state = new SequenceState(r.prompt(), r.params(), context);
-                sequences.add(new Sequence(i, cache.openSlot(state.capacity()), state));
+        Result[] results = new Result[requests.size()];
+        Scheduler scheduler = new Scheduler(1, context, new Scheduler.Limits(Planner.stepRows(Math.max(1, requests.size()), context),
+                Math.max(1, requests.size())), new Scheduler.Events() {
+            @Override
+            public void promptLogits(String job, float[][] logits) {
+                listener.promptLogits(Integer.parseInt(job), logits);
             }
-            prefill(requests, sequences, cache, listener);
-            List<Sequence> live = new ArrayList<>(sequences.stream().filter(s -> s.state.finished() == null).toList());
-            while (!live.isEmpty()) {
-                decodeStep(live, cache, listener);
-                live.removeIf(s -> s.state.finished() != null);
-            }
-            return sequences.stream().map(Sequence::result).toList();
-        }
-    }
 
-    private void prefill(List<Request> requests, List<Sequence> sequences, KvCache cache, Listener listener) {
-        int rows = sequences.stream().mapToInt(s -> s.state.promptLength()).sum();
-        int[] tokens = new int[rows];
-        int[] slots = new int[rows];
-        int[] positions = new int[rows];
-        List<Integer> logitRows = new ArrayList<>();
-        List<Boolean> picks = new ArrayList<>();
-        int row = 0;
-        for (Sequence s : sequences) {
-            boolean all = requests.get(s.index).promptLogits();
-            int promptLength = s.state.promptLength();
-            for (int p = 0; p < promptLength; p++, row++) {
-                tokens[row] = s.state.token(p);
-                slots[row] = s.slot;
-                positions[row] = p;
-                if (all || p == promptLength - 1) {
-                    logitRows.add(row);
-                    picks.add(!all && s.state.picksArgmax());
+            @Override
+            public void token(String job, int token) {
+                listener.token(Integer.parseInt(job), token);
+            }
+
+            @Override
+            public void finished(String job, SequenceState state) {
+                int index = Integer.parseInt(job);
+                results[index] = new Result(state.generatedTokens(), state.finished(), state.promptLength());
+                listener.finished(index, results[index]);
+            }
+
+            @Override
+            public void failed(String job, Scheduler.Failure failure, String reason) {
+                throw new ConvoyException(reason);
+            }
+        });
+        for (int i = 0; i < requests.size(); i++) {
+            Request r = requests.get(i);
+            scheduler.submit(new Scheduler.Job(Integer.toString(i), r.prompt(), r.params(), 0, r.promptLogits()));
+        }
+        try (PipelineStage whole = new PipelineStage(model)) {
+            while (!scheduler.idle()) {
+                for (MicroBatch batch : scheduler.schedule()) {
+                    scheduler.completed(batch.id(), whole.run(batch).head());
                 }
             }
         }
-        boolean[] devicePicks = new boolean[picks.size()];
-        for (int i = 0; i < devicePicks.length; i++) {
-            devicePicks[i] = picks.get(i);
-        }
-        HeadOutput head = model.forward(tokens, new TokenBatch(slots, positions), cache,
-                logitRows.stream().mapToInt(Integer::intValue).toArray(), devicePicks);
-        int next = 0;
-        for (Sequence s : sequences) {
-            if (requests.get(s.index).promptLogits()) {
-                listener.promptLogits(s.index, Arrays.copyOfRange(head.logits(), next, next + s.state.promptLength()));
-                next += s.state.promptLength();
-            } else {
-                next += 1;
-            }
-            accept(s, head, next - 1, cache, listener);
-        }
-    }
-
-    private void decodeStep(List<Sequence> live, KvCache cache, Listener listener) {
-        int n = live.size();
-        int[] tokens = new int[n];
-        int[] slots = new int[n];
-        int[] positions = new int[n];
-        int[] logitRows = new int[n];
-        boolean[] devicePicks = new boolean[n];
-        for (int i = 0; i < n; i++) {
-            Sequence s = live.get(i);
-            tokens[i] = s.state.lastToken();
-            slots[i] = s.slot;
-            positions[i] = s.state.length() - 1;
-            logitRows[i] = i;
-            devicePicks[i] = s.state.picksArgmax();
-        }
-        HeadOutput head = model.forward(tokens, new TokenBatch(slots, positions), cache, logitRows, devicePicks);
-        for (int i = 0; i < n; i++) {
-            accept(live.get(i), head, i, cache, listener);
-        }
-    }
-
-    /** Takes the sequence's next token from row {@code row} of the head's output; finishes it when a rule says so. */
-    private void accept(Sequence s, HeadOutput head, int row, KvCache cache, Listener listener) {
-        int token = s.state.accept(head, row);
-        if (token >= 0) {
-            listener.token(s.index, token);
-        }
-        if (s.state.finished() != null) {
-            cache.closeSlot(s.slot);
-            listener.finished(s.index, s.result());
-        }
+        return List.of(results);
     }
 }

@@ -103,6 +103,53 @@ public final class Planner {
         return Math.max(maxBatch, Math.min(PREFILL_CHUNK, maxContext));
     }
 
+    /** What one stage holds: layers {@code firstLayer..lastLayer} (none when first > last), the embeddings, the head. */
+    public record Part(Device device, int firstLayer, int lastLayer, boolean embedding, boolean head) {
+        int layers() {
+            return Math.max(0, lastLayer - firstLayer + 1);
+        }
+    }
+
+    /** A stage's limits: live sequences, the positions each may reach, and token rows per step. */
+    public record Fit(int maxBatch, int maxContext, int stepRows) {
+        @Override
+        public String toString() {
+            return "batch " + maxBatch + ", context " + maxContext + ", " + stepRows + " rows a step";
+        }
+    }
+
+    /**
+     * The largest limits at which {@code part} fits in {@code bytes} of its device, no larger than {@code now}: the
+     * rows of a prompt chunk shrink first, down to one a sequence, then the batch, then the context; null when its
+     * weights with one sequence of one position do not fit.
+     */
+    public static Fit fit(Footprint model, Part part, int kvBytesGpu, Fit now, long bytes) {
+        Device d = part.device();
+        boolean cuda = d.kind() == Device.Kind.CUDA;
+        long weights = (part.embedding() ? model.embedding() : 0) + (long) part.layers() * model.layerWeights(cuda)
+                + (part.head() ? model.head(part.embedding(), cuda) : 0);
+        long free = bytes - overhead(d) - weights;
+        int kvBytes = d.gpu() ? kvBytesGpu : 4;
+        java.util.function.IntToLongFunction kvOf = context -> part.layers() * model.kvCachePerLayer(1, context, kvBytes);
+        java.util.function.IntToLongFunction logitsOf = batch -> part.head() ? model.logits(batch) : 0;
+        for (int batch = now.maxBatch(); batch >= 1; batch--) {
+            long room = free - batch * kvOf.applyAsLong(now.maxContext()) - logitsOf.applyAsLong(batch);
+            // a step needs at least one row a sequence to decode every sequence at once
+            for (int rows = Math.min(now.stepRows(), stepRows(batch, now.maxContext())); rows >= batch; rows--) {
+                if (model.workspace(rows) <= room) {
+                    return new Fit(batch, now.maxContext(), rows);
+                }
+            }
+        }
+        long perPosition = kvOf.applyAsLong(1);
+        long room = free - model.workspace(1) - logitsOf.applyAsLong(1);
+        if (perPosition == 0 || room < perPosition) {
+            return null;
+        }
+        int context = (int) Math.min(now.maxContext() - 1, room / perPosition);
+        return context < 1 ? null : new Fit(1, context, 1);
+    }
+
     /** A simulated GPU is the CPU backend under a budget: no CUDA context to pay for. */
     public static long overhead(Device d) {
         return switch (d.kind()) {

@@ -226,4 +226,35 @@ class PlannerTest {
         assertTrue(weights >= placed, "all weights are accounted: " + weights + " of " + placed);
         assertDoesNotThrow(() -> p.account(p.stages().getFirst().device()));
     }
+    /** A stage's bytes at these limits, from the model's sizes as a user would add them up. */
+    static long stageBytes(ModelConfig c, Plan.Stage stage, boolean head, int batch, int context, int rows) {
+        long kvPerPosition = 2L * c.kvHeads() * c.headDim() * 2;
+        long activationsPerRow = 4L * (3L * c.hiddenSize() + 2L * c.heads() * c.headDim() + 2L * c.kvHeads() * c.headDim()
+                + 2L * c.intermediateSize());
+        return stage.weights() + Planner.GPU_OVERHEAD + (long) stage.layerCount() * batch * context * kvPerPosition + rows * activationsPerRow
+                + (head ? 4L * batch * c.vocabSize() : 0);
+    }
+
+    @Test
+    void fitGivesTheLargestLimitsThatFitTheBytesThereAreNow() {
+        ModelConfig c = shape("llama3-8b");
+        Footprint model = Footprint.of(c, QuantizationOptions.of(Method.NF4));
+        Plan plan = plan(c, model.quantization(), gpus(24 * GIB, 24 * GIB), Planner.Strategy.BALANCED, 32, 4096);
+        Plan.Stage first = plan.stages().getFirst();
+        Planner.Part part = new Planner.Part(first.device(), first.firstLayer(), first.lastLayer(), true, false);
+        Planner.Fit planned = new Planner.Fit(32, 4096, Planner.stepRows(32, 4096));
+        assertEquals(planned, Planner.fit(model, part, 2, planned, first.device().budget()), "the planned budget keeps the plan's limits");
+        for (long bytes : new long[] {20 * GIB, 12 * GIB, 9 * GIB}) {
+            Planner.Fit fit = Planner.fit(model, part, 2, planned, bytes);
+            long need = stageBytes(c, first, false, fit.maxBatch(), fit.maxContext(), fit.stepRows()) + model.embedding();
+            assertTrue(need <= bytes, fit + " fits " + bytes + ": needs " + need);
+            assertTrue(fit.maxBatch() == planned.maxBatch() || stageBytes(c, first, false, fit.maxBatch() + 1, 4096, fit.maxBatch() + 1)
+                    + model.embedding() > bytes, "one more sequence would not fit: " + fit);
+            assertTrue(fit.stepRows() >= fit.maxBatch(), "a decode step of every sequence fits: " + fit);
+        }
+        Planner.Fit tight = Planner.fit(model, part, 2, planned, first.weights() + model.embedding() + Planner.GPU_OVERHEAD + (64L << 20));
+        assertEquals(1, tight.maxBatch());
+        assertTrue(tight.maxContext() < 4096 && tight.maxContext() > 0, "the context shrinks last: " + tight);
+        assertEquals(null, Planner.fit(model, part, 2, planned, first.weights()), "the weights alone do not fit with the overhead");
+    }
 }

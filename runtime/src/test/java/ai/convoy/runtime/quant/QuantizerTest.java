@@ -12,18 +12,12 @@ import ai.convoy.kernels.Int8Weight;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import ai.convoy.kernels.cpu.TestTensors;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class QuantizerTest {
-    private final SplittableRandom random = seeded();
-
-    /** Seeded from -Dconvoy.test.seed when given, else from the clock; the seed is printed so a failure can be run again. */
-    private static SplittableRandom seeded() {
-        long seed = Long.getLong("convoy.test.seed", System.nanoTime());
-        System.out.println("QuantizerTest: random seed " + seed + " (run again with -Dconvoy.test.seed=" + seed + ")");
-        return new SplittableRandom(seed);
-    }
+    private final SplittableRandom random = TestTensors.seeded(QuantizerTest.class);
 
     private static HostTensor f32(long rows, long cols, float... values) {
         MemorySegment data = MemorySegment.ofArray(new byte[values.length * 4]);
