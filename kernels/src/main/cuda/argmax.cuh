@@ -22,7 +22,6 @@ __device__ __forceinline__ void argmax_warp(float& best, int& at) {
     for (int o = 16; o > 0; o >>= 1) argmax_take(__shfl_xor_sync(0xffffffffu, best, o), __shfl_xor_sync(0xffffffffu, at, o), best, at);
 }
 
-#define ARGMAX_THREADS 256
 // block b: part b % parts of row b / parts
 extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax_parts(const float* x, int cols, int span, int parts, float* partBest,
                                                                           int* partAt) {

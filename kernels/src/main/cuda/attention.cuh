@@ -10,7 +10,6 @@
 // each (row, head, part) leaves its unnormalised sums, maximum and denominator in `partial` [rows * heads *
 // parts][headDim + 2], and the last block of a group of blocks to finish merges its parts: `arrivals` counts them
 // (one int per group, zero before the launch and reset by that last block). headDim a multiple of 8.
-#define ATT_WARPS 8
 #define ATT_THREADS (ATT_WARPS * 32)
 
 // The weight of a partial softmax (maximum m) against the overall maximum; none for a part that saw no position.
@@ -97,7 +96,6 @@ __device__ __forceinline__ int att_dim(int k, int lanes, int run0) { return 8 * 
 // kernel small enough for four blocks a multiprocessor), so a warp holds 32 / lanes positions at once with all their
 // loads in flight; each such group of lanes runs an online softmax over its positions, and the positions, then the
 // warps, are merged by their maxima and denominators. Groups of blocks for the merge: (row, query head).
-#define ATT_CHUNK 16
 template <typename T>
 __device__ void attention_lanes(const float* q, const unsigned long long* kBase, const unsigned long long* vBase, const int* capacities,
         int layer, const int* positions, float* out, int heads, int kvHeads, int headDim, float scale, int window, int parts,
@@ -234,8 +232,6 @@ __device__ __forceinline__ void piece_floats(uint4 p, float* o, __nv_bfloat16) {
 // blocks for the merge: (row, KV head, chunk). Shared memory (dynamic): 2 * tile * (pieces | 1) pieces of 16 bytes,
 // then blockHeads * (headDim + tile + 3) floats, and at least 32 * blockHeads floats in all for the merge (pieces:
 // headDim * sizeof(T) / 16).
-#define ATT_LOADS 2
-#define ATT_HEAD_DIMS 2048
 #define ATT_QUADS (ATT_HEAD_DIMS / 4 / ATT_THREADS)
 template <typename T>
 __device__ void attention_tiles(const float* q, const unsigned long long* kBase, const unsigned long long* vBase, const int* capacities,
@@ -386,10 +382,6 @@ __device__ void attention_tiles(const float* q, const unsigned long long* kBase,
 // every key and value loaded into shared memory, PF_KEYS positions at a time. Each of the 8 warps owns 8 query
 // vectors: scores with lanes as (key, half of the warp's vectors), an online softmax per vector, then lanes as
 // dimensions for the weighted values. headDim at most 128 and a multiple of 4; PF_QUERIES / (heads / kvHeads) rows.
-#define PF_QUERIES 64
-#define PF_KEYS 16
-#define PF_WARPS 8
-#define PF_MAX_DIM 128
 template <typename T>
 __device__ void attention_prefill(const float* q, const unsigned long long* kBase,
         const unsigned long long* vBase, const int* capacities, int layer, const int* positions, const int* tiles, float* out,

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <cuda_bf16.h>
+#include "constants.cuh"
 
 // bf16 as float: the low half of a 32-bit word (or a lone 16-bit value), the high half
 __device__ __forceinline__ float bf16_low(uint32_t w) { return __uint_as_float(w << 16); }
@@ -51,9 +52,9 @@ __device__ __forceinline__ void pdl_start() {
     pdl_wait();
 }
 
-// dtype: 0 f32, 1 bf16, 2 f16
+// dtype: DTYPE_F32, DTYPE_BF16 or DTYPE_F16
 __device__ __forceinline__ float load_weight(const void* w, long long i, int dtype) {
-    if (dtype == 1) return bf16_low(((const uint16_t*) w)[i]);
-    if (dtype == 2) return f16_to_float(((const uint16_t*) w)[i]);
+    if (dtype == DTYPE_BF16) return bf16_low(((const uint16_t*) w)[i]);
+    if (dtype == DTYPE_F16) return f16_to_float(((const uint16_t*) w)[i]);
     return ((const float*) w)[i];
 }

@@ -59,7 +59,7 @@ extern "C" __global__ void rms_norm(const float* x, const float* w, float eps, f
 }
 
 // One warp per output feature: the weight row is read once, coalesced, and dotted with every activation row.
-// kind: 0 dense (dtype), 1 four-bit (codebook + per-block scales), 2 int8 rows (scales per row)
+// kind: FORMAT_DENSE (of dtype), FORMAT_4BIT or FORMAT_INT8 (constants.cuh)
 // accumulate: out += W x instead of out = W x
 extern "C" __global__ void matmul(const float* x, const void* w, int kind, int dtype, const float* scales, const float* codebook,
                                   int blocksize, float* out, int rows, int in, int outCols, int accumulate) {
@@ -74,9 +74,9 @@ extern "C" __global__ void matmul(const float* x, const void* w, int kind, int d
         for (int i = lane; i < in; i += 32) {
             float wv;
             long long e = base + i;
-            if (kind == 0) {
+            if (kind == FORMAT_DENSE) {
                 wv = load_weight(w, e, dtype);
-            } else if (kind == 1) {
+            } else if (kind == FORMAT_4BIT) {
                 uint8_t b = ((const uint8_t*) w)[e >> 1];
                 int code = (e & 1) ? (b & 15) : (b >> 4);
                 wv = codebook[code] * scales[e / blocksize];

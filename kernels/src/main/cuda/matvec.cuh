@@ -6,7 +6,6 @@
 // feature, and activations loaded once serve F weight rows. Per-thread sums are reduced across the block in a fixed
 // order, so results are deterministic. Four-bit needs in % 1024 == 0 and blocks of at least 64 weights; bf16 (8
 // weights per 128-bit load) needs in % 8 == 0.
-#define MV_THREADS 128
 
 template <int R, int F>
 __device__ __forceinline__ void dot8(const float* x, int rows, int in, long long col, const float (*wv)[8], float (*acc)[F]) {
@@ -91,7 +90,6 @@ __device__ __forceinline__ void prefetch_rows(const uint8_t* w, const float* sca
 // Four-bit weights are repacked on upload (repack_4bit) into tiles of 1024 weights per row, in which lane l's 16 bytes
 // hold weights 128g + 4l .. 128g + 4l + 3 for g = 0..7: the codes are one coalesced 128-bit load per lane and each
 // group of four weights meets a float4 of the activations that the warp reads contiguously.
-#define TILE_4BIT 1024
 
 // one thread per 16 bytes of the repacked weights; rows * in / 2 bytes, in % TILE_4BIT == 0
 extern "C" __global__ void repack_4bit(const uint8_t* src, uint8_t* dst, long long chunks, int in) {

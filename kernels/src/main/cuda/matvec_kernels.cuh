@@ -47,17 +47,17 @@ __device__ void matvec_bf16_body(const float* x, const uint16_t* w, const uint16
             const uint16_t* w2, float* out, int rows, int in, int outCols) {                                                       \
         matvec_bf16_body<R, F, E>(x, w, w2, out, rows, in, outCols);                                                               \
     }
-// F and FS: sums per row of a four-bit block and of a four-bit gate/up block; FB of a bf16 block (a bf16 gate/up block
-// makes four)
+// names pasted from constants: the arguments are expanded first, then pasted by the macros above
+#define PASTE_EXPANDED(a, b) a##b
+#define PASTE(a, b) PASTE_EXPANDED(a, b)
+#define MATVEC_BF16_KERNEL_EXPANDED(R, F, E, SUFFIX) MATVEC_BF16_KERNEL(R, F, E, SUFFIX)
+#define MATVEC_4BIT_VARIANT_EXPANDED(R, F, FS, S, SUFFIX) MATVEC_4BIT_VARIANT(R, F, FS, S, SUFFIX)
+// a row of MATVEC_TABLE: F and FS, sums per row of a four-bit block and of a four-bit gate/up block; FB of a bf16 block
 #define MATVEC_VARIANTS(R, F, FS, FB)                                                                                              \
     MATVEC_4BIT_VARIANT(R, F, FS, 0, )                                                                                             \
-    MATVEC_4BIT_VARIANT(R, F, FS, 6, _b64)                                                                                         \
+    MATVEC_4BIT_VARIANT_EXPANDED(R, F, FS, MV_SPECIAL_SHIFT, PASTE(_b, MV_SPECIAL_BLOCKSIZE))                                      \
     MATVEC_BF16_KERNEL(R, FB, EPI_STORE, )                                                                                         \
     MATVEC_BF16_KERNEL(R, FB, EPI_ADD, _add)                                                                                       \
-    MATVEC_BF16_KERNEL(R, 4, EPI_SWIGLU, _swiglu)
+    MATVEC_BF16_KERNEL_EXPANDED(R, MV_BF16_SWIGLU_SUMS, EPI_SWIGLU, _swiglu)
 
-// the variants the backend picks by row count (the best of ops/cuda/tune-matvec on an H100)
-MATVEC_VARIANTS(1, 4, 8, 2)
-MATVEC_VARIANTS(2, 2, 4, 2)
-MATVEC_VARIANTS(4, 4, 4, 4)
-MATVEC_VARIANTS(8, 4, 4, 4)
+MATVEC_TABLE(MATVEC_VARIANTS)

@@ -178,11 +178,6 @@ __device__ void mma_4bit_body(int block, const __nv_bfloat16* x, const uint8_t* 
         mma_4bit_body<MT, NT, W, EPI_STORE>(p.block, x, p.w, p.scales, codebook, blockShift, p.out, rows, in, p.outCols);          \
     }
 
-// the variants the backend picks by row count (the fastest of ops/cuda/tune-matvec on an H100 for 5-8, 9-16, 17-32 and
-// 33-64 rows over the Llama-3-8B and -70B shapes, m4_n4_w8 for 17-32 rows of 8192 outputs or more; up to 4 rows the
-// float32 decode kernels are faster)
-MMA_KERNELS(1, 1, 8)
-MMA_KERNELS(1, 2, 4)
-MMA_KERNELS(2, 4, 8)
-MMA_KERNELS(4, 4, 8)
-MMA_KERNELS(2, 8, 4)
+// a row of MMA_TABLE (constants.cuh); the fewest outputs are the host's choice
+#define MMA_VARIANT(MT, NT, W, MIN_OUTPUTS) MMA_KERNELS(MT, NT, W)
+MMA_TABLE(MMA_VARIANT)

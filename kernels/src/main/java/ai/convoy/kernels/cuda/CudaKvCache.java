@@ -12,14 +12,14 @@ final class CudaKvCache implements KvCache {
     private record Slot(CUdeviceptr keys, CUdeviceptr values, int capacity) {
     }
 
-    private final CudaBackend backend;
+    private final CudaDevice device;
     private final int layers;
     private final int width;
     private final int elementBytes;
     private final List<Slot> slots = new ArrayList<>();
 
-    CudaKvCache(CudaBackend backend, int layers, int width, int elementBytes) {
-        this.backend = backend;
+    CudaKvCache(CudaDevice device, int layers, int width, int elementBytes) {
+        this.device = device;
         this.layers = layers;
         this.width = width;
         this.elementBytes = elementBytes;
@@ -37,17 +37,17 @@ final class CudaKvCache implements KvCache {
     @Override
     public synchronized int openSlot(int capacity) {
         long bytes = (long) elementBytes * layers * capacity * width;
-        CUdeviceptr k = backend.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
+        CUdeviceptr k = device.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
         CUdeviceptr v;
         try {
-            v = backend.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
+            v = device.alloc(bytes, DeviceOutOfMemoryException.Use.KV_CACHE);
         } catch (RuntimeException e) {
-            backend.free(k);
+            device.free(k);
             throw e;
         }
         // zeroed, so positions never written (a benchmark's pretend prompt) read as zeros, not stale memory
-        backend.zero(k, bytes);
-        backend.zero(v, bytes);
+        device.zero(k, bytes);
+        device.zero(v, bytes);
         Slot slot = new Slot(k, v, capacity);
         for (int i = 0; i < slots.size(); i++) {
             if (slots.get(i) == null) {
@@ -63,8 +63,8 @@ final class CudaKvCache implements KvCache {
     public synchronized void closeSlot(int slot) {
         Slot s = slots.get(slot);
         if (s != null) {
-            backend.free(s.keys());
-            backend.free(s.values());
+            device.free(s.keys());
+            device.free(s.values());
             slots.set(slot, null);
         }
     }

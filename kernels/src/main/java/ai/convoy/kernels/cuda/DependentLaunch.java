@@ -7,12 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.Optional;
 import jcuda.CudaException;
-import jcuda.NativePointerObject;
-import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
@@ -33,13 +29,9 @@ final class DependentLaunch {
     private static final long ATTRIBUTE_BYTES = 72;
 
     private final MethodHandle launchKernelEx;
-    private final VarHandle nativePointer;
-    private final VarHandle byteOffset;
 
-    private DependentLaunch(MethodHandle launchKernelEx, VarHandle nativePointer, VarHandle byteOffset) {
+    private DependentLaunch(MethodHandle launchKernelEx) {
         this.launchKernelEx = launchKernelEx;
-        this.nativePointer = nativePointer;
-        this.byteOffset = byteOffset;
     }
 
     /** The launcher, or empty where libcuda has no cuLaunchKernelEx (drivers before CUDA 11.8). */
@@ -50,14 +42,7 @@ final class DependentLaunch {
         }
         MethodHandle launch = Linker.nativeLinker().downcallHandle(symbol.get(), FunctionDescriptor.of(ValueLayout.JAVA_INT,
                 ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-        try {
-            MethodHandles.Lookup handles = MethodHandles.privateLookupIn(NativePointerObject.class, MethodHandles.lookup());
-            MethodHandles.Lookup pointers = MethodHandles.privateLookupIn(Pointer.class, MethodHandles.lookup());
-            return Optional.of(new DependentLaunch(launch, handles.findVarHandle(NativePointerObject.class, "nativePointer", long.class),
-                    pointers.findVarHandle(Pointer.class, "byteOffset", long.class)));
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("JCuda's handles cannot be read for cuLaunchKernelEx", e);
-        }
+        return Optional.of(new DependentLaunch(launch));
     }
 
     /** Launches {@code function} on {@code stream} with the arguments of a Launch (device pointers, int, long, float). */
@@ -74,13 +59,13 @@ final class DependentLaunch {
             config.set(ValueLayout.JAVA_INT, 16, 1);
             config.set(ValueLayout.JAVA_INT, 20, 1);
             config.set(ValueLayout.JAVA_INT, 24, shared);
-            config.set(ValueLayout.JAVA_LONG, 32, handle(stream));
+            config.set(ValueLayout.JAVA_LONG, 32, DevicePointers.handle(stream));
             config.set(ValueLayout.ADDRESS, 40, attribute);
             config.set(ValueLayout.JAVA_INT, 48, 1);
             MemorySegment params = arena.allocate(ValueLayout.ADDRESS, args.length);
             for (int i = 0; i < args.length; i++) {
                 MemorySegment value = switch (args[i]) {
-                    case CUdeviceptr p -> arena.allocateFrom(ValueLayout.JAVA_LONG, handle(p) + (long) byteOffset.get(p));
+                    case CUdeviceptr p -> arena.allocateFrom(ValueLayout.JAVA_LONG, DevicePointers.address(p));
                     case Integer v -> arena.allocateFrom(ValueLayout.JAVA_INT, v);
                     case Long v -> arena.allocateFrom(ValueLayout.JAVA_LONG, v);
                     case Float v -> arena.allocateFrom(ValueLayout.JAVA_FLOAT, v);
@@ -88,7 +73,7 @@ final class DependentLaunch {
                 };
                 params.setAtIndex(ValueLayout.ADDRESS, i, value);
             }
-            int result = (int) launchKernelEx.invokeExact(config, MemorySegment.ofAddress(handle(function)), params, MemorySegment.NULL);
+            int result = (int) launchKernelEx.invokeExact(config, MemorySegment.ofAddress(DevicePointers.handle(function)), params, MemorySegment.NULL);
             if (result != 0) {
                 throw new CudaException("cuLaunchKernelEx failed with CUresult " + result);
             }
@@ -97,9 +82,5 @@ final class DependentLaunch {
         } catch (Throwable e) {
             throw new IllegalStateException("cuLaunchKernelEx could not be called", e);
         }
-    }
-
-    private long handle(NativePointerObject object) {
-        return (long) nativePointer.get(object);
     }
 }
