@@ -16,7 +16,7 @@ import jcuda.driver.CUstream;
 /**
  * Kernel launches with programmatic dependent launch (compute capability 9.0 and newer): a kernel may start while the
  * one before it in the stream still runs, loading its weights, and waits for that one on the GPU ({@code pdl_wait} in
- * convoy.cu), so the launch, ramp and first loads of each kernel overlap the tail of the one before. Inside a captured
+ * common.cuh), so the launch, ramp and first loads of each kernel overlap the tail of the one before. Inside a captured
  * graph the edges become programmatic ones. JCuda 12.6 has no {@code cuLaunchKernelEx}: it is called in libcuda
  * through the foreign function API, with the handles JCuda holds.
  */
