@@ -351,7 +351,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         boolean kv = oom.use() == DeviceOutOfMemoryException.Use.KV_CACHE;
         int live = scheduler.liveSequences();
         int rows = scheduler.rowsOf(f.batchId());
-        if (after != null) {
+        // a shorter context would cut jobs short: the Planner's limits hold only while the context is kept
+        if (after != null && after.maxContext() == before.maxContext()) {
             int back = kv || after.maxBatch() < live ? scheduler.preempt(f.batchId(), after.maxBatch()) : 0;
             int maxRows = Math.min(limits.maxRows(), after.stepRows());
             if (!kv && back == 0 && maxRows >= rows) {
