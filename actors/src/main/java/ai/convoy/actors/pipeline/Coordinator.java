@@ -45,7 +45,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages, GetLimits,
-            LimitLive {
+            LimitLive, GetLoad {
     }
 
     /** At most this many live sequences from now on. */
@@ -90,6 +90,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     public record GetStages(ActorRef<List<ActorRef<StageActor.Command>>> replyTo) implements Command {
+    }
+
+    /** Sequences being generated, and jobs waiting for a place among them. */
+    public record Load(int liveSequences, int waitingJobs) {
+    }
+
+    public record GetLoad(ActorRef<Load> replyTo) implements Command {
     }
 
     /** What the coordinator needs to know of the model; {@code replanner} sizes and places it again. */
@@ -170,6 +177,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     g.replyTo().tell(new Limits(scheduler.limits().maxRows(), scheduler.limits().maxLive(), List.copyOf(replans)));
                     return this;
                 })
+                .onMessage(GetLoad.class, g -> {
+                    g.replyTo().tell(new Load(scheduler.liveSequences(), scheduler.waitingJobs()));
+                    return this;
+                })
                 .onMessage(GetStages.class, g -> {
                     g.replyTo().tell(stages);
                     return this;
@@ -187,7 +198,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         SamplingParams params;
         try {
             prompt = promptOf(r);
-            Generator.validate(settings.config(), prompt);
+            // the submitter hears what is wrong with its prompt, not where the server keeps the model
+            Generator.problem(settings.config(), prompt).ifPresent(problem -> {
+                throw new ConvoyException(problem);
+            });
             params = JobSampling.fromProto(r.getSampling(), settings.eosTokenIds());
         } catch (ConvoyException | IllegalArgumentException e) {
             s.replyTo().tell(failed(r.getJobId(), Failed.Code.INVALID_REQUEST, e.getMessage()));

@@ -191,6 +191,21 @@ public final class PipelineRuntime implements AutoCloseable {
         return ask(system, Coordinator.GetLimits::new).toCompletableFuture().join();
     }
 
+    /** Live sequences and waiting jobs now. */
+    public Coordinator.Load load() {
+        return ask(system, Coordinator.GetLoad::new).toCompletableFuture().join();
+    }
+
+    /** The actor system the pipeline runs in, for servers that share it. */
+    public ActorSystem<?> system() {
+        return system;
+    }
+
+    /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
+    public String placement() {
+        return replanner.describe();
+    }
+
     /** Each stage's busy time and age. */
     public List<StageActor.StageStats> stats() {
         List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join();

@@ -1,0 +1,101 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.actors.server.JobServer;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.model.Model;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import sun.misc.Signal;
+
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Loads a model through the plan and serves jobs over gRPC until SIGTERM or SIGINT, then drains.")
+final class ServeCommand implements Callable<Integer> {
+    /** The model id of the small model built into Convoy. */
+    static final String DEFAULT_MODEL_ID = "convoy-default";
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Mixin
+    PlanOptions planOptions;
+
+    @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
+            description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}); a bitsandbytes checkpoint runs as stored.")
+    String quantization;
+
+    @Mixin
+    QuantizationMixin quantizationSettings;
+
+    @Option(names = "--bind", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
+            description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
+    String bind;
+
+    @Option(names = "--grpc-port", defaultValue = "50051", paramLabel = "PORT", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int grpcPort;
+
+    @Option(names = "--max-queue", defaultValue = "64", paramLabel = "N",
+            description = "Jobs held at once, waiting or running; beyond, a job is refused at once (default: ${DEFAULT-VALUE}).")
+    int maxQueue;
+
+    @Option(names = "--drain-timeout", defaultValue = "30", paramLabel = "SECONDS",
+            description = "On SIGTERM or SIGINT, how long running jobs may take to finish before they are ended (default: ${DEFAULT-VALUE}).")
+    int drainTimeout;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (grpcPort < 0 || grpcPort > 65535) {
+            throw new ConvoyException("--grpc-port must be between 0 and 65535, got " + grpcPort);
+        }
+        if (maxQueue < 1) {
+            throw new ConvoyException("--max-queue must be at least 1, got " + maxQueue);
+        }
+        if (drainTimeout < 0) {
+            throw new ConvoyException("--drain-timeout must be 0 or more seconds, got " + drainTimeout);
+        }
+        // logging set up before the actor system and the server start logging from several threads at once
+        org.slf4j.LoggerFactory.getILoggerFactory();
+        PrintWriter err = spec.commandLine().getErr();
+        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
+        Path dir = modelOptions.directory();
+        ModelConfig config = Model.readConfig(dir);
+        Planner.Request request = planOptions.request(config, options, dir);
+        Plan plan = Planner.plan(request);
+        PipelineRuntime.requireDevicesHere(plan);
+        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        String modelId = modelOptions.usesEmbeddedDefault() ? DEFAULT_MODEL_ID : dir.toAbsolutePath().normalize().getFileName().toString();
+        CountDownLatch stop = new CountDownLatch(1);
+        for (String signal : new String[] {"TERM", "INT"}) {
+            Signal.handle(new Signal(signal), s -> stop.countDown());
+        }
+        try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
+             JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, maxQueue, modelId,
+                     config.withMaxPositions(request.maxContext())))) {
+            err.printf("convoy: serving %s over gRPC on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n", modelId, bind,
+                    server.grpcPort(), maxQueue);
+            err.flush();
+            stop.await();
+            err.printf("convoy: draining: no new jobs; running ones have %d s to finish%n", drainTimeout);
+            err.flush();
+            int ended = server.drain(Duration.ofSeconds(drainTimeout));
+            err.printf("convoy: stopped%s%n", ended == 0 ? "; every job finished" : "; " + ended + " jobs ended unfinished at the drain timeout");
+            err.flush();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,238 @@
+package ai.convoy.actors.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.actors.cli.Convoy;
+import ai.convoy.proto.CancelJob;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.JobServiceClient;
+import ai.convoy.proto.ListModelsRequest;
+import ai.convoy.proto.SamplingParams;
+import ai.convoy.proto.ServerStatus;
+import ai.convoy.proto.StatusRequest;
+import ai.convoy.proto.TokenIds;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthClient;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * convoy serve as its own process on loopback, the built-in model on two simulated GPUs and the CPU, called through the
+ * generated gRPC client: the same text as convoy run, bad requests refused with one message, a full queue refused at
+ * once, a cancelled call freeing its sequence, and SIGTERM draining the server to exit status 0.
+ */
+@TestMethodOrder(MethodOrderer.MethodName.class)
+class ServeTest {
+    static final String DEVICES = "sim:0=64MiB,sim:1=64MiB,cpu";
+    static final int MAX_QUEUE = 8;
+    static final Pattern LISTENING = Pattern.compile("over gRPC on 127\\.0\\.0\\.1:(\\d+)");
+
+    @TempDir
+    static Path tmp;
+    static Process server;
+    static Path log;
+    static ActorSystem<Void> client;
+    static JobServiceClient jobs;
+
+    @BeforeAll
+    static void start() throws Exception {
+        log = tmp.resolve("serve.log");
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        server = new ProcessBuilder(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), Convoy.class.getName(), "serve", "--devices", DEVICES,
+                "--grpc-port", "0", "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20")).redirectErrorStream(true)
+                .redirectOutput(log.toFile()).start();
+        int port = -1;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (port < 0 && server.isAlive() && System.nanoTime() < deadline) {
+            Matcher m = LISTENING.matcher(Files.readString(log));
+            if (m.find()) {
+                port = Integer.parseInt(m.group(1));
+            } else {
+                Thread.sleep(50);
+            }
+        }
+        assertTrue(port > 0, "the server listens: " + Files.readString(log));
+        client = ActorSystem.create(Behaviors.empty(), "serve-test-client");
+        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", port, client).withTls(false), client);
+    }
+
+    @AfterAll
+    static void stop() {
+        if (server != null) {
+            server.destroyForcibly();
+        }
+        if (client != null) {
+            client.terminate();
+        }
+    }
+
+    static JobRequest greedy(String id, String text, int newTokens) {
+        return JobRequest.newBuilder().setJobId(id).setText(text)
+                .setSampling(SamplingParams.newBuilder().setTemperature(0).setMaxNewTokens(newTokens)).build();
+    }
+
+    /** Every event of a job, or the gRPC status it was refused with. */
+    record Outcome(List<JobEvent> events, Status refused) {
+        String text() {
+            StringBuilder b = new StringBuilder();
+            events.stream().filter(JobEvent::hasTokens).forEach(e -> b.append(e.getTokens().getText()));
+            return b.toString();
+        }
+
+        boolean done() {
+            return !events.isEmpty() && events.getLast().hasDone();
+        }
+    }
+
+    static CompletableFuture<Outcome> run(JobRequest request) {
+        return jobs.submit(request).runWith(Sink.seq(), client).toCompletableFuture().handle((events, failure) -> {
+            if (failure == null) {
+                return new Outcome(events, null);
+            }
+            Throwable cause = failure instanceof java.util.concurrent.CompletionException ? failure.getCause() : failure;
+            if (cause instanceof GrpcServiceException g) {
+                return new Outcome(List.of(), g.getStatus());
+            }
+            if (cause instanceof io.grpc.StatusRuntimeException s) {
+                return new Outcome(List.of(), s.getStatus());
+            }
+            throw new AssertionError("neither events nor a status: " + cause, cause);
+        });
+    }
+
+    static Outcome runNow(JobRequest request) throws Exception {
+        return run(request).get(60, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aGreedyJobGivesTheTextOfConvoyRun() throws Exception {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Convoy.execute(new PrintWriter(out, true), new PrintWriter(err, true), "run", "--devices", DEVICES, "--prompt", "The jury said",
+                "--temperature", "0", "--max-new-tokens", "24");
+        assertEquals(0, code, err.toString());
+        Outcome served = runNow(greedy("same-as-run", "The jury said", 24));
+        assertTrue(served.done(), served.toString());
+        assertEquals(out.toString().strip(), served.text().strip());
+        assertEquals(24, served.events().getLast().getDone().getUsage().getGeneratedTokens());
+    }
+
+    @Test
+    void badRequestsAreRefusedWithOneMessageAndTheServerGoesOn() throws Exception {
+        List<JobRequest> bad = List.of(
+                JobRequest.newBuilder().setJobId("vocab").setTokenIds(TokenIds.newBuilder().addIds(1).addIds(1_000_000)).build(),
+                JobRequest.newBuilder().setJobId("empty").setTokenIds(TokenIds.newBuilder()).build(),
+                greedy("model", "Hello", 4).toBuilder().setModel("no-such-model").build(),
+                greedy("negative", "Hello", 4).toBuilder().setSampling(SamplingParams.newBuilder().setTemperature(-1)).build(),
+                greedy("top-p", "Hello", 4).toBuilder().setSampling(SamplingParams.newBuilder().setTopP(2)).build());
+        for (JobRequest r : bad) {
+            Outcome o = runNow(r);
+            assertTrue(o.refused() != null && o.refused().getCode() == Status.Code.INVALID_ARGUMENT, r.getJobId() + ": " + o);
+            String message = o.refused().getDescription();
+            assertTrue(message != null && !message.isBlank() && !message.contains("\n") && !message.contains("Exception"), r.getJobId() + ": " + message);
+            System.out.println(r.getJobId() + ": " + message);
+        }
+        assertTrue(runNow(greedy("after-bad", "The jury said", 4)).done(), "the next good request is answered");
+    }
+
+    @Test
+    void pastTheQueueJobsAreRefusedAtOnceAndNoneIsLost() throws Exception {
+        List<CompletableFuture<Outcome>> all = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            all.add(run(greedy("burst-" + i, "The jury said", 12)));
+        }
+        int done = 0;
+        int refused = 0;
+        String expected = null;
+        for (CompletableFuture<Outcome> f : all) {
+            Outcome o = f.get(120, TimeUnit.SECONDS);
+            if (o.refused() != null) {
+                assertEquals(Status.Code.RESOURCE_EXHAUSTED, o.refused().getCode(), o.refused().toString());
+                refused++;
+            } else {
+                assertTrue(o.done(), o.toString());
+                expected = expected == null ? o.text() : expected;
+                assertEquals(expected, o.text(), "greedy jobs of one prompt agree");
+                done++;
+            }
+        }
+        System.out.printf("40 at once against --max-queue %d: %d completed, %d refused%n", MAX_QUEUE, done, refused);
+        assertEquals(40, done + refused);
+        assertTrue(done >= MAX_QUEUE && refused > 0, done + " completed, " + refused + " refused");
+        assertEquals(0, status().getJobs(), "every admitted job was released");
+    }
+
+    static ServerStatus status() throws Exception {
+        return jobs.getStatus(StatusRequest.getDefaultInstance()).toCompletableFuture().get(30, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void cancellingACallOrTheJobFreesItsSequence() throws Exception {
+        // the client takes three events and goes away: the server cancels the job
+        List<JobEvent> firstThree = jobs.submit(greedy("walks-away", "The jury said", 400)).take(3).runWith(Sink.seq(), client)
+                .toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertEquals(3, firstThree.size());
+        CompletableFuture<Outcome> cancelled = run(greedy("cancelled", "The jury said", 400));
+        Thread.sleep(200);
+        assertTrue(jobs.cancel(CancelJob.newBuilder().setJobId("cancelled").build()).toCompletableFuture().get(10, TimeUnit.SECONDS).getFound());
+        Outcome o = cancelled.get(60, TimeUnit.SECONDS);
+        assertTrue(o.done() && o.events().getLast().getDone().getReason() == ai.convoy.proto.Done.Reason.CANCELLED, o.toString());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        ServerStatus s = status();
+        while ((s.getJobs() > 0 || s.getLiveSequences() > 0) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            s = status();
+        }
+        assertEquals(0, s.getJobs(), s.toString());
+        assertEquals(0, s.getLiveSequences(), "no sequence is left live: " + s);
+        assertTrue(s.getStagesCount() > 1 && s.getPlan().contains("sim:0"), s.toString());
+    }
+
+    @Test
+    void healthAndModels() throws Exception {
+        HealthClient health = HealthClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1",
+                Integer.parseInt(LISTENING.matcher(Files.readString(log)).results().findFirst().orElseThrow().group(1)), client).withTls(false), client);
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).toCompletableFuture()
+                .get(10, TimeUnit.SECONDS).getStatus());
+        assertEquals("convoy-default", jobs.listModels(ListModelsRequest.getDefaultInstance()).toCompletableFuture().get(10, TimeUnit.SECONDS)
+                .getModels(0).getId());
+        health.close();
+    }
+
+    /** Runs last by name: SIGTERM lets the running job finish, refuses new ones, and the server exits with status 0. */
+    @Test
+    void zzSigtermDrainsAndExitsCleanly() throws Exception {
+        CompletableFuture<Outcome> running = run(greedy("during-drain", "The jury said", 60));
+        Thread.sleep(300);
+        server.destroy();
+        Outcome o = running.get(60, TimeUnit.SECONDS);
+        assertTrue(o.done(), "the running job finished: " + o);
+        assertTrue(server.waitFor(30, TimeUnit.SECONDS), "the server stopped");
+        assertEquals(0, server.exitValue(), Files.readString(log));
+        assertTrue(Files.readString(log).contains("convoy: stopped; every job finished"), Files.readString(log));
+    }
+}
