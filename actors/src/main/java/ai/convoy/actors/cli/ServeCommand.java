@@ -8,6 +8,7 @@ import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.ChatTemplate;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -21,7 +22,7 @@ import picocli.CommandLine.Spec;
 import sun.misc.Signal;
 
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Loads a model through the plan and serves jobs over gRPC until SIGTERM or SIGINT, then drains.")
+        description = "Loads a model through the plan and serves jobs over gRPC and an OpenAI-style HTTP API until SIGTERM or SIGINT, then drains.")
 final class ServeCommand implements Callable<Integer> {
     /** The model id of the small model built into Convoy. */
     static final String DEFAULT_MODEL_ID = "convoy-default";
@@ -49,6 +50,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--grpc-port", defaultValue = "50051", paramLabel = "PORT", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int grpcPort;
 
+    @Option(names = "--http-port", defaultValue = "8000", paramLabel = "PORT",
+            description = "Port of the OpenAI-style HTTP API; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    int httpPort;
+
     @Option(names = "--max-queue", defaultValue = "64", paramLabel = "N",
             description = "Jobs held at once, waiting or running; beyond, a job is refused at once (default: ${DEFAULT-VALUE}).")
     int maxQueue;
@@ -61,6 +66,9 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         if (grpcPort < 0 || grpcPort > 65535) {
             throw new ConvoyException("--grpc-port must be between 0 and 65535, got " + grpcPort);
+        }
+        if (httpPort < 0 || httpPort > 65535) {
+            throw new ConvoyException("--http-port must be between 0 and 65535, got " + httpPort);
         }
         if (maxQueue < 1) {
             throw new ConvoyException("--max-queue must be at least 1, got " + maxQueue);
@@ -84,10 +92,10 @@ final class ServeCommand implements Callable<Integer> {
             Signal.handle(new Signal(signal), s -> stop.countDown());
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
-             JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext())))) {
-            err.printf("convoy: serving %s over gRPC on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n", modelId, bind,
-                    server.grpcPort(), maxQueue);
+             JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
+                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir)))) {
+            err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n",
+                    modelId, bind, server.grpcPort(), bind, server.httpPort(), maxQueue);
             err.flush();
             stop.await();
             err.printf("convoy: draining: no new jobs; running ones have %d s to finish%n", drainTimeout);

@@ -7,7 +7,9 @@ import ai.convoy.runtime.model.ModelConfig;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthHandlerFactory;
+import ai.convoy.runtime.tokenizer.ChatTemplate;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
@@ -22,17 +24,23 @@ import org.apache.pekko.japi.function.Function;
 import org.apache.pekko.stream.javadsl.Source;
 
 /**
- * Serves a loaded pipeline over gRPC (the job service and the standard health service) on one address, and drains
+ * Serves a loaded pipeline over gRPC (the job service and the standard health service) and the OpenAI-style HTTP API,
+ * both admitting into one bounded set of jobs, and drains
  * it on shutdown: no new jobs, running ones finish within the drain timeout, the rest end with the reason.
  */
 public final class JobServer implements AutoCloseable {
-    /** @param maxJobs jobs held at once, waiting or running (--max-queue) */
-    public record Settings(String bind, int grpcPort, int maxJobs, String modelId, ModelConfig config) {
+    /**
+     * @param maxJobs      jobs held at once, waiting or running (--max-queue), over both APIs
+     * @param chatTemplate the model's, for /v1/chat/completions
+     */
+    public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
+                           Optional<ChatTemplate> chatTemplate) {
     }
 
     private final Admission admission;
     private final GrpcJobService jobs;
     private final ServerBinding grpc;
+    private final ServerBinding http;
     private volatile HealthCheckResponse.ServingStatus health = HealthCheckResponse.ServingStatus.SERVING;
 
     private JobServer(PipelineRuntime runtime, Settings settings) {
@@ -41,12 +49,23 @@ public final class JobServer implements AutoCloseable {
         Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
+        this.grpc = bind(runtime, settings.bind(), settings.grpcPort(), "gRPC", handler);
+        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, settings.modelId(), settings.config(), settings.chatTemplate());
         try {
-            this.grpc = Http.get(runtime.system()).newServerAt(settings.bind(), settings.grpcPort()).bind(handler).toCompletableFuture()
-                    .get(30, TimeUnit.SECONDS);
+            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", openAi::handle);
+        } catch (ConvoyException e) {
+            grpc.unbind();
+            throw e;
+        }
+    }
+
+    private static ServerBinding bind(PipelineRuntime runtime, String address, int port, String what,
+                                      Function<HttpRequest, CompletionStage<HttpResponse>> handler) {
+        try {
+            return Http.get(runtime.system()).newServerAt(address, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             Throwable cause = e instanceof java.util.concurrent.ExecutionException || e instanceof CompletionException ? e.getCause() : e;
-            throw new ConvoyException("cannot serve gRPC on " + settings.bind() + ":" + settings.grpcPort() + ": " + cause.getMessage());
+            throw new ConvoyException("cannot serve " + what + " on " + address + ":" + port + ": " + cause.getMessage());
         }
     }
 
@@ -57,6 +76,11 @@ public final class JobServer implements AutoCloseable {
     /** The port gRPC is served on (the one the system chose for port 0). */
     public int grpcPort() {
         return grpc.localAddress().getPort();
+    }
+
+    /** The port the OpenAI-style HTTP API is served on. */
+    public int httpPort() {
+        return http.localAddress().getPort();
     }
 
     /**
@@ -77,6 +101,7 @@ public final class JobServer implements AutoCloseable {
     @Override
     public void close() {
         grpc.unbind().toCompletableFuture().join();
+        http.unbind().toCompletableFuture().join();
     }
 
     /** grpc.health.v1: SERVING while jobs are admitted, NOT_SERVING once the server drains. */

@@ -17,6 +17,9 @@ import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthClient;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -33,6 +36,7 @@ import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.grpc.GrpcServiceException;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Test;
@@ -48,7 +52,9 @@ import org.junit.jupiter.api.io.TempDir;
 class ServeTest {
     static final String DEVICES = "sim:0=64MiB,sim:1=64MiB,cpu";
     static final int MAX_QUEUE = 8;
-    static final Pattern LISTENING = Pattern.compile("over gRPC on 127\\.0\\.0\\.1:(\\d+)");
+    /** The openai npm package the HTTP API is checked with. */
+    static final String OPENAI_PACKAGE = "4.104.0";
+    static final Pattern LISTENING = Pattern.compile("over gRPC on 127\\.0\\.0\\.1:(\\d+) and HTTP on 127\\.0\\.0\\.1:(\\d+)");
 
     @TempDir
     static Path tmp;
@@ -56,6 +62,8 @@ class ServeTest {
     static Path log;
     static ActorSystem<Void> client;
     static JobServiceClient jobs;
+    static int grpcPort;
+    static int httpPort;
 
     @BeforeAll
     static void start() throws Exception {
@@ -63,21 +71,21 @@ class ServeTest {
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         server = new ProcessBuilder(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), Convoy.class.getName(), "serve", "--devices", DEVICES,
-                "--grpc-port", "0", "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20")).redirectErrorStream(true)
+                "--grpc-port", "0", "--http-port", "0", "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20")).redirectErrorStream(true)
                 .redirectOutput(log.toFile()).start();
-        int port = -1;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (port < 0 && server.isAlive() && System.nanoTime() < deadline) {
+        while (httpPort <= 0 && server.isAlive() && System.nanoTime() < deadline) {
             Matcher m = LISTENING.matcher(Files.readString(log));
             if (m.find()) {
-                port = Integer.parseInt(m.group(1));
+                grpcPort = Integer.parseInt(m.group(1));
+                httpPort = Integer.parseInt(m.group(2));
             } else {
                 Thread.sleep(50);
             }
         }
-        assertTrue(port > 0, "the server listens: " + Files.readString(log));
+        assertTrue(httpPort > 0, "the server listens: " + Files.readString(log));
         client = ActorSystem.create(Behaviors.empty(), "serve-test-client");
-        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", port, client).withTls(false), client);
+        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", grpcPort, client).withTls(false), client);
     }
 
     @AfterAll
@@ -128,16 +136,23 @@ class ServeTest {
         return run(request).get(60, TimeUnit.SECONDS);
     }
 
-    @Test
-    void aGreedyJobGivesTheTextOfConvoyRun() throws Exception {
+    /** What convoy run prints for the prompt through the same devices, with these options. */
+    static String convoyRun(String prompt, String... options) {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
-        int code = Convoy.execute(new PrintWriter(out, true), new PrintWriter(err, true), "run", "--devices", DEVICES, "--prompt", "The jury said",
-                "--temperature", "0", "--max-new-tokens", "24");
+        List<String> args = new ArrayList<>(List.of("run", "--devices", DEVICES, "--prompt", prompt));
+        args.addAll(List.of(options));
+        int code = Convoy.execute(new PrintWriter(out, true), new PrintWriter(err, true), args.toArray(String[]::new));
         assertEquals(0, code, err.toString());
+        return out.toString().strip();
+    }
+
+    @Test
+    void aGreedyJobGivesTheTextOfConvoyRun() throws Exception {
+        String run = convoyRun("The jury said", "--temperature", "0", "--max-new-tokens", "24");
         Outcome served = runNow(greedy("same-as-run", "The jury said", 24));
         assertTrue(served.done(), served.toString());
-        assertEquals(out.toString().strip(), served.text().strip());
+        assertEquals(run, served.text().strip());
         assertEquals(24, served.events().getLast().getDone().getUsage().getGeneratedTokens());
     }
 
@@ -186,6 +201,46 @@ class ServeTest {
         assertEquals(0, status().getJobs(), "every admitted job was released");
     }
 
+    @Test
+    void theOpenAiPackageGetsTheTextOfConvoyRun() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("openai-client"));
+        try (InputStream script = ServeTest.class.getResourceAsStream("/clients/openai-client.mjs")) {
+            Files.copy(script, dir.resolve("openai-client.mjs"));
+        }
+        Files.writeString(dir.resolve("package.json"), "{\"type\": \"module\", \"private\": true}");
+        Process npm = new ProcessBuilder("npm", "install", "--no-audit", "--no-fund", "openai@" + OPENAI_PACKAGE).directory(dir.toFile())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("npm.log").toFile()).start();
+        boolean installed = npm.waitFor(240, TimeUnit.SECONDS) && npm.exitValue() == 0;
+        npm.destroyForcibly();
+        Assumptions.assumeTrue(installed, "npm could not install the openai package: " + Files.readString(dir.resolve("npm.log")));
+        Process node = new ProcessBuilder("node", "openai-client.mjs", "http://127.0.0.1:" + httpPort + "/v1", "The jury said")
+                .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(dir.resolve("client.log").toFile()).start();
+        assertTrue(node.waitFor(120, TimeUnit.SECONDS), "the client ended");
+        String printed = Files.readString(dir.resolve("client.log"));
+        assertEquals(0, node.exitValue(), printed);
+        System.out.println("openai client: " + printed);
+        JsonNode got = new ObjectMapper().readTree(printed.lines().reduce((a, b) -> b).orElseThrow());
+
+        String greedy = convoyRun("The jury said", "--temperature", "0", "--max-new-tokens", "24");
+        assertEquals(greedy, got.get("whole").asText().strip());
+        assertEquals(got.get("whole").asText(), got.get("streamed").asText(), "streamed as whole");
+        assertEquals("length", got.get("finish").asText());
+        assertEquals(24, got.get("usage").get("completion_tokens").asInt());
+        String sampled = convoyRun("The jury said", "--temperature", "0.8", "--top-k", "0", "--top-p", "1", "--seed", "11",
+                "--max-new-tokens", "16");
+        assertEquals(sampled, got.get("sampled").get(0).asText().strip(), "seeded sampling as convoy run's");
+        assertEquals(got.get("sampled").get(0), got.get("sampled").get(1));
+        String whole = got.get("whole").asText();
+        assertTrue(whole.contains(" man"), whole);
+        assertEquals(whole.substring(0, whole.indexOf(" man")), got.get("stopped").asText(), "the text ends before the stop string");
+        assertEquals("stop", got.get("stoppedFinish").asText());
+        JsonNode errors = got.get("errors");
+        assertEquals(404, errors.get("unknownModel").get("status").asInt(), errors.toString());
+        assertEquals(400, errors.get("badTemperature").get("status").asInt(), errors.toString());
+        assertEquals(400, errors.get("noChatTemplate").get("status").asInt(), errors.toString());
+        assertEquals("[\"convoy-default\"]", got.get("models").toString());
+    }
+
     static ServerStatus status() throws Exception {
         return jobs.getStatus(StatusRequest.getDefaultInstance()).toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
@@ -214,8 +269,7 @@ class ServeTest {
 
     @Test
     void healthAndModels() throws Exception {
-        HealthClient health = HealthClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1",
-                Integer.parseInt(LISTENING.matcher(Files.readString(log)).results().findFirst().orElseThrow().group(1)), client).withTls(false), client);
+        HealthClient health = HealthClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", grpcPort, client).withTls(false), client);
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).toCompletableFuture()
                 .get(10, TimeUnit.SECONDS).getStatus());
         assertEquals("convoy-default", jobs.listModels(ListModelsRequest.getDefaultInstance()).toCompletableFuture().get(10, TimeUnit.SECONDS)
