@@ -38,6 +38,7 @@ import org.apache.pekko.stream.javadsl.Source;
 final class GrpcJobService implements JobService {
     /** Events a job's stream holds for a slow client beyond its tokens: accepted, prompt logits, the end. */
     private static final int EVENTS_BEYOND_TOKENS = 8;
+    private static final String API = "grpc";
 
     /** A job being streamed; {@code ended}: its terminal event has been sent or it was ended by the server. */
     private record Stream(BoundedSourceQueue<JobEvent> events, AtomicBoolean ended) {
@@ -47,11 +48,13 @@ final class GrpcJobService implements JobService {
     private final Admission admission;
     private final String modelId;
     private final ModelConfig config;
+    private final ServerMetrics metrics;
     private final Map<String, Stream> streams = new ConcurrentHashMap<>();
 
-    GrpcJobService(PipelineRuntime runtime, Admission admission, String modelId, ModelConfig config) {
+    GrpcJobService(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config) {
         this.runtime = runtime;
         this.admission = admission;
+        this.metrics = metrics;
         this.modelId = modelId;
         this.config = config;
     }
@@ -63,16 +66,19 @@ final class GrpcJobService implements JobService {
     @Override
     public Source<JobEvent, NotUsed> submit(JobRequest in) {
         if (!in.getModel().isEmpty() && !in.getModel().equals(modelId)) {
+            metrics.refused(API, "invalid");
             return Source.failed(status(Status.INVALID_ARGUMENT, "unknown model " + in.getModel() + ": this server serves " + modelId));
         }
         JobRequest request = in.getJobId().isEmpty() ? in.toBuilder().setJobId(UUID.randomUUID().toString()).build() : in;
         String id = request.getJobId();
         switch (admission.admit()) {
             case FULL -> {
+                metrics.refused(API, "queue_full");
                 return Source.failed(status(Status.RESOURCE_EXHAUSTED, "the server holds " + admission.maxJobs()
                         + " jobs, its --max-queue: try again later"));
             }
             case DRAINING -> {
+                metrics.refused(API, "draining");
                 return Source.failed(status(Status.UNAVAILABLE, "the server is shutting down"));
             }
             case ADMITTED -> {
@@ -85,9 +91,10 @@ final class GrpcJobService implements JobService {
         Stream stream = new Stream(queued.first(), new AtomicBoolean());
         if (streams.putIfAbsent(id, stream) != null) {
             admission.release();
+            metrics.refused(API, "invalid");
             return Source.failed(status(Status.INVALID_ARGUMENT, "a job with id " + id + " is already running"));
         }
-        runtime.submit(request, event -> forward(id, stream, event));
+        runtime.submit(request, metrics.observe(API, id, event -> forward(id, stream, event)));
         return queued.second().watchTermination((mat, done) -> {
             // the client went away or its deadline passed before the end: the job stops and frees its cache
             done.whenComplete((d, failure) -> {

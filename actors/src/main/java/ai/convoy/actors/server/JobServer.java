@@ -45,14 +45,18 @@ public final class JobServer implements AutoCloseable {
 
     private JobServer(PipelineRuntime runtime, Settings settings) {
         this.admission = new Admission(settings.maxJobs());
-        this.jobs = new GrpcJobService(runtime, admission, settings.modelId(), settings.config());
+        ServerMetrics metrics = new ServerMetrics(runtime, admission);
+        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config());
         Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
         this.grpc = bind(runtime, settings.bind(), settings.grpcPort(), "gRPC", handler);
-        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, settings.modelId(), settings.config(), settings.chatTemplate());
+        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate());
         try {
-            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", openAi::handle);
+            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", request -> request.getUri().path().equals("/metrics")
+                    ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
+                            org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))
+                    : openAi.handle(request));
         } catch (ConvoyException e) {
             grpc.unbind();
             throw e;

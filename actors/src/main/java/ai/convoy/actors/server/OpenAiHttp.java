@@ -47,16 +47,20 @@ final class OpenAiHttp {
     /** OpenAI's default for completions. */
     private static final int DEFAULT_COMPLETION_TOKENS = 16;
     private static final int MAX_STOP_STRINGS = 4;
+    private static final String API = "http";
 
     private final PipelineRuntime runtime;
     private final Admission admission;
     private final String modelId;
     private final ModelConfig config;
     private final ChatTemplate chatTemplate;
+    private final ServerMetrics metrics;
 
-    OpenAiHttp(PipelineRuntime runtime, Admission admission, String modelId, ModelConfig config, Optional<ChatTemplate> chatTemplate) {
+    OpenAiHttp(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config,
+               Optional<ChatTemplate> chatTemplate) {
         this.runtime = runtime;
         this.admission = admission;
+        this.metrics = metrics;
         this.modelId = modelId;
         this.config = config;
         this.chatTemplate = chatTemplate.orElse(null);
@@ -106,6 +110,7 @@ final class OpenAiHttp {
             try {
                 return complete(parse(strict.getData().utf8String()), chat);
             } catch (ApiError e) {
+                metrics.refused(API, e.status.intValue() == 429 ? "queue_full" : e.status.intValue() == 503 ? "draining" : "invalid");
                 return CompletableFuture.completedFuture(error(e));
             }
         });
@@ -267,11 +272,11 @@ final class OpenAiHttp {
             return stream(job, completion);
         }
         CompletableFuture<HttpResponse> whole = new CompletableFuture<>();
-        runtime.submit(job, event -> {
+        runtime.submit(job, metrics.observe(API, job.getJobId(), event -> {
             if (finish(job, completion, event)) {
                 whole.complete(completion.failure != null ? error(completion.failure) : json(StatusCodes.OK, completion.whole()));
             }
-        });
+        }));
         return whole;
     }
 
@@ -328,7 +333,7 @@ final class OpenAiHttp {
             return NotUsed.getInstance();
         });
         CompletableFuture<HttpResponse> response = new CompletableFuture<>();
-        runtime.submit(job, event -> {
+        runtime.submit(job, metrics.observe(API, job.getJobId(), event -> {
             boolean last = finish(job, completion, event);
             if (event.hasAccepted()) {
                 if (completion.chat) {
@@ -355,7 +360,7 @@ final class OpenAiHttp {
                 out.offer(ByteString.fromString("data: [DONE]\n\n"));
                 out.complete();
             }
-        });
+        }));
         return response;
     }
 

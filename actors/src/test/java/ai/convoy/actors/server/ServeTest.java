@@ -174,8 +174,20 @@ class ServeTest {
         assertTrue(runNow(greedy("after-bad", "The jury said", 4)).done(), "the next good request is answered");
     }
 
+    /** The value of a counter or gauge at {@code GET /metrics} whose line names every label given ("" for none). */
+    static double metric(String name, String... labels) throws Exception {
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + httpPort + "/metrics")).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode());
+        return r.body().lines().filter(l -> l.startsWith(name + "{") || l.startsWith(name + " "))
+                .filter(l -> java.util.Arrays.stream(labels).allMatch(l::contains))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
+    }
+
     @Test
     void pastTheQueueJobsAreRefusedAtOnceAndNoneIsLost() throws Exception {
+        double refusedBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"queue_full\"");
+        double completedBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"completed\"");
         List<CompletableFuture<Outcome>> all = new ArrayList<>();
         for (int i = 0; i < 40; i++) {
             all.add(run(greedy("burst-" + i, "The jury said", 12)));
@@ -199,6 +211,10 @@ class ServeTest {
         assertEquals(40, done + refused);
         assertTrue(done >= MAX_QUEUE && refused > 0, done + " completed, " + refused + " refused");
         assertEquals(0, status().getJobs(), "every admitted job was released");
+        assertEquals(refused, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"queue_full\"") - refusedBefore, "/metrics counts refusals");
+        assertEquals(done, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"completed\"") - completedBefore, "/metrics counts completions");
+        assertEquals(0, metric("convoy_jobs_held"), "/metrics: no job held");
+        assertTrue(metric("convoy_time_to_first_token_seconds_count") >= done, "first tokens timed");
     }
 
     @Test
