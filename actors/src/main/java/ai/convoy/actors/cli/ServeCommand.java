@@ -1,6 +1,7 @@
 package ai.convoy.actors.cli;
 
 import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.actors.server.BearerToken;
 import ai.convoy.actors.server.JobServer;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.Model;
@@ -58,6 +59,10 @@ final class ServeCommand implements Callable<Integer> {
             description = "Jobs held at once, waiting or running; beyond, a job is refused at once (default: ${DEFAULT-VALUE}).")
     int maxQueue;
 
+    @Option(names = "--auth-token-file", paramLabel = "FILE",
+            description = "A file whose first line is a token every call must carry (gRPC metadata or HTTP header authorization: Bearer TOKEN).")
+    Path authTokenFile;
+
     @Option(names = "--drain-timeout", defaultValue = "30", paramLabel = "SECONDS",
             description = "On SIGTERM or SIGINT, how long running jobs may take to finish before they are ended (default: ${DEFAULT-VALUE}).")
     int drainTimeout;
@@ -76,6 +81,8 @@ final class ServeCommand implements Callable<Integer> {
         if (drainTimeout < 0) {
             throw new ConvoyException("--drain-timeout must be 0 or more seconds, got " + drainTimeout);
         }
+        // a token that cannot be read is refused before the model loads
+        BearerToken token = authTokenFile == null ? null : BearerToken.read(authTokenFile);
         // logging set up before the actor system and the server start logging from several threads at once
         org.slf4j.LoggerFactory.getILoggerFactory();
         PrintWriter err = spec.commandLine().getErr();
@@ -93,7 +100,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir)))) {
+                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token))) {
             err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n",
                     modelId, bind, server.grpcPort(), bind, server.httpPort(), maxQueue);
             err.flush();

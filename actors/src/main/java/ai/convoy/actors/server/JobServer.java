@@ -32,9 +32,10 @@ public final class JobServer implements AutoCloseable {
     /**
      * @param maxJobs      jobs held at once, waiting or running (--max-queue), over both APIs
      * @param chatTemplate the model's, for /v1/chat/completions
+     * @param token        the token every call must carry, or null: none needed
      */
     public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
-                           Optional<ChatTemplate> chatTemplate) {
+                           Optional<ChatTemplate> chatTemplate, BearerToken token) {
     }
 
     private final Admission admission;
@@ -47,16 +48,18 @@ public final class JobServer implements AutoCloseable {
         this.admission = new Admission(settings.maxJobs());
         ServerMetrics metrics = new ServerMetrics(runtime, admission);
         this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config());
-        Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
+        BearerToken token = settings.token();
+        Function<HttpRequest, CompletionStage<HttpResponse>> grpcCalls = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
-        this.grpc = bind(runtime, settings.bind(), settings.grpcPort(), "gRPC", handler);
+        this.grpc = bind(runtime, settings.bind(), settings.grpcPort(), "gRPC", token == null ? grpcCalls : token.guardGrpc(grpcCalls, runtime.system()));
         OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate());
+        Function<HttpRequest, CompletionStage<HttpResponse>> httpCalls = request -> request.getUri().path().equals("/metrics")
+                ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
+                        org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))
+                : openAi.handle(request);
         try {
-            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", request -> request.getUri().path().equals("/metrics")
-                    ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
-                            org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))
-                    : openAi.handle(request));
+            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", token == null ? httpCalls : token.guardHttp(httpCalls));
         } catch (ConvoyException e) {
             grpc.unbind();
             throw e;

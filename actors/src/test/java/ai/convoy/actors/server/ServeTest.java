@@ -28,8 +28,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -54,44 +52,26 @@ class ServeTest {
     static final int MAX_QUEUE = 8;
     /** The openai npm package the HTTP API is checked with. */
     static final String OPENAI_PACKAGE = "4.104.0";
-    static final Pattern LISTENING = Pattern.compile("over gRPC on 127\\.0\\.0\\.1:(\\d+) and HTTP on 127\\.0\\.0\\.1:(\\d+)");
 
     @TempDir
     static Path tmp;
-    static Process server;
-    static Path log;
+    static ServerProcess server;
     static ActorSystem<Void> client;
     static JobServiceClient jobs;
-    static int grpcPort;
     static int httpPort;
 
     @BeforeAll
     static void start() throws Exception {
-        log = tmp.resolve("serve.log");
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        server = new ProcessBuilder(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), Convoy.class.getName(), "serve", "--devices", DEVICES,
-                "--grpc-port", "0", "--http-port", "0", "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20")).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (httpPort <= 0 && server.isAlive() && System.nanoTime() < deadline) {
-            Matcher m = LISTENING.matcher(Files.readString(log));
-            if (m.find()) {
-                grpcPort = Integer.parseInt(m.group(1));
-                httpPort = Integer.parseInt(m.group(2));
-            } else {
-                Thread.sleep(50);
-            }
-        }
-        assertTrue(httpPort > 0, "the server listens: " + Files.readString(log));
+        server = ServerProcess.start(tmp, "--devices", DEVICES, "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20");
+        httpPort = server.httpPort;
         client = ActorSystem.create(Behaviors.empty(), "serve-test-client");
-        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", grpcPort, client).withTls(false), client);
+        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, client).withTls(false), client);
     }
 
     @AfterAll
     static void stop() {
         if (server != null) {
-            server.destroyForcibly();
+            server.close();
         }
         if (client != null) {
             client.terminate();
@@ -285,7 +265,7 @@ class ServeTest {
 
     @Test
     void healthAndModels() throws Exception {
-        HealthClient health = HealthClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", grpcPort, client).withTls(false), client);
+        HealthClient health = HealthClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, client).withTls(false), client);
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, health.check(HealthCheckRequest.getDefaultInstance()).toCompletableFuture()
                 .get(10, TimeUnit.SECONDS).getStatus());
         assertEquals("convoy-default", jobs.listModels(ListModelsRequest.getDefaultInstance()).toCompletableFuture().get(10, TimeUnit.SECONDS)
@@ -298,11 +278,11 @@ class ServeTest {
     void zzSigtermDrainsAndExitsCleanly() throws Exception {
         CompletableFuture<Outcome> running = run(greedy("during-drain", "The jury said", 60));
         Thread.sleep(300);
-        server.destroy();
+        server.process.destroy();
         Outcome o = running.get(60, TimeUnit.SECONDS);
         assertTrue(o.done(), "the running job finished: " + o);
-        assertTrue(server.waitFor(30, TimeUnit.SECONDS), "the server stopped");
-        assertEquals(0, server.exitValue(), Files.readString(log));
-        assertTrue(Files.readString(log).contains("convoy: stopped; every job finished"), Files.readString(log));
+        assertTrue(server.process.waitFor(30, TimeUnit.SECONDS), "the server stopped");
+        assertEquals(0, server.process.exitValue(), server.logText());
+        assertTrue(server.logText().contains("convoy: stopped; every job finished"), server.logText());
     }
 }
