@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "convoy", mixinStandardHelpOptions = true, version = "convoy 0.1.0",
         description = "Runs Llama-family language models across GPUs, CPUs and hosts.",
         subcommands = {RunCommand.class, PerplexityCommand.class, PlanCommand.class, QuantizeCommand.class, InspectCommand.class, TokenizeCommand.class,
-            SynthesizeCommand.class, BenchCommand.class, ServeCommand.class,
+            SynthesizeCommand.class, BenchCommand.class, ServeCommand.class, SubmitCommand.class,
             CommandLine.HelpCommand.class})
 public final class Convoy {
     static final int EXIT_BAD_INPUT = 2;
@@ -26,6 +26,8 @@ public final class Convoy {
     }
 
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        // logging set up before an actor system, a server or a client start logging from several threads at once
+        org.slf4j.LoggerFactory.getILoggerFactory();
         boolean verbose = Arrays.asList(args).contains("--verbose");
         CommandLine cli = new CommandLine(new Convoy()).setOut(out).setErr(err);
         cli.setParameterExceptionHandler((e, a) -> {

@@ -46,72 +46,102 @@ final class PipelineRun {
             err.flush();
             int live = batchSize == 0 ? detectBatchSize(runtime, config, request.maxBatch(), err) : Math.min(batchSize, request.maxBatch());
             runtime.limitLive(live, batchSize == 0 ? "detected" : "--batch-size");
-            boolean single = prompts.size() == 1;
-            PrintWriter stream = printIds ? err : out;
-            long start = System.nanoTime();
-            List<CompletableFuture<String>> jobs = new ArrayList<>();
-            java.util.Queue<String> failed = new java.util.concurrent.ConcurrentLinkedQueue<>();
-            List<List<Integer>> ids = new ArrayList<>();
-            for (int i = 0; i < prompts.size(); i++) {
-                int job = prompts.get(i).line();
-                List<Integer> jobIds = new ArrayList<>();
-                ids.add(jobIds);
-                StringBuilder text = new StringBuilder();
-                jobs.add(runtime.submit(request(job, prompts.get(i).ids(), params).toBuilder().setPromptLogits(logitsOut != null).build(), e -> {
-                    if (e.hasPromptLogits()) {
-                        writeLogits(logitsOut, e.getPromptLogits());
-                    }
-                    if (e.hasTokens()) {
-                        jobIds.addAll(e.getTokens().getIdsList());
-                        String piece = tokenizer != null ? e.getTokens().getText()
-                                : e.getTokens().getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" ", "", " "));
-                        text.append(piece);
-                        if (single) {
-                            stream.print(piece);
-                            stream.flush();
-                        }
-                    }
-                }).thenApply(last -> {
-                    if (last.hasFailed()) {
-                        failed.add(single ? last.getFailed().getMessage() : "job " + job + ": " + last.getFailed().getMessage());
-                        return "[job " + job + " failed: " + last.getFailed().getMessage() + "]";
-                    }
-                    if (!single) {
-                        synchronized (out) {
-                            out.printf("--- job %d (%d prompt tokens, %d generated, %s)%n%s%n", job, last.getDone().getUsage().getPromptTokens(),
-                                    last.getDone().getUsage().getGeneratedTokens(), last.getDone().getReason().name().toLowerCase(), text);
-                            out.flush();
-                        }
-                    }
-                    return text.toString();
-                }));
-            }
-            CompletableFuture.allOf(jobs.toArray(CompletableFuture[]::new)).join();
-            List<String> failures = failed.stream().toList();
-            double seconds = (System.nanoTime() - start) / 1e9;
-            if (single) {
-                stream.println();
-                stream.flush();
-            }
-            if (printIds) {
-                ids.forEach(l -> out.println(l.stream().map(String::valueOf).collect(Collectors.joining(","))));
-                out.flush();
-            }
-            long generated = ids.stream().mapToLong(List::size).sum();
-            err.printf("convoy: %d job%s, %d tokens generated in %.2f s: %.1f tokens/s in all%n", prompts.size(), single ? "" : "s", generated,
-                    seconds, generated / seconds);
+            List<NumberedJob> jobs = prompts.stream().map(p -> new NumberedJob(p.line(), request(p.line(), p.ids(), params).toBuilder()
+                    .setPromptLogits(logitsOut != null).build())).toList();
+            Outcome outcome = runJobs(runtime::submit, jobs, tokenizer != null, printIds, logitsOut, out, err);
             if (stats) {
                 for (StageActor.StageStats s : runtime.stats()) {
                     err.printf("convoy: %s on %s: computing %.0f%% of the time%n", s.name(),
                             runtime.stages().get(StageActor.indexOf(s.name())).device().id(), 100 * s.utilisation());
                 }
+                err.flush();
             }
-            err.flush();
+            outcome.requireAllDone();
+        }
+    }
+
+    /** What runs jobs: the pipeline in this process, or a server. */
+    interface Submitter {
+        /** Submits a job; {@code events} sees each event; the future completes with the last (done or failed). */
+        CompletableFuture<JobEvent> submit(JobRequest request, java.util.function.Consumer<JobEvent> events);
+    }
+
+    /** A job and the number that names it: its line in a prompts file. */
+    record NumberedJob(int number, JobRequest request) {
+    }
+
+    /** How a set of jobs went: the failures, each in a line. */
+    record Outcome(List<String> failures, int jobs) {
+        void requireAllDone() {
             if (!failures.isEmpty()) {
-                throw new ConvoyException(single ? failures.getFirst() : failures.size() + " of " + prompts.size() + " jobs failed; the first, "
+                throw new ConvoyException(jobs == 1 ? failures.getFirst() : failures.size() + " of " + jobs + " jobs failed; the first, "
                         + failures.getFirst());
             }
         }
+    }
+
+    /**
+     * Runs the jobs at once and prints what convoy run prints: a lone job's text as it comes (or its ids with
+     * {@code printIds}), each of several jobs' text as a block when it ends, then the tokens per second of them all.
+     * {@code textual}: the model has a tokenizer, so tokens print as their text, else as ids.
+     */
+    static Outcome runJobs(Submitter submitter, List<NumberedJob> numbered, boolean textual, boolean printIds, Path logitsOut, PrintWriter out,
+                           PrintWriter err) {
+        boolean single = numbered.size() == 1;
+        PrintWriter stream = printIds ? err : out;
+        long start = System.nanoTime();
+        List<CompletableFuture<String>> jobs = new ArrayList<>();
+        java.util.Queue<String> failed = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        List<List<Integer>> ids = new ArrayList<>();
+        for (NumberedJob numberedJob : numbered) {
+            int job = numberedJob.number();
+            List<Integer> jobIds = new ArrayList<>();
+            ids.add(jobIds);
+            StringBuilder text = new StringBuilder();
+            jobs.add(submitter.submit(numberedJob.request(), e -> {
+                if (e.hasPromptLogits()) {
+                    writeLogits(logitsOut, e.getPromptLogits());
+                }
+                if (e.hasTokens()) {
+                    jobIds.addAll(e.getTokens().getIdsList());
+                    String piece = textual ? e.getTokens().getText()
+                            : e.getTokens().getIdsList().stream().map(String::valueOf).collect(Collectors.joining(" ", "", " "));
+                    text.append(piece);
+                    if (single) {
+                        stream.print(piece);
+                        stream.flush();
+                    }
+                }
+            }).thenApply(last -> {
+                if (last.hasFailed()) {
+                    failed.add(single ? last.getFailed().getMessage() : "job " + job + ": " + last.getFailed().getMessage());
+                    return "[job " + job + " failed: " + last.getFailed().getMessage() + "]";
+                }
+                if (!single) {
+                    synchronized (out) {
+                        out.printf("--- job %d (%d prompt tokens, %d generated, %s)%n%s%n", job, last.getDone().getUsage().getPromptTokens(),
+                                last.getDone().getUsage().getGeneratedTokens(), last.getDone().getReason().name().toLowerCase(), text);
+                        out.flush();
+                    }
+                }
+                return text.toString();
+            }));
+        }
+        CompletableFuture.allOf(jobs.toArray(CompletableFuture[]::new)).join();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        if (single) {
+            stream.println();
+            stream.flush();
+        }
+        if (printIds) {
+            ids.forEach(l -> out.println(l.stream().map(String::valueOf).collect(Collectors.joining(","))));
+            out.flush();
+        }
+        long generated = ids.stream().mapToLong(List::size).sum();
+        err.printf("convoy: %d job%s, %d tokens generated in %.2f s: %.1f tokens/s in all%n", numbered.size(), single ? "" : "s", generated,
+                seconds, generated / seconds);
+        err.flush();
+        return new Outcome(List.copyOf(failed), numbered.size());
     }
 
     private static void writeLogits(Path file, ai.convoy.proto.PromptLogits logits) {
@@ -171,9 +201,13 @@ final class PipelineRun {
         for (int t : prompt) {
             ids.addIds(t);
         }
-        // each job of a seeded run gets a seed of its own, so that jobs with the same prompt differ
+        return numbered(job, JobRequest.newBuilder().setTokenIds(ids), p);
+    }
+
+    /** Job {@code job} of a run with its sampling: each job of a seeded run gets a seed of its own, so that jobs with the same prompt differ. */
+    static JobRequest numbered(int job, JobRequest.Builder prompt, SamplingParams p) {
         ai.convoy.proto.SamplingParams.Builder s = JobSampling.toProto(p).toBuilder();
         p.seed().ifPresent(seed -> s.setSeed(seed + job));
-        return JobRequest.newBuilder().setJobId("job-" + job).setTokenIds(ids).setSampling(s).build();
+        return prompt.setJobId("job-" + job).setSampling(s).build();
     }
 }

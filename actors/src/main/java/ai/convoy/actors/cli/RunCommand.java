@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.ArgGroup;
@@ -68,27 +67,8 @@ final class RunCommand implements Callable<Integer> {
             description = "Live sequences at most, through the pipeline; 0 detects it (1, 2, 4, ... up to --max-batch-size, the fastest that fits). Default: --max-batch-size.")
     Integer batchSize;
 
-    @Option(names = "--max-new-tokens", defaultValue = "128", description = "Most tokens to generate (default: ${DEFAULT-VALUE}).")
-    int maxNewTokens;
-
-    @Option(names = "--temperature", defaultValue = "0.8", description = "Sampling temperature; 0 is greedy (default: ${DEFAULT-VALUE}).")
-    float temperature;
-
-    @Option(names = "--top-k", defaultValue = "40", description = "Sample among the k most likely tokens; 0 is off (default: ${DEFAULT-VALUE}).")
-    int topK;
-
-    @Option(names = "--top-p", defaultValue = "0.95", description = "Nucleus sampling mass; 1 is off (default: ${DEFAULT-VALUE}).")
-    float topP;
-
-    @Option(names = "--repetition-penalty", defaultValue = "1.0", description = "Penalty for tokens already present; 1 is off (default: ${DEFAULT-VALUE}).")
-    float repetitionPenalty;
-
-    @Option(names = "--seed", description = "Random seed for sampling (default: different each run).")
-    Long seed;
-
-    @Option(names = "--stop-token-ids", split = ",", paramLabel = "ID",
-            description = "Token ids that end generation (default: the model's eos_token_id).")
-    List<Integer> stopTokenIds;
+    @Mixin
+    SamplingOptions sampling;
 
     @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
             description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}); a bitsandbytes checkpoint runs as stored.")
@@ -286,18 +266,11 @@ final class RunCommand implements Callable<Integer> {
 
     /** Stops at the given ids, else at the model's eos ids and the chat template's end-of-turn token. */
     private SamplingParams samplingParams(List<Integer> eosTokenIds, Tokenizer tokenizer, ChatTemplate chat) {
-        List<Integer> stops = new ArrayList<>(stopTokenIds != null ? stopTokenIds : eosTokenIds);
-        if (stopTokenIds == null && chat != null && tokenizer != null) {
+        List<Integer> stops = new ArrayList<>(eosTokenIds);
+        if (chat != null && tokenizer != null) {
             tokenizer.id(chat.eosToken()).filter(id -> !stops.contains(id)).ifPresent(stops::add);
         }
-        try {
-            return new SamplingParams(temperature, topK, topP, repetitionPenalty,
-                    seed == null ? OptionalLong.empty() : OptionalLong.of(seed), maxNewTokens, stops);
-        } catch (IllegalArgumentException e) {
-            // the parameters' own names, as options: "top-p must be ..." -> "--top-p must be ..."
-            throw new ConvoyException("--" + e.getMessage().replaceFirst("^repetition penalty", "repetition-penalty")
-                    .replaceFirst("^max new tokens", "max-new-tokens"));
-        }
+        return sampling.params(stops);
     }
 
     private static void summarize(PrintWriter err, int promptTokens, Generator.Result result, long start, long firstToken, long end) {

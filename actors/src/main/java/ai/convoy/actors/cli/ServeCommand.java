@@ -10,6 +10,7 @@ import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
+import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -83,8 +84,6 @@ final class ServeCommand implements Callable<Integer> {
         }
         // a token that cannot be read is refused before the model loads
         BearerToken token = authTokenFile == null ? null : BearerToken.read(authTokenFile);
-        // logging set up before the actor system and the server start logging from several threads at once
-        org.slf4j.LoggerFactory.getILoggerFactory();
         PrintWriter err = spec.commandLine().getErr();
         QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
         Path dir = modelOptions.directory();
@@ -100,7 +99,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token))) {
+                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir)))) {
             err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n",
                     modelId, bind, server.grpcPort(), bind, server.httpPort(), maxQueue);
             err.flush();

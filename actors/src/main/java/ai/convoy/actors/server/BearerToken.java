@@ -31,6 +31,11 @@ public final class BearerToken {
 
     /** The token in the file's first line; a missing, unreadable or empty file is refused in one line. */
     public static BearerToken read(Path file) {
+        return new BearerToken(firstLine(file));
+    }
+
+    /** The file's first line, the token; a missing, unreadable or empty file is refused in one line. */
+    public static String firstLine(Path file) {
         String token;
         try {
             token = Files.readAllLines(file, StandardCharsets.UTF_8).stream().findFirst().orElse("").strip();
@@ -40,7 +45,7 @@ public final class BearerToken {
         if (token.isEmpty()) {
             throw ConvoyException.in(file, "the auth token file is empty: its first line is the token");
         }
-        return new BearerToken(token);
+        return token;
     }
 
     boolean allows(HttpRequest request) {

@@ -49,9 +49,12 @@ final class GrpcJobService implements JobService {
     private final String modelId;
     private final ModelConfig config;
     private final ServerMetrics metrics;
+    private final boolean hasTokenizer;
     private final Map<String, Stream> streams = new ConcurrentHashMap<>();
 
-    GrpcJobService(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config) {
+    GrpcJobService(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config,
+                   boolean hasTokenizer) {
+        this.hasTokenizer = hasTokenizer;
         this.runtime = runtime;
         this.admission = admission;
         this.metrics = metrics;
@@ -165,6 +168,6 @@ final class GrpcJobService implements JobService {
     @Override
     public CompletionStage<ModelList> listModels(ListModelsRequest in) {
         return CompletableFuture.completedFuture(ModelList.newBuilder().addModels(ModelInfo.newBuilder().setId(modelId)
-                .setContext(config.maxPositions()).setVocabSize(config.vocabSize())).build());
+                .setContext(config.maxPositions()).setVocabSize(config.vocabSize()).setHasTokenizer(hasTokenizer)).build());
     }
 }

@@ -33,9 +33,10 @@ public final class JobServer implements AutoCloseable {
      * @param maxJobs      jobs held at once, waiting or running (--max-queue), over both APIs
      * @param chatTemplate the model's, for /v1/chat/completions
      * @param token        the token every call must carry, or null: none needed
+     * @param hasTokenizer the model has one: prompts may be text
      */
     public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
-                           Optional<ChatTemplate> chatTemplate, BearerToken token) {
+                           Optional<ChatTemplate> chatTemplate, BearerToken token, boolean hasTokenizer) {
     }
 
     private final Admission admission;
@@ -47,7 +48,7 @@ public final class JobServer implements AutoCloseable {
     private JobServer(PipelineRuntime runtime, Settings settings) {
         this.admission = new Admission(settings.maxJobs());
         ServerMetrics metrics = new ServerMetrics(runtime, admission);
-        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config());
+        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config(), settings.hasTokenizer());
         BearerToken token = settings.token();
         Function<HttpRequest, CompletionStage<HttpResponse>> grpcCalls = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),

@@ -12,13 +12,13 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** convoy serve in a JVM of its own on loopback, on free ports, its output in a log file; stopped by close. */
-final class ServerProcess implements AutoCloseable {
+public final class ServerProcess implements AutoCloseable {
     static final Pattern LISTENING = Pattern.compile("over gRPC on 127\\.0\\.0\\.1:(\\d+) and HTTP on 127\\.0\\.0\\.1:(\\d+)");
 
-    final Process process;
+    public final Process process;
     final Path log;
-    final int grpcPort;
-    final int httpPort;
+    public final int grpcPort;
+    public final int httpPort;
 
     private ServerProcess(Process process, Path log, int grpcPort, int httpPort) {
         this.process = process;
@@ -28,7 +28,7 @@ final class ServerProcess implements AutoCloseable {
     }
 
     /** Starts the server with these options after serve's own and waits (60 s at most) until it listens. */
-    static ServerProcess start(Path dir, String... options) throws Exception {
+    public static ServerProcess start(Path dir, String... options) throws Exception {
         Path log = dir.resolve("serve.log");
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         List<String> command = new ArrayList<>(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
@@ -49,7 +49,7 @@ final class ServerProcess implements AutoCloseable {
         throw new IllegalStateException("unreachable");
     }
 
-    String logText() throws Exception {
+    public String logText() throws Exception {
         return Files.readString(log);
     }
 

@@ -1,0 +1,188 @@
+package ai.convoy.actors.cli;
+
+import ai.convoy.proto.Failed;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.JobServiceClient;
+import ai.convoy.proto.ListModelsRequest;
+import ai.convoy.proto.ModelInfo;
+import ai.convoy.proto.TokenIds;
+import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.formats.Utf8Text;
+import ai.convoy.runtime.generate.SamplingParams;
+import io.grpc.StatusRuntimeException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.stream.javadsl.Sink;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "submit", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Runs jobs on a convoy serve over gRPC and prints what convoy run prints for them.")
+final class SubmitCommand implements Callable<Integer> {
+    private static final long CONNECT_SECONDS = 30;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--server", required = true, paramLabel = "HOST:PORT", description = "The server's gRPC address.")
+    String server;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    PromptOptions prompt;
+
+    static final class PromptOptions {
+        @Option(names = "--tokens", split = ",", paramLabel = "ID", description = "Prompt token ids, comma-separated.")
+        int[] tokens;
+
+        @Option(names = "--prompt", paramLabel = "TEXT", description = "Prompt text, encoded by the server's tokenizer.")
+        String text;
+
+        @Option(names = "--prompts-file", paramLabel = "FILE", description = "One job per line, run concurrently.")
+        Path promptsFile;
+    }
+
+    @Mixin
+    SamplingOptions sampling;
+
+    @Option(names = "--auth-token-file", paramLabel = "FILE", description = "A file whose first line is the server's token.")
+    Path authTokenFile;
+
+    @Option(names = "--print-ids", description = "Print the generated ids on one line, comma-separated, on standard output (the token stream then goes to standard error).")
+    boolean printIds;
+
+    @Override
+    public Integer call() {
+        String[] hostPort = server.split(":");
+        if (hostPort.length != 2 || !hostPort[1].matches("\\d{1,5}") || Integer.parseInt(hostPort[1]) > 65535) {
+            throw new ConvoyException("--server must be HOST:PORT, got '" + server + "'");
+        }
+        // the server stops at its model's eos ids unless the job names its own
+        SamplingParams params = sampling.params(List.of());
+        List<PipelineRun.NumberedJob> jobs = jobs(params);
+        String authorization = authTokenFile == null ? null : "Bearer " + ai.convoy.actors.server.BearerToken.firstLine(authTokenFile);
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "convoy-submit");
+        try {
+            JobServiceClient client = JobServiceClient.create(GrpcClientSettings.connectToServiceAt(hostPort[0], Integer.parseInt(hostPort[1]), system)
+                    .withTls(false), system);
+            var models = client.listModels();
+            if (authorization != null) {
+                models = models.addHeader("authorization", authorization);
+            }
+            var listing = models;
+            ModelInfo model = call(() -> listing.invoke(ListModelsRequest.getDefaultInstance()).toCompletableFuture()
+                    .get(CONNECT_SECONDS, TimeUnit.SECONDS)).getModels(0);
+            PipelineRun.Submitter submitter = (request, events) -> submit(client, system, authorization, request, events);
+            PipelineRun.runJobs(submitter, jobs, model.getHasTokenizer(), printIds, null, out, err).requireAllDone();
+        } finally {
+            system.terminate();
+        }
+        return 0;
+    }
+
+    /** A call's answer, or its failure as one line naming the server. */
+    private <T> T call(Callable<T> call) {
+        try {
+            return call.call();
+        } catch (ExecutionException | CompletionException e) {
+            throw new ConvoyException("the server at " + server + " " + describe(e.getCause()));
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new ConvoyException("the server at " + server + " did not answer within " + CONNECT_SECONDS + " s");
+        } catch (Exception e) {
+            throw new ConvoyException("the server at " + server + " " + describe(e));
+        }
+    }
+
+    private static String describe(Throwable t) {
+        io.grpc.Status status = t instanceof StatusRuntimeException s ? s.getStatus() : t instanceof GrpcServiceException g ? g.getStatus() : null;
+        if (status == null) {
+            return "failed: " + t.getMessage();
+        }
+        if (status.getCode() == io.grpc.Status.Code.UNAVAILABLE && status.getCause() != null) {
+            Throwable root = status.getCause();
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            return "cannot be reached: " + root.getMessage();
+        }
+        String why = status.getDescription() != null ? status.getDescription() : status.getCause() != null ? status.getCause().getMessage() : "";
+        return "answered " + status.getCode() + (why.isEmpty() ? "" : ": " + why.lines().findFirst().orElse(""));
+    }
+
+    /** A job on the server; a call refused or broken ends as a failed event with the server's reason. */
+    private CompletableFuture<JobEvent> submit(JobServiceClient client, ActorSystem<Void> system, String authorization, JobRequest request,
+                                               Consumer<JobEvent> events) {
+        AtomicReference<JobEvent> last = new AtomicReference<>();
+        var call = client.submit();
+        if (authorization != null) {
+            call = call.addHeader("authorization", authorization);
+        }
+        return call.invoke(request).runWith(Sink.foreach(e -> {
+            last.set(e);
+            events.accept(e);
+        }), system).toCompletableFuture().handle((done, failure) -> {
+            if (failure == null && last.get() != null && (last.get().hasDone() || last.get().hasFailed())) {
+                return last.get();
+            }
+            String why = failure == null ? "the stream ended before the job did"
+                    : "the server at " + server + " " + describe(failure instanceof CompletionException ? failure.getCause() : failure);
+            return JobEvent.newBuilder().setJobId(request.getJobId()).setFailed(Failed.newBuilder().setCode(Failed.Code.INTERNAL)
+                    .setMessage(why)).build();
+        });
+    }
+
+    /** The jobs, numbered as convoy run numbers them: 0 for a lone prompt, the line for a prompts file. */
+    private List<PipelineRun.NumberedJob> jobs(SamplingParams params) {
+        if (prompt.promptsFile == null) {
+            JobRequest.Builder job = JobRequest.newBuilder();
+            if (prompt.text != null) {
+                job.setText(prompt.text);
+            } else {
+                TokenIds.Builder ids = TokenIds.newBuilder();
+                for (int t : prompt.tokens) {
+                    ids.addIds(t);
+                }
+                job.setTokenIds(ids);
+            }
+            return List.of(new PipelineRun.NumberedJob(0, PipelineRun.numbered(0, job, params)));
+        }
+        List<PipelineRun.NumberedJob> jobs = new ArrayList<>();
+        try (InputStream stream = new java.io.BufferedInputStream(Files.newInputStream(prompt.promptsFile))) {
+            Utf8Text.LineReader lines = new Utf8Text.LineReader(stream, prompt.promptsFile.toString());
+            for (String line = lines.next(); line != null; line = lines.next()) {
+                if (!line.isBlank()) {
+                    int number = (int) lines.lineNumber();
+                    jobs.add(new PipelineRun.NumberedJob(number, PipelineRun.numbered(number, JobRequest.newBuilder().setText(line), params)));
+                }
+            }
+        } catch (IOException e) {
+            throw ConvoyException.in(prompt.promptsFile, "cannot read: " + e.getMessage());
+        }
+        if (jobs.isEmpty()) {
+            throw ConvoyException.in(prompt.promptsFile, "no prompts in the file");
+        }
+        return jobs;
+    }
+}

@@ -1,0 +1,90 @@
+package ai.convoy.actors.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.actors.server.ServerProcess;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** convoy submit against convoy serve prints what convoy run prints for the same jobs on the same devices. */
+class SubmitCommandTest {
+    static final String DEVICES = "sim:0=64MiB,sim:1=64MiB,cpu";
+
+    @TempDir
+    static Path tmp;
+    static ServerProcess server;
+
+    @BeforeAll
+    static void start() throws Exception {
+        server = ServerProcess.start(tmp, "--devices", DEVICES);
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+    }
+
+    static CliRun submit(String... args) {
+        List<String> all = new java.util.ArrayList<>(List.of("submit", "--server", "127.0.0.1:" + server.grpcPort));
+        all.addAll(List.of(args));
+        return CliRun.of(all);
+    }
+
+    static CliRun run(String... args) {
+        List<String> all = new java.util.ArrayList<>(List.of("run", "--devices", DEVICES));
+        all.addAll(List.of(args));
+        return CliRun.of(all);
+    }
+
+    @Test
+    void aLoneJobPrintsAsConvoyRun() {
+        for (String[] options : new String[][] {{"--prompt", "The jury said", "--temperature", "0", "--max-new-tokens", "24"},
+            {"--prompt", "The jury said", "--temperature", "0.8", "--seed", "5", "--max-new-tokens", "20"},
+            {"--tokens", "5,6,7", "--temperature", "0", "--max-new-tokens", "8", "--print-ids"}}) {
+            CliRun submitted = submit(options);
+            CliRun local = run(options);
+            assertEquals(0, submitted.exitCode(), submitted.err());
+            assertEquals(local.out(), submitted.out(), Arrays.toString(options));
+        }
+    }
+
+    @Test
+    void aPromptsFilePrintsTheBlocksOfConvoyRun() throws Exception {
+        Path prompts = tmp.resolve("prompts.txt");
+        Files.writeString(prompts, "The jury said\n\nIt was the first time that\nHe went to the\n");
+        String[] options = {"--prompts-file", prompts.toString(), "--temperature", "0.7", "--seed", "3", "--max-new-tokens", "12"};
+        CliRun submitted = submit(options);
+        CliRun local = run(options);
+        assertEquals(0, submitted.exitCode(), submitted.err());
+        // jobs print as they end, in any order: the same blocks
+        assertEquals(blocks(local.out()), blocks(submitted.out()));
+        assertEquals(3, blocks(submitted.out()).size());
+    }
+
+    static Set<String> blocks(String out) {
+        return Arrays.stream(out.split("(?m)^(?=--- job )")).filter(b -> !b.isBlank()).collect(Collectors.toSet());
+    }
+
+    @Test
+    void anUnreachableServerOrABadRequestIsOneLine() {
+        CliRun nobody = CliRun.of("submit", "--server", "127.0.0.1:1", "--prompt", "hi");
+        assertEquals(2, nobody.exitCode());
+        assertEquals(1, nobody.err().strip().lines().count(), nobody.err());
+        assertTrue(nobody.err().contains("127.0.0.1:1"), nobody.err());
+        CliRun bad = submit("--tokens", "1,99999", "--temperature", "0");
+        assertEquals(2, bad.exitCode());
+        assertTrue(bad.err().contains("INVALID_ARGUMENT") && bad.err().contains("99999"), bad.err());
+        CliRun badAddress = CliRun.of("submit", "--server", "nowhere", "--prompt", "hi");
+        assertEquals(2, badAddress.exitCode());
+        assertEquals(1, badAddress.err().strip().lines().count(), badAddress.err());
+    }
+}
