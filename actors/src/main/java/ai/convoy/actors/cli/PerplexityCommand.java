@@ -46,19 +46,15 @@ final class PerplexityCommand implements Callable<Integer> {
     @Option(names = "--stride", paramLabel = "S", description = "Tokens between window starts (default: half the context).")
     Integer stride;
 
-    @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
-            description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}).")
-    String quantization;
-
     @Mixin
-    QuantizationMixin quantizationSettings;
+    LoadQuantization quantization;
 
     @Mixin
     PlanOptions planOptions;
 
     @Override
     public Integer call() {
-        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
+        QuantizationOptions options = quantization.options();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Path dir = modelOptions.directory();

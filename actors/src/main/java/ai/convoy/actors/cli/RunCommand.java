@@ -70,12 +70,8 @@ final class RunCommand implements Callable<Integer> {
     @Mixin
     SamplingOptions sampling;
 
-    @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
-            description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}); a bitsandbytes checkpoint runs as stored.")
-    String quantization;
-
     @Mixin
-    QuantizationMixin quantizationSettings;
+    LoadQuantization quantization;
 
     @Option(names = "--logits-out", paramLabel = "FILE.npy", description = "Write the logits of every prompt position as float32 [prompt_len, vocab_size].")
     Path logitsOut;
@@ -88,7 +84,7 @@ final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
+        QuantizationOptions options = quantization.options();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (logitsOut != null && !java.nio.file.Files.isDirectory(logitsOut.toAbsolutePath().getParent())) {

@@ -38,12 +38,8 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     PlanOptions planOptions;
 
-    @Option(names = "--quantization", defaultValue = "none", paramLabel = "none|nf4|fp4|int8",
-            description = "Quantize full-precision linear weights while loading (default: ${DEFAULT-VALUE}); a bitsandbytes checkpoint runs as stored.")
-    String quantization;
-
     @Mixin
-    QuantizationMixin quantizationSettings;
+    LoadQuantization quantization;
 
     @Option(names = "--bind", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
             description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
@@ -85,7 +81,7 @@ final class ServeCommand implements Callable<Integer> {
         // a token that cannot be read is refused before the model loads
         BearerToken token = authTokenFile == null ? null : BearerToken.read(authTokenFile);
         PrintWriter err = spec.commandLine().getErr();
-        QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
+        QuantizationOptions options = quantization.options();
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
         Planner.Request request = planOptions.request(config, options, dir);
