@@ -21,6 +21,19 @@ public final class Convoy {
     }
 
     /** Runs the command line and returns its exit code; errors are one line unless --verbose is given. */
+    /** The file after --config (or in --config=FILE), read before the options are parsed since it gives their defaults. */
+    private static java.nio.file.Path configFile(String[] args) {
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].startsWith("--config=")) {
+                return java.nio.file.Path.of(args[i].substring("--config=".length()));
+            }
+            if (args[i].equals("--config") && i + 1 < args.length) {
+                return java.nio.file.Path.of(args[i + 1]);
+            }
+        }
+        return null;
+    }
+
     public static int execute(String... args) {
         return execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
     }
@@ -30,6 +43,15 @@ public final class Convoy {
         org.slf4j.LoggerFactory.getILoggerFactory();
         boolean verbose = Arrays.asList(args).contains("--verbose");
         CommandLine cli = new CommandLine(new Convoy()).setOut(out).setErr(err);
+        if (args.length > 0 && args[0].equals("serve")) {
+            try {
+                cli.getSubcommands().get("serve").setDefaultValueProvider(ServeDefaults.load(configFile(args)));
+            } catch (ConvoyException e) {
+                err.println("convoy: error: " + e.getMessage());
+                err.flush();
+                return EXIT_BAD_INPUT;
+            }
+        }
         cli.setParameterExceptionHandler((e, a) -> {
             PrintWriter w = e.getCommandLine().getErr();
             w.println("convoy: error: " + e.getMessage() + " (see 'convoy " + e.getCommandLine().getCommandName() + " --help')");

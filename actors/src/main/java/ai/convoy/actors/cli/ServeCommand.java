@@ -41,26 +41,30 @@ final class ServeCommand implements Callable<Integer> {
     @Mixin
     LoadQuantization quantization;
 
-    @Option(names = "--bind", defaultValue = "127.0.0.1", paramLabel = "ADDRESS",
-            description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
+    @Option(names = "--bind", paramLabel = "ADDRESS",
+            description = "Address to listen on (default: ${DEFAULT-VALUE}; 127.0.0.1 is this machine only).")
     String bind;
 
-    @Option(names = "--grpc-port", defaultValue = "50051", paramLabel = "PORT", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--grpc-port", paramLabel = "PORT", description = "gRPC port; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int grpcPort;
 
-    @Option(names = "--http-port", defaultValue = "8000", paramLabel = "PORT",
+    @Option(names = "--http-port", paramLabel = "PORT",
             description = "Port of the OpenAI-style HTTP API; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int httpPort;
 
-    @Option(names = "--max-queue", defaultValue = "64", paramLabel = "N",
+    @Option(names = "--max-queue", paramLabel = "N",
             description = "Jobs held at once, waiting or running; beyond, a job is refused at once (default: ${DEFAULT-VALUE}).")
     int maxQueue;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "A HOCON file of defaults for these options under convoy.serve, over configs/convoy.conf; the command line overrides it.")
+    Path config;
 
     @Option(names = "--auth-token-file", paramLabel = "FILE",
             description = "A file whose first line is a token every call must carry (gRPC metadata or HTTP header authorization: Bearer TOKEN).")
     Path authTokenFile;
 
-    @Option(names = "--drain-timeout", defaultValue = "30", paramLabel = "SECONDS",
+    @Option(names = "--drain-timeout", paramLabel = "SECONDS",
             description = "On SIGTERM or SIGINT, how long running jobs may take to finish before they are ended (default: ${DEFAULT-VALUE}).")
     int drainTimeout;
 
