@@ -49,7 +49,9 @@ import org.junit.jupiter.api.io.TempDir;
 @TestMethodOrder(MethodOrderer.MethodName.class)
 class ServeTest {
     static final String DEVICES = "sim:0=64MiB,sim:1=64MiB,cpu";
-    static final int MAX_QUEUE = 8;
+    static final int MAX_QUEUE = 64;
+    /** The server's resident memory after a burst stays below this (the JVM, the model and 64 jobs need far less). */
+    static final long MAX_RESIDENT_BYTES = 2L << 30;
     /** The openai npm package the HTTP API is checked with. */
     static final String OPENAI_PACKAGE = "4.104.0";
 
@@ -164,18 +166,38 @@ class ServeTest {
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 
+    /** The server process's resident memory, from /proc (Linux). */
+    static long residentBytes() throws Exception {
+        String status = Files.readString(Path.of("/proc", Long.toString(server.process.pid()), "status"));
+        return status.lines().filter(l -> l.startsWith("VmRSS:")).mapToLong(l -> Long.parseLong(l.replaceAll("\\D", "")) * 1024).findFirst()
+                .orElseThrow();
+    }
+
+    static final java.net.http.HttpClient HTTP = java.net.http.HttpClient.newBuilder().version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+
+    static CompletableFuture<java.net.http.HttpResponse<String>> post(String path, String body) {
+        return HTTP.sendAsync(java.net.http.HttpRequest.newBuilder(
+                java.net.URI.create("http://127.0.0.1:" + httpPort + path)).POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+    }
+
     @Test
-    void pastTheQueueJobsAreRefusedAtOnceAndNoneIsLost() throws Exception {
-        double refusedBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"queue_full\"");
-        double completedBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"completed\"");
-        List<CompletableFuture<Outcome>> all = new ArrayList<>();
-        for (int i = 0; i < 40; i++) {
-            all.add(run(greedy("burst-" + i, "The jury said", 12)));
+    void fiveHundredAtOncePastTheQueueAreRefusedAtOnceAndNoneIsLost() throws Exception {
+        int each = 250;
+        double refusedBefore = metric("convoy_requests_total", "outcome=\"queue_full\"");
+        double completedBefore = metric("convoy_requests_total", "outcome=\"completed\"");
+        long rssBefore = residentBytes();
+        long start = System.nanoTime();
+        List<CompletableFuture<Outcome>> grpc = new ArrayList<>();
+        List<CompletableFuture<java.net.http.HttpResponse<String>>> http = new ArrayList<>();
+        for (int i = 0; i < each; i++) {
+            grpc.add(run(greedy("burst-" + i, "The jury said", 12)));
+            http.add(post("/v1/completions", "{\"prompt\": \"The jury said\", \"max_tokens\": 12, \"temperature\": 0}"));
         }
         int done = 0;
         int refused = 0;
         String expected = null;
-        for (CompletableFuture<Outcome> f : all) {
+        for (CompletableFuture<Outcome> f : grpc) {
             Outcome o = f.get(120, TimeUnit.SECONDS);
             if (o.refused() != null) {
                 assertEquals(Status.Code.RESOURCE_EXHAUSTED, o.refused().getCode(), o.refused().toString());
@@ -187,12 +209,29 @@ class ServeTest {
                 done++;
             }
         }
-        System.out.printf("40 at once against --max-queue %d: %d completed, %d refused%n", MAX_QUEUE, done, refused);
-        assertEquals(40, done + refused);
+        ObjectMapper json = new ObjectMapper();
+        for (CompletableFuture<java.net.http.HttpResponse<String>> f : http) {
+            java.net.http.HttpResponse<String> r = f.get(120, TimeUnit.SECONDS);
+            if (r.statusCode() == 429) {
+                assertEquals("rate_limit_exceeded", json.readTree(r.body()).get("error").get("type").asText(), r.body());
+                refused++;
+            } else {
+                assertEquals(200, r.statusCode(), r.body());
+                String text = json.readTree(r.body()).get("choices").get(0).get("text").asText();
+                expected = expected == null ? text : expected;
+                assertEquals(expected, text, "the same text over HTTP");
+                done++;
+            }
+        }
+        long rssAfter = residentBytes();
+        System.out.printf("%d at once (gRPC and HTTP) against --max-queue %d: %d completed, %d refused, in %.2f s; server resident memory"
+                + " %d MiB before, %d MiB after%n", 2 * each, MAX_QUEUE, done, refused, (System.nanoTime() - start) / 1e9, rssBefore >> 20, rssAfter >> 20);
+        assertEquals(2 * each, done + refused, "every request ended");
         assertTrue(done >= MAX_QUEUE && refused > 0, done + " completed, " + refused + " refused");
+        assertTrue(rssAfter < MAX_RESIDENT_BYTES, "resident memory stays bounded: " + (rssAfter >> 20) + " MiB");
         assertEquals(0, status().getJobs(), "every admitted job was released");
-        assertEquals(refused, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"queue_full\"") - refusedBefore, "/metrics counts refusals");
-        assertEquals(done, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"completed\"") - completedBefore, "/metrics counts completions");
+        assertEquals(refused, metric("convoy_requests_total", "outcome=\"queue_full\"") - refusedBefore, "/metrics counts refusals");
+        assertEquals(done, metric("convoy_requests_total", "outcome=\"completed\"") - completedBefore, "/metrics counts completions");
         assertEquals(0, metric("convoy_jobs_held"), "/metrics: no job held");
         assertTrue(metric("convoy_time_to_first_token_seconds_count") >= done, "first tokens timed");
     }
