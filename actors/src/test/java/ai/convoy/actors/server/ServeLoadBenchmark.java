@@ -1,0 +1,116 @@
+package ai.convoy.actors.server;
+
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.JobServiceClient;
+import ai.convoy.proto.SamplingParams;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+
+/**
+ * Load on convoy serve from 1, 8 and 64 clients at once over gRPC, each submitting greedy jobs one after another for a
+ * while; prints requests/s, generated tokens/s, and the median and 99th percentile of the time to first token and of
+ * the time between tokens, as the clients see them. Arguments: seconds per level, new tokens per job, then convoy
+ * serve's own options (default: the built-in model on the CPU).
+ */
+public final class ServeLoadBenchmark {
+    private ServeLoadBenchmark() {
+    }
+
+    /** What one level of load measured. */
+    record Level(int clients, int requests, long tokens, double seconds, List<Double> firstTokenMs, List<Double> betweenTokensMs) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+        int newTokens = args.length > 1 ? Integer.parseInt(args[1]) : 64;
+        List<String> serve = args.length > 2 ? List.of(Arrays.copyOfRange(args, 2, args.length)) : List.of("--devices", "cpu");
+        Path dir = Files.createTempDirectory("serve-load");
+        List<String> options = new ArrayList<>(serve);
+        options.addAll(List.of("--max-queue", "256", "--max-batch-size", "64"));
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serve-load");
+        try (ServerProcess server = ServerProcess.start(dir, options.toArray(String[]::new))) {
+            JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, system)
+                    .withTls(false), system);
+            // warm-up: the JIT and the server's first steps
+            runLevel(jobs, system, 8, 3, newTokens);
+            List<Level> levels = new ArrayList<>();
+            for (int clients : new int[] {1, 8, 64}) {
+                levels.add(runLevel(jobs, system, clients, seconds, newTokens));
+            }
+            System.out.printf("convoy serve %s, %d new tokens a job, %d s a level, clients over gRPC on loopback%n%n", String.join(" ", serve),
+                    newTokens, seconds);
+            System.out.printf("%-8s %10s %12s %12s %12s %12s %12s%n", "clients", "requests/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms",
+                    "ITL p50 ms", "ITL p99 ms");
+            for (Level l : levels) {
+                System.out.printf("%-8d %10.2f %12.1f %12.1f %12.1f %12.2f %12.2f%n", l.clients(), l.requests() / l.seconds(), l.tokens() / l.seconds(),
+                        percentile(l.firstTokenMs(), 50), percentile(l.firstTokenMs(), 99), percentile(l.betweenTokensMs(), 50),
+                        percentile(l.betweenTokensMs(), 99));
+            }
+        } finally {
+            system.terminate();
+        }
+    }
+
+    static double percentile(List<Double> values, int p) {
+        if (values.isEmpty()) {
+            return Double.NaN;
+        }
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        return sorted.get(Math.min(sorted.size() - 1, (int) Math.ceil(p / 100.0 * sorted.size()) - 1));
+    }
+
+    private static Level runLevel(JobServiceClient jobs, ActorSystem<Void> system, int clients, int seconds, int newTokens) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        List<Double> first = Collections.synchronizedList(new ArrayList<>());
+        List<Double> between = Collections.synchronizedList(new ArrayList<>());
+        long[] tokens = new long[clients];
+        int[] requests = new int[clients];
+        long start = System.nanoTime();
+        List<CompletableFuture<Void>> running = new ArrayList<>();
+        for (int c = 0; c < clients; c++) {
+            int client = c;
+            running.add(CompletableFuture.runAsync(() -> {
+                int n = 0;
+                while (System.nanoTime() < end) {
+                    JobRequest request = JobRequest.newBuilder().setJobId("load-" + clients + "-" + client + "-" + n++).setText("The jury said")
+                            .setSampling(SamplingParams.newBuilder().setTemperature(0).setMaxNewTokens(newTokens)).build();
+                    long submitted = System.nanoTime();
+                    long[] last = {0};
+                    List<JobEvent> events = jobs.submit(request).map(e -> {
+                        if (e.hasTokens()) {
+                            long now = System.nanoTime();
+                            if (last[0] == 0) {
+                                first.add((now - submitted) / 1e6);
+                            } else {
+                                between.add((now - last[0]) / 1e6);
+                            }
+                            last[0] = now;
+                        }
+                        return e;
+                    }).runWith(Sink.seq(), system).toCompletableFuture().join();
+                    JobEvent end0 = events.getLast();
+                    if (!end0.hasDone()) {
+                        throw new IllegalStateException("a job did not complete: " + end0);
+                    }
+                    tokens[client] += end0.getDone().getUsage().getGeneratedTokens();
+                    requests[client]++;
+                }
+            }));
+        }
+        CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).get(10L * seconds + 600, TimeUnit.SECONDS);
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        return new Level(clients, Arrays.stream(requests).sum(), Arrays.stream(tokens).sum(), elapsed, first, between);
+    }
+}
