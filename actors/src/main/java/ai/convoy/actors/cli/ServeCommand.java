@@ -3,6 +3,7 @@ package ai.convoy.actors.cli;
 import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.actors.server.BearerToken;
 import ai.convoy.actors.server.JobServer;
+import ai.convoy.actors.server.TlsFiles;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
@@ -56,6 +57,12 @@ final class ServeCommand implements Callable<Integer> {
             description = "Jobs held at once, waiting or running; beyond, a job is refused at once (default: ${DEFAULT-VALUE}).")
     int maxQueue;
 
+    @Option(names = "--tls-cert", paramLabel = "FILE", description = "PEM certificate chain: both ports serve TLS (with --tls-key).")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "FILE", description = "PEM (PKCS#8) private key of --tls-cert.")
+    Path tlsKey;
+
     @Option(names = "--config", paramLabel = "FILE",
             description = "A HOCON file of defaults for these options under convoy.serve, over configs/convoy.conf; the command line overrides it.")
     Path config;
@@ -82,8 +89,12 @@ final class ServeCommand implements Callable<Integer> {
         if (drainTimeout < 0) {
             throw new ConvoyException("--drain-timeout must be 0 or more seconds, got " + drainTimeout);
         }
-        // a token that cannot be read is refused before the model loads
+        // a token or TLS files that cannot be read are refused before the model loads
         BearerToken token = authTokenFile == null ? null : BearerToken.read(authTokenFile);
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new ConvoyException("--tls-cert and --tls-key go together: give both, or neither for plain text");
+        }
+        javax.net.ssl.SSLContext tls = tlsCert == null ? null : TlsFiles.serverContext(tlsCert, tlsKey);
         PrintWriter err = spec.commandLine().getErr();
         QuantizationOptions options = quantization.options();
         Path dir = modelOptions.directory();
@@ -99,9 +110,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir)))) {
-            err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (at most %d jobs held); SIGTERM or SIGINT drains and stops%n",
-                    modelId, bind, server.grpcPort(), bind, server.httpPort(), maxQueue);
+                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir), tls))) {
+            err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (%sat most %d jobs held); SIGTERM or SIGINT drains and stops%n",
+                    modelId, bind, server.grpcPort(), bind, server.httpPort(), tls != null ? "TLS; " : "", maxQueue);
             err.flush();
             stop.await();
             err.printf("convoy: draining: no new jobs; running ones have %d s to finish%n", drainTimeout);

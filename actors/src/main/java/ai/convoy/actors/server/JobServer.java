@@ -34,9 +34,10 @@ public final class JobServer implements AutoCloseable {
      * @param chatTemplate the model's, for /v1/chat/completions
      * @param token        the token every call must carry, or null: none needed
      * @param hasTokenizer the model has one: prompts may be text
+     * @param tls          both ports serve TLS with it, or null: plain text
      */
     public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
-                           Optional<ChatTemplate> chatTemplate, BearerToken token, boolean hasTokenizer) {
+                           Optional<ChatTemplate> chatTemplate, BearerToken token, boolean hasTokenizer, javax.net.ssl.SSLContext tls) {
     }
 
     private final Admission admission;
@@ -53,24 +54,29 @@ public final class JobServer implements AutoCloseable {
         Function<HttpRequest, CompletionStage<HttpResponse>> grpcCalls = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
-        this.grpc = bind(runtime, settings.bind(), settings.grpcPort(), "gRPC", token == null ? grpcCalls : token.guardGrpc(grpcCalls, runtime.system()));
+        this.grpc = bind(runtime, settings, settings.grpcPort(), "gRPC", token == null ? grpcCalls : token.guardGrpc(grpcCalls, runtime.system()));
         OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate());
         Function<HttpRequest, CompletionStage<HttpResponse>> httpCalls = request -> request.getUri().path().equals("/metrics")
                 ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
                         org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))
                 : openAi.handle(request);
         try {
-            this.http = bind(runtime, settings.bind(), settings.httpPort(), "HTTP", token == null ? httpCalls : token.guardHttp(httpCalls));
+            this.http = bind(runtime, settings, settings.httpPort(), "HTTP", token == null ? httpCalls : token.guardHttp(httpCalls));
         } catch (ConvoyException e) {
             grpc.unbind();
             throw e;
         }
     }
 
-    private static ServerBinding bind(PipelineRuntime runtime, String address, int port, String what,
+    private static ServerBinding bind(PipelineRuntime runtime, Settings settings, int port, String what,
                                       Function<HttpRequest, CompletionStage<HttpResponse>> handler) {
+        String address = settings.bind();
         try {
-            return Http.get(runtime.system()).newServerAt(address, port).bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            var server = Http.get(runtime.system()).newServerAt(address, port);
+            if (settings.tls() != null) {
+                server = server.enableHttps(org.apache.pekko.http.javadsl.ConnectionContext.httpsServer(settings.tls()));
+            }
+            return server.bind(handler).toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             Throwable cause = e instanceof java.util.concurrent.ExecutionException || e instanceof CompletionException ? e.getCause() : e;
             throw new ConvoyException("cannot serve " + what + " on " + address + ":" + port + ": " + cause.getMessage());
