@@ -153,6 +153,9 @@ final class OpenAiHttp {
             sampling.setMaxNewTokens(chat ? config.maxPositions() : DEFAULT_COMPLETION_TOKENS);
         }
         if (body.hasNonNull("seed")) {
+            if (!body.get("seed").isIntegralNumber() || !body.get("seed").canConvertToLong()) {
+                throw ApiError.invalid("seed must be a whole number, got " + body.get("seed"));
+            }
             sampling.setSeed(body.get("seed").asLong());
         }
         JsonNode stopIds = body.get("stop_token_ids");
@@ -161,7 +164,7 @@ final class OpenAiHttp {
                 throw ApiError.invalid("stop_token_ids must be an array of token ids");
             }
             stopIds.forEach(id -> {
-                if (!id.canConvertToInt()) {
+                if (!id.isIntegralNumber() || !id.canConvertToInt()) {
                     throw ApiError.invalid("stop_token_ids must be an array of token ids, got " + id);
                 }
                 sampling.addStopTokenIds(id.asInt());
@@ -185,7 +188,7 @@ final class OpenAiHttp {
         if (prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isIntegralNumber()) {
             TokenIds.Builder ids = TokenIds.newBuilder();
             prompt.forEach(id -> {
-                if (!id.canConvertToInt()) {
+                if (!id.isIntegralNumber() || !id.canConvertToInt()) {
                     throw ApiError.invalid("prompt: an array of token ids holds only integers, got " + id);
                 }
                 ids.addIds(id.asInt());

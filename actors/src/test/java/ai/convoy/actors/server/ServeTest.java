@@ -236,6 +236,59 @@ class ServeTest {
         assertTrue(metric("convoy_time_to_first_token_seconds_count") >= done, "first tokens timed");
     }
 
+    /** Bad HTTP requests, each with the status it must get: path, body, status. */
+    static final String[][] BAD_HTTP = {
+        {"/v1/completions", "not json", "400"},
+        {"/v1/completions", "", "400"},
+        {"/v1/completions", "[1, 2]", "400"},
+        {"/v1/completions", "{}", "400"},
+        {"/v1/completions", "{\"prompt\": 5}", "400"},
+        {"/v1/completions", "{\"prompt\": [\"one\", \"two\"]}", "400"},
+        {"/v1/completions", "{\"prompt\": []}", "400"},
+        {"/v1/completions", "{\"prompt\": [1, 999999]}", "400"},
+        {"/v1/completions", "{\"prompt\": [1, \"x\"]}", "400"},
+        {"/v1/completions", "{\"prompt\": [1, 2.5]}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 0}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": -5}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": \"ten\"}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"max_tokens\": 1.5}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"temperature\": -1}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"temperature\": \"hot\"}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"top_p\": 1.5}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"top_p\": \"x\"}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"seed\": \"abc\"}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"stop\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"stop\": 5}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"stop_token_ids\": \"x\"}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"stop_token_ids\": [\"a\"]}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"n\": 2}", "400"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"model\": \"gpt-4\"}", "404"},
+        {"/v1/completions", "{\"prompt\": \"hi\", \"temperature\": -1, \"stream\": true}", "400"},
+        {"/v1/embeddings", "{\"input\": \"hi\"}", "404"},
+        {"/v1/chat/completions", "{}", "400"},
+        {"/v1/chat/completions", "{\"messages\": \"hi\"}", "400"},
+        {"/v1/chat/completions", "{\"messages\": [{\"role\": \"user\"}]}", "400"},
+        {"/v1/completions", "{\"prompt\": \"" + "word ".repeat(2000) + "\"}", "400"},
+    };
+
+    @Test
+    void everyBadHttpRequestGetsItsStatusAndOneLineAndTheServerGoesOn() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        for (String[] bad : BAD_HTTP) {
+            java.net.http.HttpResponse<String> r = post(bad[0], bad[1]).get(60, TimeUnit.SECONDS);
+            String what = bad[0] + " " + (bad[1].length() > 80 ? bad[1].substring(0, 80) + "..." : bad[1]);
+            assertEquals(Integer.parseInt(bad[2]), r.statusCode(), what + ": " + r.body());
+            JsonNode error = json.readTree(r.body()).get("error");
+            String message = error.get("message").asText();
+            assertTrue(!message.isBlank() && !message.contains("\n") && !message.contains("Exception") && error.has("type"), what + ": " + r.body());
+            System.out.println(r.statusCode() + " " + what + ": " + message);
+        }
+        java.net.http.HttpResponse<String> good = post("/v1/completions", "{\"prompt\": \"The jury said\", \"max_tokens\": 4}")
+                .get(60, TimeUnit.SECONDS);
+        assertEquals(200, good.statusCode(), "the next good request is answered: " + good.body());
+        assertTrue(BAD_HTTP.length >= 30);
+    }
+
     @Test
     void theOpenAiPackageGetsTheTextOfConvoyRun() throws Exception {
         Path dir = Files.createDirectories(tmp.resolve("openai-client"));
