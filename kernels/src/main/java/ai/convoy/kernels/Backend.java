@@ -83,6 +83,11 @@ public interface Backend extends AutoCloseable {
     void gatherRows(Activations src, int[] rows, Activations dst);
 
     /** The end of a step: its activations may be reused (a GPU backend resets its workspace arena here). */
+    /** Device memory this backend holds now (weights, KV cache, workspace), or -1 where it is not counted (the CPU). */
+    default long heldBytes() {
+        return -1;
+    }
+
     default void endStep() {
     }
 

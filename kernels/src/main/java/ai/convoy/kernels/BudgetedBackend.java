@@ -47,6 +47,11 @@ public final class BudgetedBackend extends ForwardingBackend {
     }
 
     /** Bytes held now. */
+    @Override
+    public long heldBytes() {
+        return used();
+    }
+
     public synchronized long used() {
         return persistent + step;
     }

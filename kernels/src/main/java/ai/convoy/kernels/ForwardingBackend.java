@@ -39,6 +39,11 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
+    public long heldBytes() {
+        return inner.heldBytes();
+    }
+
+    @Override
     public void endStep() {
         inner.endStep();
     }

@@ -206,6 +206,11 @@ public final class PipelineRuntime implements AutoCloseable {
         return replanner.describe();
     }
 
+    /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
+    public java.util.Map<String, Long> plannedBytes() {
+        return replanner.plannedBytes();
+    }
+
     /** Each stage's busy time and age. */
     public List<StageActor.StageStats> stats() {
         List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join();

@@ -98,6 +98,16 @@ public final class Replanner {
         return out;
     }
 
+    /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
+    public java.util.Map<String, Long> plannedBytes() {
+        if (request == null) {
+            return java.util.Map.of();
+        }
+        java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();
+        Planner.plan(request).accounts().forEach(a -> out.put(a.device().id(), a.total()));
+        return out;
+    }
+
     /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
     public String describe() {
         List<String> parts = new ArrayList<>();

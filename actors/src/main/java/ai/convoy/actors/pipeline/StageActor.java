@@ -37,8 +37,8 @@ public final class StageActor {
     public record Stats(ActorRef<StageStats> replyTo) implements Command {
     }
 
-    /** Busy time since the stage started, and how long ago it started. */
-    public record StageStats(String name, long busyNanos, long aliveNanos) {
+    /** Busy time since the stage started, how long ago it started, and the device memory it holds (-1: not counted). */
+    public record StageStats(String name, long busyNanos, long aliveNanos, long heldBytes) {
         public double utilisation() {
             return aliveNanos == 0 ? 0 : (double) busyNanos / aliveNanos;
         }
@@ -105,7 +105,7 @@ public final class StageActor {
                         return Behaviors.same();
                     })
                     .onMessage(Stats.class, s -> {
-                        s.replyTo().tell(new StageStats(name, busy[0], System.nanoTime() - started));
+                        s.replyTo().tell(new StageStats(name, busy[0], System.nanoTime() - started, holder.part().backend().heldBytes()));
                         return Behaviors.same();
                     })
                     .onSignal(PreRestart.class, signal -> {

@@ -157,10 +157,16 @@ final class GrpcJobService implements JobService {
                     .setLiveSequences(load.liveSequences()).setMaxQueue(admission.maxJobs()).setPlan(runtime.placement());
             List<PipelineRuntime.StageSpec> specs = runtime.stages();
             List<StageActor.StageStats> stats = runtime.stats();
+            Map<String, Long> planned = runtime.plannedBytes();
+            Map<String, Long> held = new java.util.LinkedHashMap<>();
             for (int i = 0; i < stats.size(); i++) {
-                status.addStages(StageStatus.newBuilder().setName(stats.get(i).name()).setDevice(i < specs.size() ? specs.get(i).device().id() : "")
-                        .setBusyFraction(stats.get(i).utilisation()));
+                String device = i < specs.size() ? specs.get(i).device().id() : "";
+                status.addStages(StageStatus.newBuilder().setName(stats.get(i).name()).setDevice(device).setBusyFraction(stats.get(i).utilisation()));
+                // each stage has a backend of its own: a device holds what its stages hold
+                held.merge(device, stats.get(i).heldBytes(), (a, b) -> a < 0 || b < 0 ? -1 : a + b);
             }
+            held.forEach((device, bytes) -> status.addDevices(ai.convoy.proto.DeviceMemory.newBuilder().setDevice(device)
+                    .setPlannedBytes(planned.getOrDefault(device, -1L)).setUsedBytes(bytes)));
             return status.build();
         });
     }

@@ -41,6 +41,21 @@ final class ServerMetrics {
         gauge("convoy.jobs.waiting", "Jobs waiting for a place in the batch", runtime, r -> r.load().waitingJobs());
         gauge("convoy.sequences.live", "Sequences being generated", runtime, r -> r.load().liveSequences());
         gauge("convoy.memory.replans", "Out-of-memory events that changed the limits", runtime, r -> r.limits().replans().size());
+        List<PipelineRuntime.StageSpec> specs = runtime.stages();
+        runtime.plannedBytes().forEach((device, bytes) -> {
+            Gauge.builder("convoy.device.memory.planned", () -> bytes).tag("device", device).baseUnit("bytes")
+                    .description("Bytes the plan gives the device").register(registry);
+            Gauge.builder("convoy.device.memory.used", runtime, r -> {
+                List<StageActor.StageStats> now = r.stats();
+                long held = 0;
+                for (int i = 0; i < now.size() && i < specs.size(); i++) {
+                    if (specs.get(i).device().id().equals(device)) {
+                        held += Math.max(0, now.get(i).heldBytes());
+                    }
+                }
+                return held;
+            }).tag("device", device).baseUnit("bytes").description("Bytes the device's stages hold now").register(registry);
+        });
         List<StageActor.StageStats> stages = runtime.stats();
         for (int i = 0; i < stages.size(); i++) {
             int stage = i;

@@ -353,6 +353,9 @@ class ServeTest {
         assertEquals(0, s.getJobs(), s.toString());
         assertEquals(0, s.getLiveSequences(), "no sequence is left live: " + s);
         assertTrue(s.getStagesCount() > 1 && s.getPlan().contains("sim:0"), s.toString());
+        ai.convoy.proto.DeviceMemory sim0 = s.getDevicesList().stream().filter(d -> d.getDevice().equals("sim:0")).findFirst().orElseThrow();
+        assertTrue(sim0.getPlannedBytes() > 0 && sim0.getUsedBytes() > 0 && sim0.getUsedBytes() <= sim0.getPlannedBytes(), sim0.toString());
+        assertTrue(metric("convoy_device_memory_used_bytes", "device=\"sim:0\"") > 0, "/metrics: the memory sim:0 holds");
     }
 
     @Test

@@ -153,6 +153,11 @@ public final class CudaBackend implements Backend {
         return device.peakBytes();
     }
 
+    @Override
+    public long heldBytes() {
+        return device.heldBytes();
+    }
+
     /** Device-to-device copy bandwidth (bytes read plus written per second) over {@code bytes}, median of runs. */
     public double copyBandwidth(long bytes, int runs) {
         return device.copyBandwidth(bytes, runs);

@@ -143,6 +143,11 @@ final class CudaDevice {
         }
     }
 
+    /** Device memory held now. */
+    synchronized long heldBytes() {
+        return allocatedBytes;
+    }
+
     /** The most device memory held at once: weights, KV cache and workspace. */
     synchronized long peakBytes() {
         return peakBytes;
