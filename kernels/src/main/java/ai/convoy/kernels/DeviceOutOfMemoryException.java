@@ -7,6 +7,7 @@ package ai.convoy.kernels;
 public final class DeviceOutOfMemoryException extends RuntimeException {
     public enum Use { WEIGHTS, KV_CACHE, ACTIVATIONS }
 
+    private final String device;
     private final Use use;
     private final long requested;
     private final long free;
@@ -15,10 +16,16 @@ public final class DeviceOutOfMemoryException extends RuntimeException {
     public DeviceOutOfMemoryException(String device, Use use, long requested, long free, long held) {
         super(device + ": out of memory allocating " + requested + " bytes for " + use.name().toLowerCase().replace('_', ' ')
                 + " (" + free + " bytes free)");
+        this.device = device;
         this.use = use;
         this.requested = requested;
         this.free = free;
         this.held = held;
+    }
+
+    /** The device's name, as messages give it. */
+    public String device() {
+        return device;
     }
 
     public Use use() {

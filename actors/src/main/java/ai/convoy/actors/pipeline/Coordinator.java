@@ -44,8 +44,8 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
-    public sealed interface Command permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages, GetLimits,
-            LimitLive, GetLoad {
+    public sealed interface Command extends PipelineMessage permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages,
+            GetLimits, LimitLive, GetLoad {
     }
 
     /** At most this many live sequences from now on. */
@@ -75,7 +75,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** An out-of-memory that changed the limits: the Planner's figures before and after, for the bytes the device had. */
-    public record MemoryReplan(String stage, long bytes, Planner.Fit before, Planner.Fit after) {
+    public record MemoryReplan(String stage, long bytes, Planner.Fit before, Planner.Fit after) implements PipelineMessage {
         @Override
         public String toString() {
             return stage + " had " + bytes + " bytes for this process: " + before + " -> " + after;
@@ -83,17 +83,21 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** The limits now (rows per micro-batch, live sequences), and each out-of-memory re-plan so far. */
-    public record Limits(int maxRows, int maxLive, List<MemoryReplan> replans) {
+    public record Limits(int maxRows, int maxLive, List<MemoryReplan> replans) implements PipelineMessage {
     }
 
     public record GetLimits(ActorRef<Limits> replyTo) implements Command {
     }
 
-    public record GetStages(ActorRef<List<ActorRef<StageActor.Command>>> replyTo) implements Command {
+    public record GetStages(ActorRef<Stages> replyTo) implements Command {
+    }
+
+    /** The stage actors, first to last. */
+    public record Stages(List<ActorRef<StageActor.Command>> stages) implements PipelineMessage {
     }
 
     /** Sequences being generated, and jobs waiting for a place among them. */
-    public record Load(int liveSequences, int waitingJobs) {
+    public record Load(int liveSequences, int waitingJobs) implements PipelineMessage {
     }
 
     public record GetLoad(ActorRef<Load> replyTo) implements Command {
@@ -182,7 +186,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     return this;
                 })
                 .onMessage(GetStages.class, g -> {
-                    g.replyTo().tell(stages);
+                    g.replyTo().tell(new Stages(stages));
                     return this;
                 })
                 .build();

@@ -17,6 +17,8 @@ import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.tokenizer.Tokenizer;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -83,7 +85,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** As {@link #start(Path, List, QuantizationOptions, int, int)} with a float32 KV cache on GPUs. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch) {
-        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), 4), Integer.MAX_VALUE, null);
+        return start(modelDir, specs, options, maxBatch, s -> backendFor(s.device(), 4), Integer.MAX_VALUE, null, ConfigFactory.load());
     }
 
     /**
@@ -93,17 +95,24 @@ public final class PipelineRuntime implements AutoCloseable {
      */
     public static PipelineRuntime start(Path modelDir, Planner.Request request, QuantizationOptions options,
                                         java.util.function.Function<StageSpec, Backend> backends) {
-        return start(modelDir, stagesOf(Planner.plan(request)), options, request.maxBatch(), backends, request.maxContext(), request);
+        return start(modelDir, request, options, backends, ConfigFactory.load());
+    }
+
+    /** As {@link #start(Path, Planner.Request, QuantizationOptions, java.util.function.Function)}, the actor system configured by {@code config}. */
+    public static PipelineRuntime start(Path modelDir, Planner.Request request, QuantizationOptions options,
+                                        java.util.function.Function<StageSpec, Backend> backends, Config config) {
+        return start(modelDir, stagesOf(Planner.plan(request)), options, request.maxBatch(), backends, request.maxContext(), request, config);
     }
 
     /** As {@link #start(Path, List, QuantizationOptions, int)}, with the backend of each stage given. */
     public static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
                                         java.util.function.Function<StageSpec, Backend> backends) {
-        return start(modelDir, specs, options, maxBatch, backends, Integer.MAX_VALUE, null);
+        return start(modelDir, specs, options, maxBatch, backends, Integer.MAX_VALUE, null, ConfigFactory.load());
     }
 
     private static PipelineRuntime start(Path modelDir, List<StageSpec> specs, QuantizationOptions options, int maxBatch,
-                                         java.util.function.Function<StageSpec, Backend> backends, int maxContext, Planner.Request request) {
+                                         java.util.function.Function<StageSpec, Backend> backends, int maxContext, Planner.Request request,
+                                         Config actorConfig) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
@@ -123,7 +132,7 @@ public final class PipelineRuntime implements AutoCloseable {
             Replanner replanner = new Replanner(config, checkpoint, options, backends, request == null ? 4 : request.kvBytesGpu(), request, specs);
             Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
                     tokenizer, eos, maxBatch, replanner);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy"), checkpoint, replanner);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy", actorConfig), checkpoint, replanner);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -213,7 +222,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** Each stage's busy time and age. */
     public List<StageActor.StageStats> stats() {
-        List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join();
+        List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join().stages();
         List<StageActor.StageStats> out = new ArrayList<>();
         for (ActorRef<StageActor.Command> s : stages) {
             out.add(ask(s, StageActor.Stats::new).toCompletableFuture().join());

@@ -28,7 +28,7 @@ public final class StageActor {
     static final Duration MIN_BACKOFF = Duration.ofMillis(10);
     static final Duration MAX_BACKOFF = Duration.ofMillis(500);
 
-    public sealed interface Command permits Run, Stats {
+    public sealed interface Command extends PipelineMessage permits Run, Stats {
     }
 
     public record Run(MicroBatch batch) implements Command {
@@ -38,7 +38,7 @@ public final class StageActor {
     }
 
     /** Busy time since the stage started, how long ago it started, and the device memory it holds (-1: not counted). */
-    public record StageStats(String name, long busyNanos, long aliveNanos, long heldBytes) {
+    public record StageStats(String name, long busyNanos, long aliveNanos, long heldBytes) implements PipelineMessage {
         public double utilisation() {
             return aliveNanos == 0 ? 0 : (double) busyNanos / aliveNanos;
         }

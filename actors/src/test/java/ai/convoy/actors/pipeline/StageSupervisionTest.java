@@ -75,7 +75,7 @@ class StageSupervisionTest {
                 s -> s.device().id().equals("sim:1") ? sim1.get() : PipelineRuntime.backendFor(s.device(), 4));
     }
 
-    private static List<Device> sims(long... budgets) {
+    static List<Device> sims(long... budgets) {
         List<Device> d = new ArrayList<>();
         for (int i = 0; i < budgets.length; i++) {
             d.add(new Device(Device.Kind.SIM, i, "sim", budgets[i], budgets[i]));

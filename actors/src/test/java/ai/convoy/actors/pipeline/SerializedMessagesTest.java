@@ -1,0 +1,64 @@
+package ai.convoy.actors.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.BudgetedBackend;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Footprint;
+import ai.convoy.runtime.plan.Plan;
+import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every message the pipeline's actors send is serialized and read back (Pekko's serialize-messages), with Java
+ * serialization off: jobs and events as Protobuf, the pipeline's own messages with Kryo, and jobs still end as they
+ * do alone, through a stage restart and an out-of-memory re-plan.
+ */
+class SerializedMessagesTest {
+    static final Config SERIALIZED = ConfigFactory.parseString("pekko.actor.serialize-messages = on").withFallback(ConfigFactory.load());
+
+    @Test
+    void javaSerializationIsOffAndEveryMessageHasItsSerializer() {
+        assertEquals("off", ConfigFactory.load().getString("pekko.actor.allow-java-serialization"));
+        assertEquals("on", SERIALIZED.getString("pekko.actor.serialize-messages"));
+    }
+
+    @Test
+    void jobsThroughSerializedMessagesEndAsAlone() throws Exception {
+        List<JobRequest> jobs = OutOfMemoryTest.jobs(12, 6, 30);
+        List<Device> devices = new ArrayList<>(StageSupervisionTest.sims(64L << 20, 64L << 20, 64L << 20));
+        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
+        Footprint footprint = Footprint.of(c, QuantizationOptions.NONE);
+        Planner.Request request = new Planner.Request(footprint, devices, Planner.Strategy.BALANCED, 8, 64, 4, java.util.Map.of());
+        Plan.Account planned = Planner.plan(request).account(devices.get(1));
+        long left = planned.weights() + planned.kvCache() / 3 + planned.workspace() / 8;
+        AtomicInteger shrink = new AtomicInteger(20);
+        AtomicInteger fail = new AtomicInteger(9);
+        AtomicInteger sim0Loads = new AtomicInteger();
+        try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE, s -> {
+            Backend b = PipelineRuntime.backendFor(s.device(), 4);
+            return switch (s.device().id()) {
+                case "sim:1" -> new StageSupervisionTest.LeavesOnly((BudgetedBackend) b, shrink, left);
+                case "sim:0" -> sim0Loads.incrementAndGet() == 1 ? new StageRestartTest.FailOnce(fail) : b;
+                default -> b;
+            };
+        }, SERIALIZED)) {
+            List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
+            OutOfMemoryTest.assertSameAsSolo(jobs, got);
+            assertTrue(fail.get() <= 0 && sim0Loads.get() > 1, "a stage restarted");
+            assertTrue(!runtime.limits().replans().isEmpty(), "an out-of-memory re-planned, its failure read back from bytes");
+            assertTrue(runtime.stats().size() >= 3, "stats replies cross too");
+        }
+    }
+}
