@@ -14,6 +14,7 @@ import ai.convoy.runtime.tokenizer.ChatTemplate;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -110,7 +111,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir), tls))) {
+                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir) ? Optional.of(Tokenizer.load(dir)) : Optional.empty(), tls))) {
             err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (%sat most %d jobs held); SIGTERM or SIGINT drains and stops%n",
                     modelId, bind, server.grpcPort(), bind, server.httpPort(), tls != null ? "TLS; " : "", maxQueue);
             err.flush();

@@ -96,8 +96,12 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     public record Stages(List<ActorRef<StageActor.Command>> stages) implements PipelineMessage {
     }
 
-    /** Sequences being generated, and jobs waiting for a place among them. */
-    public record Load(int liveSequences, int waitingJobs) implements PipelineMessage {
+    /**
+     * Sequences being generated, jobs waiting for a place among them, and since the start: stage restarts, placements
+     * of the model after a lost stage or device memory, and sequences replayed from their tokens.
+     */
+    public record Load(int liveSequences, int waitingJobs, long stageRestarts, long replacements, long replayedSequences)
+            implements PipelineMessage {
     }
 
     public record GetLoad(ActorRef<Load> replyTo) implements Command {
@@ -125,6 +129,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private String lost;
     // micro-batches from this id on were sent under the limits the last out-of-memory set
     private long limitsSince;
+    private long stageRestarts;
+    private long replacements;
+    private long replayedSequences;
 
     public static Behavior<Command> create(Settings settings, List<Supplier<PipelineStage>> stages) {
         return Behaviors.setup(ctx -> new Coordinator(ctx, settings, stages));
@@ -182,7 +189,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     return this;
                 })
                 .onMessage(GetLoad.class, g -> {
-                    g.replyTo().tell(new Load(scheduler.liveSequences(), scheduler.waitingJobs()));
+                    g.replyTo().tell(new Load(scheduler.liveSequences(), scheduler.waitingJobs(), stageRestarts, replacements, replayedSequences));
                     return this;
                 })
                 .onMessage(GetStages.class, g -> {
@@ -319,6 +326,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             getContext().stop(old);
         }
         placement++;
+        replacements++;
+        replayedSequences += scheduler.liveSequences();
         scheduler.replaced(pipeline.size());
         spawnStages(pipeline);
     }
@@ -335,6 +344,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return this;
         }
         if (f.restarted()) {
+            stageRestarts++;
+            replayedSequences += scheduler.liveSequences();
             scheduler.cachesLost();
             scheduler.retry(f.batchId(), true);
             getContext().getLog().warn("{} restarted; replaying {} live sequences from their tokens", f.stage(), scheduler.liveSequences());

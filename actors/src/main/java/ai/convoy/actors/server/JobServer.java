@@ -8,6 +8,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthHandlerFactory;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
+import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -33,11 +34,11 @@ public final class JobServer implements AutoCloseable {
      * @param maxJobs      jobs held at once, waiting or running (--max-queue), over both APIs
      * @param chatTemplate the model's, for /v1/chat/completions
      * @param token        the token every call must carry, or null: none needed
-     * @param hasTokenizer the model has one: prompts may be text
+     * @param tokenizer    the model's, if it has one: prompts may be text
      * @param tls          both ports serve TLS with it, or null: plain text
      */
     public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
-                           Optional<ChatTemplate> chatTemplate, BearerToken token, boolean hasTokenizer, javax.net.ssl.SSLContext tls) {
+                           Optional<ChatTemplate> chatTemplate, BearerToken token, Optional<Tokenizer> tokenizer, javax.net.ssl.SSLContext tls) {
     }
 
     private final Admission admission;
@@ -49,13 +50,13 @@ public final class JobServer implements AutoCloseable {
     private JobServer(PipelineRuntime runtime, Settings settings) {
         this.admission = new Admission(settings.maxJobs());
         ServerMetrics metrics = new ServerMetrics(runtime, admission);
-        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config(), settings.hasTokenizer());
+        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config(), settings.tokenizer().isPresent());
         BearerToken token = settings.token();
         Function<HttpRequest, CompletionStage<HttpResponse>> grpcCalls = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
         this.grpc = bind(runtime, settings, settings.grpcPort(), "gRPC", token == null ? grpcCalls : token.guardGrpc(grpcCalls, runtime.system()));
-        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate());
+        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate(), settings.tokenizer());
         Function<HttpRequest, CompletionStage<HttpResponse>> httpCalls = request -> request.getUri().path().equals("/metrics")
                 ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
                         org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))

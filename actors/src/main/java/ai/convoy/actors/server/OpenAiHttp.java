@@ -10,6 +10,7 @@ import ai.convoy.proto.TokenIds;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
+import ai.convoy.runtime.tokenizer.Tokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -54,10 +55,13 @@ final class OpenAiHttp {
     private final String modelId;
     private final ModelConfig config;
     private final ChatTemplate chatTemplate;
+    private final Tokenizer tokenizer;
     private final ServerMetrics metrics;
 
+    /** @param tokenizer the model's, which encodes a rendered chat as the template wrote it (its special tokens included) */
     OpenAiHttp(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config,
-               Optional<ChatTemplate> chatTemplate) {
+               Optional<ChatTemplate> chatTemplate, Optional<Tokenizer> tokenizer) {
+        this.tokenizer = tokenizer.orElse(null);
         this.runtime = runtime;
         this.admission = admission;
         this.metrics = metrics;
@@ -139,7 +143,11 @@ final class OpenAiHttp {
         }
         JobRequest.Builder job = JobRequest.newBuilder().setJobId((chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID());
         if (chat) {
-            job.setText(renderChat(body.get("messages")));
+            TokenIds.Builder ids = TokenIds.newBuilder();
+            for (int id : tokenizer.encode(renderChat(body.get("messages")), false)) {
+                ids.addIds(id);
+            }
+            job.setTokenIds(ids);
         } else {
             prompt(body.get("prompt"), job);
         }
@@ -203,7 +211,7 @@ final class OpenAiHttp {
         if (messages == null || !messages.isArray() || messages.isEmpty()) {
             throw ApiError.invalid("messages is required: an array of {role, content}");
         }
-        if (chatTemplate == null) {
+        if (chatTemplate == null || tokenizer == null) {
             throw ApiError.invalid("the model '" + modelId + "' has no chat template: use /v1/completions");
         }
         List<ChatTemplate.Message> list = new ArrayList<>();

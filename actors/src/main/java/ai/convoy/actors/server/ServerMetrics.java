@@ -4,6 +4,7 @@ import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.JobEvent;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -41,6 +42,12 @@ final class ServerMetrics {
         gauge("convoy.jobs.waiting", "Jobs waiting for a place in the batch", runtime, r -> r.load().waitingJobs());
         gauge("convoy.sequences.live", "Sequences being generated", runtime, r -> r.load().liveSequences());
         gauge("convoy.memory.replans", "Out-of-memory events that changed the limits", runtime, r -> r.limits().replans().size());
+        FunctionCounter.builder("convoy.stage.restarts", runtime, r -> r.load().stageRestarts()).description("Stage restarts after a failure")
+                .register(registry);
+        FunctionCounter.builder("convoy.replacements", runtime, r -> r.load().replacements())
+                .description("Placements of the model after a lost stage or a device with less memory").register(registry);
+        FunctionCounter.builder("convoy.replayed.sequences", runtime, r -> r.load().replayedSequences())
+                .description("Sequences replayed from their tokens after their caches were lost").register(registry);
         List<PipelineRuntime.StageSpec> specs = runtime.stages();
         runtime.plannedBytes().forEach((device, bytes) -> {
             Gauge.builder("convoy.device.memory.planned", () -> bytes).tag("device", device).baseUnit("bytes")

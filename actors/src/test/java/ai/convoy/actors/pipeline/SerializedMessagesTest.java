@@ -57,6 +57,9 @@ class SerializedMessagesTest {
             List<int[]> got = PipelineRuntimeTest.runAll(runtime, jobs);
             OutOfMemoryTest.assertSameAsSolo(jobs, got);
             assertTrue(fail.get() <= 0 && sim0Loads.get() > 1, "a stage restarted");
+            Coordinator.Load load = runtime.load();
+            assertEquals(1, load.stageRestarts(), "the restart is counted: " + load);
+            assertTrue(load.replayedSequences() >= 1, "and the sequences it replayed: " + load);
             assertTrue(!runtime.limits().replans().isEmpty(), "an out-of-memory re-planned, its failure read back from bytes");
             assertTrue(runtime.stats().size() >= 3, "stats replies cross too");
         }
