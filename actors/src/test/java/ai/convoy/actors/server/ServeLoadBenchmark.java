@@ -18,12 +18,17 @@ import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 
 /**
- * Load on convoy serve from 1, 8 and 64 clients at once over gRPC, each submitting greedy jobs one after another for a
- * while; prints requests/s, generated tokens/s, and the median and 99th percentile of the time to first token and of
- * the time between tokens, as the clients see them. Arguments: seconds per level, new tokens per job, then convoy
- * serve's own options (default: the built-in model on the CPU).
+ * Load on convoy serve from several clients at once over gRPC (1, 8 and 64 by default), each submitting greedy jobs of
+ * a 32-token prompt one after another for a while; prints requests/s, generated tokens/s, and the median and 99th
+ * percentile of the time to first token and of the time between tokens, as the clients see them. Arguments: seconds
+ * per level, new tokens per job, the client counts (comma-separated), then convoy serve's own options (default: the
+ * built-in model on the CPU); the server takes --max-batch-size of the most clients.
  */
 public final class ServeLoadBenchmark {
+    /** Every job's prompt: 32 token ids, any model's. */
+    private static final ai.convoy.proto.TokenIds PROMPT = ai.convoy.proto.TokenIds.newBuilder()
+            .addAllIds(java.util.stream.IntStream.rangeClosed(1, 32).boxed().toList()).build();
+
     private ServeLoadBenchmark() {
     }
 
@@ -34,10 +39,11 @@ public final class ServeLoadBenchmark {
     public static void main(String[] args) throws Exception {
         int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 10;
         int newTokens = args.length > 1 ? Integer.parseInt(args[1]) : 64;
-        List<String> serve = args.length > 2 ? List.of(Arrays.copyOfRange(args, 2, args.length)) : List.of("--devices", "cpu");
+        int[] levels0 = args.length > 2 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {1, 8, 64};
+        List<String> serve = args.length > 3 ? List.of(Arrays.copyOfRange(args, 3, args.length)) : List.of("--devices", "cpu");
         Path dir = Files.createTempDirectory("serve-load");
         List<String> options = new ArrayList<>(serve);
-        options.addAll(List.of("--max-queue", "256", "--max-batch-size", "64"));
+        options.addAll(List.of("--max-queue", "256", "--max-batch-size", Integer.toString(Arrays.stream(levels0).max().orElse(1))));
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serve-load");
         try (ServerProcess server = ServerProcess.start(dir, options.toArray(String[]::new))) {
             JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, system)
@@ -45,11 +51,11 @@ public final class ServeLoadBenchmark {
             // warm-up: the JIT and the server's first steps
             runLevel(jobs, system, 8, 3, newTokens);
             List<Level> levels = new ArrayList<>();
-            for (int clients : new int[] {1, 8, 64}) {
+            for (int clients : levels0) {
                 levels.add(runLevel(jobs, system, clients, seconds, newTokens));
             }
-            System.out.printf("convoy serve %s, %d new tokens a job, %d s a level, clients over gRPC on loopback%n%n", String.join(" ", serve),
-                    newTokens, seconds);
+            System.out.printf("convoy serve %s, 32-token prompts, %d new tokens a job, %d s a level, clients over gRPC on loopback%n%n",
+                    String.join(" ", options), newTokens, seconds);
             System.out.printf("%-8s %10s %12s %12s %12s %12s %12s%n", "clients", "requests/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms",
                     "ITL p50 ms", "ITL p99 ms");
             for (Level l : levels) {
@@ -84,7 +90,7 @@ public final class ServeLoadBenchmark {
             running.add(CompletableFuture.runAsync(() -> {
                 int n = 0;
                 while (System.nanoTime() < end) {
-                    JobRequest request = JobRequest.newBuilder().setJobId("load-" + clients + "-" + client + "-" + n++).setText("The jury said")
+                    JobRequest request = JobRequest.newBuilder().setJobId("load-" + clients + "-" + client + "-" + n++).setTokenIds(PROMPT)
                             .setSampling(SamplingParams.newBuilder().setTemperature(0).setMaxNewTokens(newTokens)).build();
                     long submitted = System.nanoTime();
                     long[] last = {0};
