@@ -335,6 +335,7 @@ class ServeTest {
 
     @Test
     void cancellingACallOrTheJobFreesItsSequence() throws Exception {
+        double cancelledBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"cancelled\"");
         // the client takes three events and goes away: the server cancels the job
         List<JobEvent> firstThree = jobs.submit(greedy("walks-away", "The jury said", 400)).take(3).runWith(Sink.seq(), client)
                 .toCompletableFuture().get(60, TimeUnit.SECONDS);
@@ -352,10 +353,40 @@ class ServeTest {
         }
         assertEquals(0, s.getJobs(), s.toString());
         assertEquals(0, s.getLiveSequences(), "no sequence is left live: " + s);
+        assertEquals(cancelledBefore + 2, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"cancelled\""),
+                "both jobs were cancelled, not finished");
         assertTrue(s.getStagesCount() > 1 && s.getPlan().contains("sim:0"), s.toString());
         ai.convoy.proto.DeviceMemory sim0 = s.getDevicesList().stream().filter(d -> d.getDevice().equals("sim:0")).findFirst().orElseThrow();
         assertTrue(sim0.getPlannedBytes() > 0 && sim0.getUsedBytes() > 0 && sim0.getUsedBytes() <= sim0.getPlannedBytes(), sim0.toString());
         assertTrue(metric("convoy_device_memory_used_bytes", "device=\"sim:0\"") > 0, "/metrics: the memory sim:0 holds");
+    }
+
+    @Test
+    void aCallPastItsDeadlineCancelsItsJob() throws Exception {
+        double cancelledBefore = metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"cancelled\"");
+        JobServiceClient hurried = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, client)
+                .withTls(false).withDeadline(java.time.Duration.ofMillis(500)), client);
+        try {
+            // the connection made first, so that the deadline falls while the job runs
+            hurried.listModels(ai.convoy.proto.ListModelsRequest.getDefaultInstance()).toCompletableFuture().get(30, TimeUnit.SECONDS);
+            Outcome o = hurried.submit(greedy("hurried", "The jury said", 500)).runWith(Sink.seq(), client).toCompletableFuture()
+                    .handle((events, failure) -> failure == null ? new Outcome(events, null)
+                            : new Outcome(List.of(), ((io.grpc.StatusRuntimeException) (failure instanceof java.util.concurrent.CompletionException
+                                    ? failure.getCause() : failure)).getStatus())).get(60, TimeUnit.SECONDS);
+            assertTrue(o.refused() != null && o.refused().getCode() == Status.Code.DEADLINE_EXCEEDED, o.toString());
+        } finally {
+            hurried.close();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        ServerStatus s = status();
+        while ((s.getJobs() > 0 || s.getLiveSequences() > 0) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            s = status();
+        }
+        assertEquals(0, s.getJobs(), "the job ended with its call: " + s);
+        assertEquals(0, s.getLiveSequences(), s.toString());
+        assertEquals(cancelledBefore + 1, metric("convoy_requests_total", "api=\"grpc\"", "outcome=\"cancelled\""), "cancelled, not finished: "
+                + server.logText().lines().filter(l -> l.contains("hurried") || l.contains("walks-away") || l.contains("same-as-run")).toList());
     }
 
     @Test
