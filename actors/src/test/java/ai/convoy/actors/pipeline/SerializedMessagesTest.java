@@ -6,15 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.BudgetedBackend;
 import ai.convoy.proto.JobRequest;
-import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Device;
-import ai.convoy.runtime.plan.Footprint;
-import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -36,13 +32,9 @@ class SerializedMessagesTest {
     @Test
     void jobsThroughSerializedMessagesEndAsAlone() throws Exception {
         List<JobRequest> jobs = OutOfMemoryTest.jobs(12, 6, 30);
-        List<Device> devices = new ArrayList<>(StageSupervisionTest.sims(64L << 20, 64L << 20, 64L << 20));
-        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
-        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
-        Footprint footprint = Footprint.of(c, QuantizationOptions.NONE);
-        Planner.Request request = new Planner.Request(footprint, devices, Planner.Strategy.BALANCED, 8, 64, 4, java.util.Map.of());
-        Plan.Account planned = Planner.plan(request).account(devices.get(1));
-        long left = planned.weights() + planned.kvCache() / 3 + planned.workspace() / 8;
+        List<Device> devices = PipelineRuntimeTest.threeSimsAndCpu();
+        Planner.Request request = StageSupervisionTest.plan(devices);
+        long left = StageSupervisionTest.weightsAndAThirdOfTheKvCache(request, devices.get(1));
         AtomicInteger shrink = new AtomicInteger(20);
         AtomicInteger fail = new AtomicInteger(9);
         AtomicInteger sim0Loads = new AtomicInteger();

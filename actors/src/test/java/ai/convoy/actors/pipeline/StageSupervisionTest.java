@@ -66,16 +66,25 @@ class StageSupervisionTest {
         return PipelineRuntimeTest.split(c.layers(), PipelineRuntimeTest.threeSimsAndCpu().subList(0, 3));
     }
 
-    /** A plan over three simulated GPUs and the CPU, as convoy run makes one; sim:1's backend from {@code sim1}. */
-    private static PipelineRuntime planned(List<Device> devices, java.util.function.Supplier<Backend> sim1) {
+    /** A plan over the devices, as convoy run makes one: batches of 8, a context of 64, a float32 KV cache. */
+    static Planner.Request plan(List<Device> devices) {
         ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
-        Planner.Request request = new Planner.Request(Footprint.of(c, QuantizationOptions.NONE), devices, Planner.Strategy.BALANCED, 8,
-                64, 4, java.util.Map.of());
-        return PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE,
+        return new Planner.Request(Footprint.of(c, QuantizationOptions.NONE), devices, Planner.Strategy.BALANCED, 8, 64, 4, java.util.Map.of());
+    }
+
+    /** What another process leaves a device of the plan: its weights, a third of the planned KV cache and a decode step's workspace. */
+    static long weightsAndAThirdOfTheKvCache(Planner.Request request, Device device) {
+        Plan.Account planned = Planner.plan(request).account(device);
+        return planned.weights() + planned.kvCache() / 3 + planned.workspace() / 8;
+    }
+
+    /** A plan over the devices; sim:1's backend from {@code sim1}. */
+    private static PipelineRuntime planned(List<Device> devices, java.util.function.Supplier<Backend> sim1) {
+        return PipelineRuntime.start(OutOfMemoryTest.REF.dir(), plan(devices), QuantizationOptions.NONE,
                 s -> s.device().id().equals("sim:1") ? sim1.get() : PipelineRuntime.backendFor(s.device(), 4));
     }
 
-    static List<Device> sims(long... budgets) {
+    private static List<Device> sims(long... budgets) {
         List<Device> d = new ArrayList<>();
         for (int i = 0; i < budgets.length; i++) {
             d.add(new Device(Device.Kind.SIM, i, "sim", budgets[i], budgets[i]));
@@ -86,8 +95,7 @@ class StageSupervisionTest {
     @Test
     void aLostStageIsPlannedAwayAndEveryJobCompletesAsItWouldUndisturbed() throws Exception {
         List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
-        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
-        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        List<Device> devices = PipelineRuntimeTest.threeSimsAndCpu();
         try (PipelineRuntime runtime = planned(devices, AlwaysFails::new)) {
             assertTrue(runtime.stages().stream().anyMatch(s -> s.device().id().equals("sim:1")), "sim:1 holds a stage at first");
             long start = System.nanoTime();
@@ -122,13 +130,10 @@ class StageSupervisionTest {
     @Test
     void aDeviceWhoseFreeMemoryDropsBelowItsWeightsHasItsLayersPlacedElsewhere() throws Exception {
         List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 8);
-        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
-        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
+        List<Device> devices = PipelineRuntimeTest.threeSimsAndCpu();
         AtomicInteger countdown = new AtomicInteger(30);
         AtomicInteger sim1Loads = new AtomicInteger();
-        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
-        Planner.Request request = new Planner.Request(Footprint.of(c, QuantizationOptions.NONE), devices, Planner.Strategy.BALANCED, 8,
-                64, 4, java.util.Map.of());
+        Planner.Request request = plan(devices);
         try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE, s -> {
             Backend b = PipelineRuntime.backendFor(s.device(), 4);
             return s.device().id().equals("sim:1") && sim1Loads.incrementAndGet() == 1 ? new ShrinksMidRun((BudgetedBackend) b, countdown) : b;
@@ -146,14 +151,10 @@ class StageSupervisionTest {
     @Test
     void aDeviceWhoseFreeMemoryDropsTakesThePlannersLimitsForWhatIsLeftAndRunsOn() throws Exception {
         List<JobRequest> jobs = OutOfMemoryTest.jobs(JOBS, 6, 50);
-        List<Device> devices = new ArrayList<>(sims(64L << 20, 64L << 20, 64L << 20));
-        devices.add(new Device(Device.Kind.CPU, 0, "cpu", 1L << 30, 1L << 30));
-        ModelConfig c = ModelConfig.read(OutOfMemoryTest.REF.dir());
-        Footprint footprint = Footprint.of(c, QuantizationOptions.NONE);
-        Planner.Request request = new Planner.Request(footprint, devices, Planner.Strategy.BALANCED, 8, 64, 4, java.util.Map.of());
-        Plan.Account planned = Planner.plan(request).account(devices.get(1));
-        // another process leaves this one its weights, a third of the planned KV cache and the workspace of a decode step
-        long left = planned.weights() + planned.kvCache() / 3 + planned.workspace() / 8;
+        List<Device> devices = PipelineRuntimeTest.threeSimsAndCpu();
+        Planner.Request request = plan(devices);
+        Footprint footprint = request.model();
+        long left = weightsAndAThirdOfTheKvCache(request, devices.get(1));
         AtomicInteger countdown = new AtomicInteger(30);
         try (PipelineRuntime runtime = PipelineRuntime.start(OutOfMemoryTest.REF.dir(), request, QuantizationOptions.NONE, s -> {
             Backend b = PipelineRuntime.backendFor(s.device(), 4);
