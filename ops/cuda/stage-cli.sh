@@ -16,23 +16,9 @@ find_java25
 mvn -q -B -Dstyle.color=never -DskipTests package >&2
 rm -rf .device/cli && mkdir -p .device/cli
 cp actors/target/convoy-actors-*.jar actors/target/lib/*.jar .device/cli/
-# stored (uncompressed) jars let xz compress across them
-python3 - .device/cli <<'PY'
-import sys, zipfile, pathlib, shutil
-for j in pathlib.Path(sys.argv[1]).glob('*.jar'):
-    # the gRPC client's transport: no benchmark or run on the GPU machine calls a server
-    if j.name.startswith('grpc-netty-shaded'):
-        j.unlink()
-        continue
-    t = j.with_suffix('.stored')
-    with zipfile.ZipFile(j) as src, zipfile.ZipFile(t, 'w', zipfile.ZIP_STORED) as dst:
-        for i in src.infolist():
-            if i.filename.endswith('convoy.fatbin') or '/default-model/' in i.filename:
-                continue
-            dst.writestr(i, src.read(i.filename), compress_type=zipfile.ZIP_STORED)
-    shutil.move(t, j)
-PY
-tar -C .device -cf - cli | xz -9 -T2 > .device/cli.tar.xz
-rm -rf .device/cli .device/app.tar.xz
+# the gRPC client's transport: no benchmark or run on the GPU machine calls a server
+rm -f .device/cli/grpc-netty-shaded-*.jar
+ops/cuda/pack-cli.sh .device/cli cli
+rm -f .device/app.tar.xz
 ops/cuda/cublas-bridge.sh .device/bridge/libcublas.so.12 >&2
 echo "staged the command line: $(du -cb .device/jre.tar.xz .device/cli.tar.xz | tail -1 | cut -f1) bytes"

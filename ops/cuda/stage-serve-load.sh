@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Stages convoy serve and its load client (ops/bench/serve-load's ServeLoadBenchmark) for the GPU machine:
-# .device/load.tar.xz beside the JRE that ../shared/device/stage.sh makes, the fatbin and the built-in model left out of
-# the jars (the source tree carried beside them holds the fatbin). Then move the built-in model, the tokenizers and the
+# .device/load.tar.xz beside the JRE that ../shared/device/stage.sh makes (ops/cuda/pack-cli.sh). Then move the built-in model, the tokenizers and the
 # parity models out of the tree for the call (the device tool carries 64 MiB in all), call the device tool with carry
 # [".device/jre.tar.xz", ".device/load.tar.xz", ".device/bridge"] and `bash ops/cuda/serve-load-on-gpu.sh`.
 set -euo pipefail
@@ -20,18 +19,7 @@ cp actors/target/convoy-actors-*.jar actors/target/lib/*.jar .device/load/cli/
 for a in org/junit/jupiter/junit-jupiter-api org/opentest4j/opentest4j org/apiguardian/apiguardian-api; do
   cp "$(ls ~/.m2/repository/$a/*/*.jar | grep -v sources | tail -1)" .device/load/cli/
 done
-python3 - .device/load/cli <<'PY'
-import sys, zipfile, pathlib, shutil
-for j in pathlib.Path(sys.argv[1]).glob('*.jar'):
-    t = j.with_suffix('.stored')
-    with zipfile.ZipFile(j) as src, zipfile.ZipFile(t, 'w', zipfile.ZIP_STORED) as dst:
-        for i in src.infolist():
-            if i.filename.endswith('convoy.fatbin') or '/default-model/' in i.filename:
-                continue
-            dst.writestr(i, src.read(i.filename), compress_type=zipfile.ZIP_STORED)
-    shutil.move(t, j)
-PY
-tar -C .device/load -cf - cli | xz -9 -T4 > .device/load.tar.xz
-rm -rf .device/load
+ops/cuda/pack-cli.sh .device/load/cli load
+rmdir .device/load
 ops/cuda/cublas-bridge.sh .device/bridge/libcublas.so.12 >&2
 echo "staged convoy serve and its load client: $(du -cb .device/jre.tar.xz .device/load.tar.xz | tail -1 | cut -f1) bytes"
