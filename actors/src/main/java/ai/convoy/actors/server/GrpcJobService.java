@@ -1,8 +1,6 @@
 package ai.convoy.actors.server;
 
-import ai.convoy.actors.pipeline.Coordinator;
 import ai.convoy.actors.pipeline.PipelineRuntime;
-import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.CancelJob;
 import ai.convoy.proto.CancelReply;
 import ai.convoy.proto.Failed;
@@ -17,7 +15,6 @@ import ai.convoy.proto.StageStatus;
 import ai.convoy.proto.StatusRequest;
 import ai.convoy.runtime.model.ModelConfig;
 import io.grpc.Status;
-import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -152,21 +149,15 @@ final class GrpcJobService implements JobService {
     @Override
     public CompletionStage<ServerStatus> getStatus(StatusRequest in) {
         return CompletableFuture.supplyAsync(() -> {
-            Coordinator.Load load = runtime.load();
-            ServerStatus.Builder status = ServerStatus.newBuilder().setJobs(admission.held()).setQueued(load.waitingJobs())
-                    .setLiveSequences(load.liveSequences()).setMaxQueue(admission.maxJobs()).setPlan(runtime.placement());
-            List<PipelineRuntime.StageSpec> specs = runtime.stages();
-            List<StageActor.StageStats> stats = runtime.stats();
-            Map<String, Long> planned = runtime.plannedBytes();
-            Map<String, Long> held = new java.util.LinkedHashMap<>();
-            for (int i = 0; i < stats.size(); i++) {
-                String device = i < specs.size() ? specs.get(i).device().id() : "";
-                status.addStages(StageStatus.newBuilder().setName(stats.get(i).name()).setDevice(device).setBusyFraction(stats.get(i).utilisation()));
-                // each stage has a backend of its own: a device holds what its stages hold
-                held.merge(device, stats.get(i).heldBytes(), (a, b) -> a < 0 || b < 0 ? -1 : a + b);
+            PipelineSnapshot now = PipelineSnapshot.of(runtime);
+            ServerStatus.Builder status = ServerStatus.newBuilder().setJobs(admission.held()).setQueued(now.load().waitingJobs())
+                    .setLiveSequences(now.load().liveSequences()).setMaxQueue(admission.maxJobs()).setPlan(now.placement());
+            for (int i = 0; i < now.stats().size(); i++) {
+                status.addStages(StageStatus.newBuilder().setName(now.stats().get(i).name()).setDevice(now.deviceOf(i))
+                        .setBusyFraction(now.stats().get(i).utilisation()));
             }
-            held.forEach((device, bytes) -> status.addDevices(ai.convoy.proto.DeviceMemory.newBuilder().setDevice(device)
-                    .setPlannedBytes(planned.getOrDefault(device, -1L)).setUsedBytes(bytes)));
+            now.heldBytes().forEach((device, bytes) -> status.addDevices(ai.convoy.proto.DeviceMemory.newBuilder().setDevice(device)
+                    .setPlannedBytes(now.plannedBytes().getOrDefault(device, -1L)).setUsedBytes(bytes)));
             return status.build();
         });
     }

@@ -298,7 +298,6 @@ final class OpenAiHttp {
             case TOKENS -> {
                 String out = completion.stops.offer(event.getTokens().getText());
                 completion.text.append(out);
-                completion.pending.append(out);
                 if (completion.stops.stopped() && completion.stopRequested.compareAndSet(false, true)) {
                     runtime.cancel(job.getJobId());
                 }
@@ -307,7 +306,6 @@ final class OpenAiHttp {
                 Done done = event.getDone();
                 String rest = completion.stops.flush();
                 completion.text.append(rest);
-                completion.pending.append(rest);
                 completion.completionTokens = done.getUsage().getGeneratedTokens();
                 completion.finishReason = completion.stops.stopped() || done.getReason() == Done.Reason.STOP_TOKEN ? "stop" : "length";
             }
@@ -361,9 +359,9 @@ final class OpenAiHttp {
                 out.complete();
                 return;
             }
-            if (!completion.pending.isEmpty()) {
-                out.offer(sse(completion.chunk(completion.pending.toString(), false)));
-                completion.pending.setLength(0);
+            if (completion.streamed < completion.text.length()) {
+                out.offer(sse(completion.chunk(completion.text.substring(completion.streamed), false)));
+                completion.streamed = completion.text.length();
             }
             if (last) {
                 ended.set(true);
@@ -392,7 +390,8 @@ final class OpenAiHttp {
         final StopStrings stops;
         final long created = System.currentTimeMillis() / 1000;
         final StringBuilder text = new StringBuilder();
-        final StringBuilder pending = new StringBuilder();
+        // how much of the text has gone out in chunks
+        int streamed;
         final AtomicBoolean stopRequested = new AtomicBoolean();
         int promptTokens;
         int completionTokens;

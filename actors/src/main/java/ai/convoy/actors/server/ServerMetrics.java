@@ -1,7 +1,6 @@
 package ai.convoy.actors.server;
 
 import ai.convoy.actors.pipeline.PipelineRuntime;
-import ai.convoy.actors.pipeline.StageActor;
 import ai.convoy.proto.JobEvent;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -10,7 +9,6 @@ import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
-import java.util.List;
 import java.util.function.Consumer;
 import java.util.function.ToDoubleFunction;
 import org.slf4j.Logger;
@@ -29,8 +27,12 @@ final class ServerMetrics {
     private final Counter generatedTokens;
     private final Timer firstToken;
     private final Timer betweenTokens;
+    private final PipelineRuntime runtime;
+    // what the pipeline's gauges read: taken at each scrape
+    private volatile PipelineSnapshot now;
 
     ServerMetrics(PipelineRuntime runtime, Admission admission) {
+        this.runtime = runtime;
         promptTokens = Counter.builder("convoy.prompt.tokens").description("Prompt tokens of accepted jobs").register(registry);
         generatedTokens = Counter.builder("convoy.generated.tokens").description("Tokens generated").register(registry);
         firstToken = Timer.builder("convoy.time.to.first.token").description("From a job's arrival to its first token")
@@ -39,46 +41,36 @@ final class ServerMetrics {
                 .publishPercentileHistogram().register(registry);
         Gauge.builder("convoy.jobs.held", admission, Admission::held).description("Jobs admitted and not ended, waiting or running")
                 .register(registry);
-        gauge("convoy.jobs.waiting", "Jobs waiting for a place in the batch", runtime, r -> r.load().waitingJobs());
-        gauge("convoy.sequences.live", "Sequences being generated", runtime, r -> r.load().liveSequences());
-        gauge("convoy.memory.replans", "Out-of-memory events that changed the limits", runtime, r -> r.limits().replans().size());
-        FunctionCounter.builder("convoy.stage.restarts", runtime, r -> r.load().stageRestarts()).description("Stage restarts after a failure")
+        now = PipelineSnapshot.of(runtime);
+        gauge("convoy.jobs.waiting", "Jobs waiting for a place in the batch", s -> s.load().waitingJobs());
+        gauge("convoy.sequences.live", "Sequences being generated", s -> s.load().liveSequences());
+        gauge("convoy.memory.replans", "Out-of-memory events that changed the limits", s -> s.limits().replans().size());
+        FunctionCounter.builder("convoy.stage.restarts", this, m -> m.now.load().stageRestarts()).description("Stage restarts after a failure")
                 .register(registry);
-        FunctionCounter.builder("convoy.replacements", runtime, r -> r.load().replacements())
+        FunctionCounter.builder("convoy.replacements", this, m -> m.now.load().replacements())
                 .description("Placements of the model after a lost stage or a device with less memory").register(registry);
-        FunctionCounter.builder("convoy.replayed.sequences", runtime, r -> r.load().replayedSequences())
+        FunctionCounter.builder("convoy.replayed.sequences", this, m -> m.now.load().replayedSequences())
                 .description("Sequences replayed from their tokens after their caches were lost").register(registry);
-        List<PipelineRuntime.StageSpec> specs = runtime.stages();
-        runtime.plannedBytes().forEach((device, bytes) -> {
-            Gauge.builder("convoy.device.memory.planned", () -> bytes).tag("device", device).baseUnit("bytes")
-                    .description("Bytes the plan gives the device").register(registry);
-            Gauge.builder("convoy.device.memory.used", runtime, r -> {
-                List<StageActor.StageStats> now = r.stats();
-                long held = 0;
-                for (int i = 0; i < now.size() && i < specs.size(); i++) {
-                    if (specs.get(i).device().id().equals(device)) {
-                        held += Math.max(0, now.get(i).heldBytes());
-                    }
-                }
-                return held;
-            }).tag("device", device).baseUnit("bytes").description("Bytes the device's stages hold now").register(registry);
+        now.plannedBytes().forEach((device, bytes) -> {
+            Gauge.builder("convoy.device.memory.planned", this, m -> m.now.plannedBytes().getOrDefault(device, -1L)).tag("device", device)
+                    .baseUnit("bytes").description("Bytes the plan gives the device").register(registry);
+            Gauge.builder("convoy.device.memory.used", this, m -> Math.max(0, m.now.heldBytes().getOrDefault(device, 0L))).tag("device", device)
+                    .baseUnit("bytes").description("Bytes the device's stages hold now").register(registry);
         });
-        List<StageActor.StageStats> stages = runtime.stats();
-        for (int i = 0; i < stages.size(); i++) {
+        for (int i = 0; i < now.stats().size(); i++) {
             int stage = i;
-            Gauge.builder("convoy.stage.busy", runtime, r -> {
-                List<StageActor.StageStats> now = r.stats();
-                return stage < now.size() ? now.get(stage).utilisation() : Double.NaN;
-            }).tag("stage", stages.get(i).name()).description("Time a stage spent computing over its time alive").register(registry);
+            Gauge.builder("convoy.stage.busy", this, m -> stage < m.now.stats().size() ? m.now.stats().get(stage).utilisation() : Double.NaN)
+                    .tag("stage", now.stats().get(i).name()).description("Time a stage spent computing over its time alive").register(registry);
         }
     }
 
-    private void gauge(String name, String description, PipelineRuntime runtime, ToDoubleFunction<PipelineRuntime> value) {
-        Gauge.builder(name, runtime, value).description(description).register(registry);
+    private void gauge(String name, String description, ToDoubleFunction<PipelineSnapshot> value) {
+        Gauge.builder(name, this, m -> value.applyAsDouble(m.now)).description(description).register(registry);
     }
 
-    /** The Prometheus text exposition. */
-    String scrape() {
+    /** The Prometheus text exposition, the pipeline asked once for all its gauges. */
+    synchronized String scrape() {
+        now = PipelineSnapshot.of(runtime);
         return registry.scrape();
     }
 
