@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (after ops/cuda/stage-serve-load.sh): a Llama-3-8B-shaped checkpoint of random weights,
-# quantized to NF4, then `convoy bench` at batch 1, 8 and 32 and convoy serve under the same numbers of gRPC clients
+# quantized to NF4, then `convoy bench` at batch 1, 8 and 64 and convoy serve under the same numbers of gRPC clients
 # (ops/bench/serve-load), so that jobs through the server can be set against the bench's decode tokens/s. Tables go to
 # $OUT/bench.txt and $OUT/serve.txt.
 set -u
@@ -10,8 +10,8 @@ J="/tmp/jre/bin/java --enable-native-access=ALL-UNNAMED --add-modules jdk.incuba
 C="$J ai.convoy.actors.cli.Convoy"
 date; $C synthesize --shape llama3-8b --out /tmp/m8 2>&1 | tail -1; date
 $C quantize --model /tmp/m8 --out /tmp/m8nf4 2>&1 | tail -1; date; rm -rf /tmp/m8
-$C bench --shape llama3-8b --devices cuda:0 --batch-sizes 1,8,32 --prompt-len 32 --gen-len 128 2>&1 | grep -v "^WARN\|INFO" \
+$C bench --shape llama3-8b --devices cuda:0 --batch-sizes 1,8,64 --prompt-len 32 --gen-len 128 2>&1 | grep -v "^WARN\|INFO" \
   | tee "${OUT:-/tmp}/bench.txt" | tail -8
-$J ai.convoy.actors.server.ServeLoadBenchmark 15 128 1,8,32 --model /tmp/m8nf4 --devices cuda:0 2>&1 | grep -v "^WARN\|INFO\|^\[" \
+$J ai.convoy.actors.server.ServeLoadBenchmark 15 128 1,8,64 --model /tmp/m8nf4 --devices cuda:0 2>&1 | grep -v "^WARN\|INFO\|^\[" \
   | tee "${OUT:-/tmp}/serve.txt" | tail -8
 date

@@ -1,9 +1,6 @@
 package ai.convoy.actors.cli;
 
-import ai.convoy.runtime.generate.Generator;
-import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
-import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -13,22 +10,21 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A conversation on the terminal: each user line is added to the history, rendered, and answered by streaming. */
+/** A conversation on the terminal: each user line joins the history, and the assistant's answer streams back and joins it too. */
 final class ChatSession {
-    private final Generator generator;
-    private final Tokenizer tokenizer;
-    private final ChatTemplate template;
-    private final SamplingParams params;
+    /** Answers a conversation: the model in this process or on a server. */
+    interface Assistant {
+        /** Prints the answer to the conversation so far as it comes, and returns its whole text. */
+        String answer(List<ChatTemplate.Message> history, PrintWriter out);
+    }
+
+    private final Assistant assistant;
     private final PrintWriter out;
     private final PrintWriter err;
     private final List<ChatTemplate.Message> history = new ArrayList<>();
 
-    ChatSession(Generator generator, Tokenizer tokenizer, ChatTemplate template, SamplingParams params, String system,
-                PrintWriter out, PrintWriter err) {
-        this.generator = generator;
-        this.tokenizer = tokenizer;
-        this.template = template;
-        this.params = params;
+    ChatSession(Assistant assistant, String system, PrintWriter out, PrintWriter err) {
+        this.assistant = assistant;
         this.out = out;
         this.err = err;
         if (system != null) {
@@ -58,17 +54,10 @@ final class ChatSession {
                 continue;
             }
             history.add(new ChatTemplate.Message("user", line));
-            int[] prompt = tokenizer.encode(template.render(history, true), false);
-            Generator.validate(generator.config(), prompt);
-            TokenPrinter printer = TokenPrinter.of(tokenizer, out);
-            generator.generate(List.of(new Generator.Request(prompt, params)), (sequence, token) -> {
-                if (!params.stopTokenIds().contains(token)) {
-                    printer.print(token);
-                }
-            });
+            String answer = assistant.answer(List.copyOf(history), out);
             out.println();
             out.flush();
-            history.add(new ChatTemplate.Message("assistant", printer.text()));
+            history.add(new ChatTemplate.Message("assistant", answer));
         }
     }
 }

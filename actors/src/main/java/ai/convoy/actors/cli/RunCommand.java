@@ -10,6 +10,7 @@ import ai.convoy.runtime.model.EmbeddedModel;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.ChatPrompt;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
@@ -110,18 +111,19 @@ final class RunCommand implements Callable<Integer> {
             if (batchSize != null && batchSize < 0) {
                 throw new ConvoyException("--batch-size must be 0 (detect) or positive, got " + batchSize);
             }
-            PipelineRun.run(dir, config, options, planOptions, prompts, samplingParams(Model.eosTokenIds(dir, config), tokenizer, null),
+            PipelineRun.run(dir, config, options, planOptions, prompts, sampling.params(Model.eosTokenIds(dir, config)),
                     tokenizer, batchSize == null ? Integer.MAX_VALUE : batchSize, stats, printIds, logitsOut, startNotice, out, err);
             return 0;
         }
-        ChatTemplate chatTemplate = isChat() ? ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
-                "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")) : null;
+        List<Integer> eos = Model.eosTokenIds(dir, config);
+        ChatPrompt chat = isChat() ? ChatPrompt.of(ChatTemplate.load(dir).orElseThrow(() -> ConvoyException.in(dir,
+                "no chat template (tokenizer_config.json chat_template or chat_template.jinja); use --prompt")), tokenizer, eos) : null;
         int[] promptIds = isChat() ? null : promptIds(config, tokenizer);
         int context = planOptions.context(config);
         if (promptIds != null) {
             Generator.validate(config.withMaxPositions(context), promptIds);
         }
-        SamplingParams params = samplingParams(Model.eosTokenIds(dir, config), tokenizer, chatTemplate);
+        SamplingParams params = sampling.params(chat != null ? chat.stopTokenIds() : eos);
         if (startNotice != null) {
             err.println(startNotice);
         }
@@ -130,7 +132,17 @@ final class RunCommand implements Callable<Integer> {
             reportLoad(err, model, options, (System.nanoTime() - loadStart) / 1e9);
             Generator generator = new Generator(model.transformer(), context);
             if (isChat()) {
-                new ChatSession(generator, tokenizer, chatTemplate, params, system, out, err).run();
+                new ChatSession((history, printTo) -> {
+                    int[] ids = chat.encode(history);
+                    Generator.validate(generator.config(), ids);
+                    TokenPrinter printer = TokenPrinter.of(tokenizer, printTo);
+                    generator.generate(List.of(new Generator.Request(ids, params)), (sequence, token) -> {
+                        if (!params.stopTokenIds().contains(token)) {
+                            printer.print(token);
+                        }
+                    });
+                    return printer.text();
+                }, system, out, err).run();
                 return 0;
             }
             PrintWriter stream = printIds ? err : out;
@@ -258,15 +270,6 @@ final class RunCommand implements Callable<Integer> {
         }
         startNotice = "convoy: no prompt given: starting from the beginning-of-sequence token " + bos;
         return new int[] {bos};
-    }
-
-    /** Stops at the given ids, else at the model's eos ids and the chat template's end-of-turn token. */
-    private SamplingParams samplingParams(List<Integer> eosTokenIds, Tokenizer tokenizer, ChatTemplate chat) {
-        List<Integer> stops = new ArrayList<>(eosTokenIds);
-        if (chat != null && tokenizer != null) {
-            tokenizer.id(chat.eosToken()).filter(id -> !stops.contains(id)).ifPresent(stops::add);
-        }
-        return sampling.params(stops);
     }
 
     private static void summarize(PrintWriter err, int promptTokens, Generator.Result result, long start, long firstToken, long end) {

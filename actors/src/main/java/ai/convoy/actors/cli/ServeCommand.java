@@ -10,6 +10,7 @@ import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.runtime.tokenizer.ChatPrompt;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
@@ -111,7 +112,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
-                     config.withMaxPositions(request.maxContext()), ChatTemplate.load(dir), token, Tokenizer.existsIn(dir) ? Optional.of(Tokenizer.load(dir)) : Optional.empty(), tls))) {
+                     config.withMaxPositions(request.maxContext()), chatPrompt(dir, config), token, Tokenizer.existsIn(dir), tls))) {
             err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (%sat most %d jobs held); SIGTERM or SIGINT drains and stops%n",
                     modelId, bind, server.grpcPort(), bind, server.httpPort(), tls != null ? "TLS; " : "", maxQueue);
             err.flush();
@@ -123,5 +124,14 @@ final class ServeCommand implements Callable<Integer> {
             err.flush();
         }
         return 0;
+    }
+
+    /** The model's chat template with its tokenizer and stop ids, when it has both. */
+    static Optional<ChatPrompt> chatPrompt(Path dir, ModelConfig config) {
+        Optional<ChatTemplate> template = ChatTemplate.load(dir);
+        if (template.isEmpty() || !Tokenizer.existsIn(dir)) {
+            return Optional.empty();
+        }
+        return Optional.of(ChatPrompt.of(template.get(), Tokenizer.load(dir), Model.eosTokenIds(dir, config)));
     }
 }

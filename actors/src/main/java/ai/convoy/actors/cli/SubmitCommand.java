@@ -1,5 +1,7 @@
 package ai.convoy.actors.cli;
 
+import ai.convoy.proto.Chat;
+import ai.convoy.proto.ChatMessage;
 import ai.convoy.proto.Failed;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
@@ -10,6 +12,7 @@ import ai.convoy.proto.TokenIds;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Utf8Text;
 import ai.convoy.runtime.generate.SamplingParams;
+import ai.convoy.runtime.tokenizer.ChatTemplate;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -60,7 +63,13 @@ final class SubmitCommand implements Callable<Integer> {
 
         @Option(names = "--prompts-file", paramLabel = "FILE", description = "One job per line, run concurrently.")
         Path promptsFile;
+
+        @Option(names = "--chat", description = "A conversation on the terminal through the server's chat template; /exit or end of input stops.")
+        boolean chat;
     }
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "With --chat: a system message to start the conversation.")
+    String systemMessage;
 
     @Mixin
     SamplingOptions sampling;
@@ -79,7 +88,10 @@ final class SubmitCommand implements Callable<Integer> {
         }
         // the server stops at its model's eos ids unless the job names its own
         SamplingParams params = sampling.params(List.of());
-        List<PipelineRun.NumberedJob> jobs = jobs(params);
+        if (systemMessage != null && !prompt.chat) {
+            throw new ConvoyException("--system goes with --chat");
+        }
+        List<PipelineRun.NumberedJob> jobs = prompt.chat ? List.of() : jobs(params);
         String authorization = authTokenFile == null ? null : "Bearer " + ai.convoy.actors.server.BearerToken.firstLine(authTokenFile);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
@@ -95,11 +107,39 @@ final class SubmitCommand implements Callable<Integer> {
             ModelInfo model = call(() -> listing.invoke(ListModelsRequest.getDefaultInstance()).toCompletableFuture()
                     .get(CONNECT_SECONDS, TimeUnit.SECONDS)).getModels(0);
             PipelineRun.Submitter submitter = (request, events) -> submit(client, system, authorization, request, events);
-            PipelineRun.runJobs(submitter, jobs, model.getHasTokenizer(), printIds, null, out, err).requireAllDone();
+            if (prompt.chat) {
+                new ChatSession((history, printTo) -> answer(submitter, history, params, printTo), systemMessage, out, err).run();
+            } else {
+                PipelineRun.runJobs(submitter, jobs, model.getHasTokenizer(), printIds, null, out, err).requireAllDone();
+            }
         } finally {
             system.terminate();
         }
         return 0;
+    }
+
+    /** The server's answer to the conversation, printed as it streams; a failed answer ends the chat with its reason. */
+    private static String answer(PipelineRun.Submitter submitter, List<ChatTemplate.Message> history, SamplingParams params, PrintWriter out) {
+        Chat.Builder chat = Chat.newBuilder();
+        history.forEach(m -> chat.addMessages(ChatMessage.newBuilder().setRole(m.role()).setContent(m.content())));
+        StringBuilder text = new StringBuilder();
+        JobEvent last = submitter.submit(PipelineRun.numbered(0, JobRequest.newBuilder().setChat(chat), params).toBuilder().setJobId(uniqueId(0))
+                .build(), e -> {
+                    if (e.hasTokens()) {
+                        text.append(e.getTokens().getText());
+                        out.print(e.getTokens().getText());
+                        out.flush();
+                    }
+                }).join();
+        if (last.hasFailed()) {
+            throw new ConvoyException(last.getFailed().getMessage());
+        }
+        return text.toString();
+    }
+
+    /** A job id no other client of the server uses: the server refuses a second running job of the same id. */
+    private static String uniqueId(int number) {
+        return "submit-" + java.util.UUID.randomUUID() + "-" + number;
     }
 
     /** A call's answer, or its failure as one line naming the server. */
@@ -166,7 +206,7 @@ final class SubmitCommand implements Callable<Integer> {
                 }
                 job.setTokenIds(ids);
             }
-            return List.of(new PipelineRun.NumberedJob(0, PipelineRun.numbered(0, job, params)));
+            return List.of(new PipelineRun.NumberedJob(0, PipelineRun.numbered(0, job, params).toBuilder().setJobId(uniqueId(0)).build()));
         }
         List<PipelineRun.NumberedJob> jobs = new ArrayList<>();
         try (InputStream stream = new java.io.BufferedInputStream(Files.newInputStream(prompt.promptsFile))) {
@@ -174,7 +214,8 @@ final class SubmitCommand implements Callable<Integer> {
             for (String line = lines.next(); line != null; line = lines.next()) {
                 if (!line.isBlank()) {
                     int number = (int) lines.lineNumber();
-                    jobs.add(new PipelineRun.NumberedJob(number, PipelineRun.numbered(number, JobRequest.newBuilder().setText(line), params)));
+                    jobs.add(new PipelineRun.NumberedJob(number, PipelineRun.numbered(number, JobRequest.newBuilder().setText(line), params)
+                            .toBuilder().setJobId(uniqueId(number)).build()));
                 }
             }
         } catch (IOException e) {

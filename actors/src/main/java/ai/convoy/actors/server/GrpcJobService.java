@@ -13,6 +13,7 @@ import ai.convoy.proto.ModelList;
 import ai.convoy.proto.ServerStatus;
 import ai.convoy.proto.StageStatus;
 import ai.convoy.proto.StatusRequest;
+import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.ModelConfig;
 import io.grpc.Status;
 import java.util.Map;
@@ -47,11 +48,13 @@ final class GrpcJobService implements JobService {
     private final ModelConfig config;
     private final ServerMetrics metrics;
     private final boolean hasTokenizer;
+    private final ChatJobs chatJobs;
     private final Map<String, Stream> streams = new ConcurrentHashMap<>();
 
     GrpcJobService(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config,
-                   boolean hasTokenizer) {
+                   boolean hasTokenizer, ChatJobs chatJobs) {
         this.hasTokenizer = hasTokenizer;
+        this.chatJobs = chatJobs;
         this.runtime = runtime;
         this.admission = admission;
         this.metrics = metrics;
@@ -69,7 +72,13 @@ final class GrpcJobService implements JobService {
             metrics.refused(API, "invalid");
             return Source.failed(status(Status.INVALID_ARGUMENT, "unknown model " + in.getModel() + ": this server serves " + modelId));
         }
-        JobRequest request = in.getJobId().isEmpty() ? in.toBuilder().setJobId(UUID.randomUUID().toString()).build() : in;
+        JobRequest request;
+        try {
+            request = chatJobs.resolve(in.getJobId().isEmpty() ? in.toBuilder().setJobId(UUID.randomUUID().toString()).build() : in);
+        } catch (ConvoyException e) {
+            metrics.refused(API, "invalid");
+            return Source.failed(status(Status.INVALID_ARGUMENT, e.getMessage()));
+        }
         String id = request.getJobId();
         switch (admission.admit()) {
             case FULL -> {

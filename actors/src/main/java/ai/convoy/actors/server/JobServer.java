@@ -4,11 +4,10 @@ import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.proto.JobServiceHandlerFactory;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.tokenizer.ChatPrompt;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthHandlerFactory;
-import ai.convoy.runtime.tokenizer.ChatTemplate;
-import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -32,13 +31,13 @@ import org.apache.pekko.stream.javadsl.Source;
 public final class JobServer implements AutoCloseable {
     /**
      * @param maxJobs      jobs held at once, waiting or running (--max-queue), over both APIs
-     * @param chatTemplate the model's, for /v1/chat/completions
+     * @param chat         the model's chat template with its tokenizer, for chat jobs over both APIs
      * @param token        the token every call must carry, or null: none needed
-     * @param tokenizer    the model's, if it has one: prompts may be text
+     * @param hasTokenizer whether the model has a tokenizer: prompts may be text
      * @param tls          both ports serve TLS with it, or null: plain text
      */
     public record Settings(String bind, int grpcPort, int httpPort, int maxJobs, String modelId, ModelConfig config,
-                           Optional<ChatTemplate> chatTemplate, BearerToken token, Optional<Tokenizer> tokenizer, javax.net.ssl.SSLContext tls) {
+                           Optional<ChatPrompt> chat, BearerToken token, boolean hasTokenizer, javax.net.ssl.SSLContext tls) {
     }
 
     private final Admission admission;
@@ -50,13 +49,14 @@ public final class JobServer implements AutoCloseable {
     private JobServer(PipelineRuntime runtime, Settings settings) {
         this.admission = new Admission(settings.maxJobs());
         ServerMetrics metrics = new ServerMetrics(runtime, admission);
-        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config(), settings.tokenizer().isPresent());
+        ChatJobs chatJobs = new ChatJobs(settings.chat(), settings.modelId());
+        this.jobs = new GrpcJobService(runtime, admission, metrics, settings.modelId(), settings.config(), settings.hasTokenizer(), chatJobs);
         BearerToken token = settings.token();
         Function<HttpRequest, CompletionStage<HttpResponse>> grpcCalls = ServiceHandler.concatOrNotFound(
                 JobServiceHandlerFactory.partial(jobs, ai.convoy.proto.JobService.name, runtime.system()),
                 HealthHandlerFactory.partial(new Health(), io.grpc.health.v1.Health.name, runtime.system()));
         this.grpc = bind(runtime, settings, settings.grpcPort(), "gRPC", token == null ? grpcCalls : token.guardGrpc(grpcCalls, runtime.system()));
-        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), settings.chatTemplate(), settings.tokenizer());
+        OpenAiHttp openAi = new OpenAiHttp(runtime, admission, metrics, settings.modelId(), settings.config(), chatJobs);
         Function<HttpRequest, CompletionStage<HttpResponse>> httpCalls = request -> request.getUri().path().equals("/metrics")
                 ? CompletableFuture.supplyAsync(() -> HttpResponse.create().withEntity(
                         org.apache.pekko.http.javadsl.model.ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()))

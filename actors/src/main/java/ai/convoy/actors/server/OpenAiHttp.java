@@ -1,6 +1,8 @@
 package ai.convoy.actors.server;
 
 import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.proto.Chat;
+import ai.convoy.proto.ChatMessage;
 import ai.convoy.proto.Done;
 import ai.convoy.proto.Failed;
 import ai.convoy.proto.JobEvent;
@@ -9,8 +11,6 @@ import ai.convoy.proto.SamplingParams;
 import ai.convoy.proto.TokenIds;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.ModelConfig;
-import ai.convoy.runtime.tokenizer.ChatTemplate;
-import ai.convoy.runtime.tokenizer.Tokenizer;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -54,20 +54,16 @@ final class OpenAiHttp {
     private final Admission admission;
     private final String modelId;
     private final ModelConfig config;
-    private final ChatTemplate chatTemplate;
-    private final Tokenizer tokenizer;
+    private final ChatJobs chatJobs;
     private final ServerMetrics metrics;
 
-    /** @param tokenizer the model's, which encodes a rendered chat as the template wrote it (its special tokens included) */
-    OpenAiHttp(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config,
-               Optional<ChatTemplate> chatTemplate, Optional<Tokenizer> tokenizer) {
-        this.tokenizer = tokenizer.orElse(null);
+    OpenAiHttp(PipelineRuntime runtime, Admission admission, ServerMetrics metrics, String modelId, ModelConfig config, ChatJobs chatJobs) {
+        this.chatJobs = chatJobs;
         this.runtime = runtime;
         this.admission = admission;
         this.metrics = metrics;
         this.modelId = modelId;
         this.config = config;
-        this.chatTemplate = chatTemplate.orElse(null);
     }
 
     /** A request the API refuses: its status, OpenAI's error type and code, and one line saying what is wrong. */
@@ -143,11 +139,7 @@ final class OpenAiHttp {
         }
         JobRequest.Builder job = JobRequest.newBuilder().setJobId((chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID());
         if (chat) {
-            TokenIds.Builder ids = TokenIds.newBuilder();
-            for (int id : tokenizer.encode(renderChat(body.get("messages")), false)) {
-                ids.addIds(id);
-            }
-            job.setTokenIds(ids);
+            job.setChat(messages(body.get("messages")));
         } else {
             prompt(body.get("prompt"), job);
         }
@@ -178,7 +170,12 @@ final class OpenAiHttp {
                 sampling.addStopTokenIds(id.asInt());
             });
         }
-        return job.setSampling(sampling).build();
+        job.setSampling(sampling);
+        try {
+            return chatJobs.resolve(job.build());
+        } catch (ConvoyException e) {
+            throw ApiError.invalid(e.getMessage());
+        }
     }
 
     private void prompt(JsonNode prompt, JobRequest.Builder job) {
@@ -207,25 +204,18 @@ final class OpenAiHttp {
         throw ApiError.invalid("prompt must be a string, or an array of token ids (one prompt per request)");
     }
 
-    private String renderChat(JsonNode messages) {
+    private static Chat messages(JsonNode messages) {
         if (messages == null || !messages.isArray() || messages.isEmpty()) {
             throw ApiError.invalid("messages is required: an array of {role, content}");
         }
-        if (chatTemplate == null || tokenizer == null) {
-            throw ApiError.invalid("the model '" + modelId + "' has no chat template: use /v1/completions");
-        }
-        List<ChatTemplate.Message> list = new ArrayList<>();
+        Chat.Builder chat = Chat.newBuilder();
         for (JsonNode m : messages) {
             if (!m.path("role").isTextual() || !m.path("content").isTextual()) {
                 throw ApiError.invalid("each message needs a role and a content, both strings: " + m);
             }
-            list.add(new ChatTemplate.Message(m.get("role").asText(), m.get("content").asText()));
+            chat.addMessages(ChatMessage.newBuilder().setRole(m.get("role").asText()).setContent(m.get("content").asText()));
         }
-        try {
-            return chatTemplate.render(list, true);
-        } catch (ConvoyException e) {
-            throw ApiError.invalid("the chat template refused the messages: " + e.getMessage());
-        }
+        return chat.build();
     }
 
     private static double number(JsonNode body, String field, double otherwise) {

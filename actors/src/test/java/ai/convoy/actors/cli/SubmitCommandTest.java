@@ -3,6 +3,7 @@ package ai.convoy.actors.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.convoy.actors.server.ServeChatTest;
 import ai.convoy.actors.server.ServerProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -86,5 +87,38 @@ class SubmitCommandTest {
         CliRun badAddress = CliRun.of("submit", "--server", "nowhere", "--prompt", "hi");
         assertEquals(2, badAddress.exitCode());
         assertEquals(1, badAddress.err().strip().lines().count(), badAddress.err());
+    }
+
+    @Test
+    void aChatPrintsAsConvoyRunsChat() throws Exception {
+        Path model = ServeChatTest.chatModel(tmp.resolve("chat-model"));
+        Path dir = Files.createDirectories(tmp.resolve("chat-server"));
+        String[] options = {"--chat", "--system", "Answer briefly.", "--max-new-tokens", "12", "--temperature", "0"};
+        String input = "The jury said\nAnd then?\n/exit\n";
+        try (ServerProcess chatServer = ServerProcess.start(dir, "--model", model.toString(), "--devices", "cpu")) {
+            List<String> remote = new java.util.ArrayList<>(List.of("submit", "--server", "127.0.0.1:" + chatServer.grpcPort));
+            remote.addAll(List.of(options));
+            List<String> local = new java.util.ArrayList<>(List.of("run", "--model", model.toString()));
+            local.addAll(List.of(options));
+            CliRun submitted = withInput(input, remote);
+            CliRun ran = withInput(input, local);
+            assertEquals(0, submitted.exitCode(), submitted.err());
+            assertEquals(3, submitted.out().split("> ", -1).length - 1, "a prompt for each message and for /exit: " + submitted.out());
+            assertTrue(submitted.out().length() > 10, submitted.out());
+            assertEquals(ran.out(), submitted.out(), "the same two answers, the second given the first");
+        }
+        CliRun noTemplate = withInput("hello\n", List.of("submit", "--server", "127.0.0.1:" + server.grpcPort, "--chat"));
+        assertEquals(2, noTemplate.exitCode());
+        assertTrue(noTemplate.err().contains("no chat template"), noTemplate.err());
+    }
+
+    static CliRun withInput(String input, List<String> args) {
+        java.io.InputStream stdin = System.in;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream(input.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            return CliRun.of(args);
+        } finally {
+            System.setIn(stdin);
+        }
     }
 }

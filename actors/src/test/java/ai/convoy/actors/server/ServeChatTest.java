@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * /v1/chat/completions on a model with a chat template (the built-in model given one): the messages rendered by the
  * template and encoded as it wrote them give the same text as /v1/completions on those token ids, whole and streamed.
  */
-class ServeChatTest {
-    static final String TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+public class ServeChatTest {
+    private static final String TEMPLATE = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
             + "{% if add_generation_prompt %}assistant:{% endif %}";
     static final ObjectMapper JSON = new ObjectMapper();
     static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
@@ -39,15 +39,21 @@ class ServeChatTest {
                 .build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    @Test
-    void chatMessagesAreRenderedByTheTemplateAndAnsweredAsTheirTokens() throws Exception {
-        Path model = Files.createDirectories(tmp.resolve("chat-model"));
+    /** The built-in model in {@code dir}, given a chat template. */
+    public static Path chatModel(Path dir) throws java.io.IOException {
+        Path model = Files.createDirectories(dir);
         try (Stream<Path> files = Files.list(EmbeddedModel.directory())) {
             for (Path f : files.toList()) {
                 Files.copy(f, model.resolve(f.getFileName()));
             }
         }
         Files.writeString(model.resolve("chat_template.jinja"), TEMPLATE);
+        return model;
+    }
+
+    @Test
+    void chatMessagesAreRenderedByTheTemplateAndAnsweredAsTheirTokens() throws Exception {
+        Path model = chatModel(tmp.resolve("chat-model"));
         String messages = "[{\"role\": \"system\", \"content\": \"Answer briefly.\"}, {\"role\": \"user\", \"content\": \"The jury said\"}]";
         int[] ids = Tokenizer.load(model).encode(ChatTemplate.load(model).orElseThrow().render(List.of(
                 new ChatTemplate.Message("system", "Answer briefly."), new ChatTemplate.Message("user", "The jury said")), true), false);
