@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "convoy", mixinStandardHelpOptions = true, version = "convoy 0.1.0",
         description = "Runs Llama-family language models across GPUs, CPUs and hosts.",
         subcommands = {RunCommand.class, PerplexityCommand.class, PlanCommand.class, QuantizeCommand.class, InspectCommand.class, TokenizeCommand.class,
-            SynthesizeCommand.class, BenchCommand.class, ServeCommand.class, SubmitCommand.class,
+            SynthesizeCommand.class, BenchCommand.class, ServeCommand.class, SubmitCommand.class, NodeCommand.class,
             CommandLine.HelpCommand.class})
 public final class Convoy {
     static final int EXIT_BAD_INPUT = 2;

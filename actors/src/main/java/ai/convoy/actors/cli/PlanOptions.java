@@ -14,17 +14,13 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Where a model goes and for how much work: the options convoy plan and convoy run share. */
 final class PlanOptions {
-    @Option(names = "--devices", defaultValue = "auto", paramLabel = "auto|cuda:0,cuda:1|sim:0=24GiB,sim:1=24GiB|cpu",
-            description = "Devices to plan for (default: ${DEFAULT-VALUE}: the CUDA GPUs, the CPU and the disk).")
-    String devices;
-
-    @Option(names = "--max-memory", paramLabel = "0=20GiB,1=20GiB,cpu=64GiB",
-            description = "Budgets (GiB, GB, MiB, MB); only the devices named are used. Default: free memory less a safety margin.")
-    String maxMemory;
+    @Mixin
+    DeviceOptions deviceOptions;
 
     @Option(names = "--strategy", defaultValue = "balanced", paramLabel = "balanced|balanced_low_0|sequential|MAP.json",
             description = "balanced (default), balanced_low_0, sequential, or a JSON device map of module name to device.")
@@ -41,7 +37,7 @@ final class PlanOptions {
 
     /** Whether any of these options was given (convoy run then runs through the pipeline). */
     boolean given() {
-        return !devices.equals("auto") || maxMemory != null || !strategy.equals("balanced");
+        return deviceOptions.given() || !strategy.equals("balanced");
     }
 
     /** The longest sequence a run allows: --max-context, within the model's context. */
@@ -64,11 +60,7 @@ final class PlanOptions {
             case "fp32", "float32" -> 4;
             default -> throw new ConvoyException("--kv-dtype must be bf16, fp16 or fp32, got '" + kvDtype + "'");
         };
-        List<Device> deviceList = Devices.resolve(devices, Devices.parseBudgets(maxMemory), Devices.cudaGpus(), Devices.availableRam(),
-                Devices.diskFree(near));
-        if (deviceList.isEmpty()) {
-            throw new ConvoyException("no devices to plan for: name some with --devices or --max-memory");
-        }
+        List<Device> deviceList = deviceOptions.resolve(near);
         Planner.Strategy s;
         Map<String, String> manual = Map.of();
         switch (strategy.toLowerCase()) {

@@ -10,6 +10,8 @@ import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
+import ai.convoy.actors.cluster.ClusterConfig;
+import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.tokenizer.ChatPrompt;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
 import ai.convoy.runtime.tokenizer.Tokenizer;
@@ -73,6 +75,13 @@ final class ServeCommand implements Callable<Integer> {
             description = "A file whose first line is a token every call must carry (gRPC metadata or HTTP header authorization: Bearer TOKEN).")
     Path authTokenFile;
 
+    @Mixin
+    ClusterOptions cluster;
+
+    @Option(names = "--join-timeout", paramLabel = "SECONDS", defaultValue = "120",
+            description = "With --cluster-config: how long to wait for every member to join before giving up (default: ${DEFAULT-VALUE}).")
+    int joinTimeout;
+
     @Option(names = "--drain-timeout", paramLabel = "SECONDS",
             description = "On SIGTERM or SIGINT, how long running jobs may take to finish before they are ended (default: ${DEFAULT-VALUE}).")
     int drainTimeout;
@@ -102,15 +111,12 @@ final class ServeCommand implements Callable<Integer> {
         Path dir = modelOptions.directory();
         ModelConfig config = Model.readConfig(dir);
         Planner.Request request = planOptions.request(config, options, dir);
-        Plan plan = Planner.plan(request);
-        PipelineRuntime.requireDevicesHere(plan);
-        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         String modelId = modelOptions.usesEmbeddedDefault() ? DEFAULT_MODEL_ID : dir.toAbsolutePath().normalize().getFileName().toString();
         CountDownLatch stop = new CountDownLatch(1);
         for (String signal : new String[] {"TERM", "INT"}) {
             Signal.handle(new Signal(signal), s -> stop.countDown());
         }
-        try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
+        try (PipelineRuntime runtime = cluster.given() ? startOnCluster(dir, request, options, err) : startHere(dir, request, options, err);
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
                      config.withMaxPositions(request.maxContext()), chatPrompt(dir, config), token, Tokenizer.existsIn(dir), tls))) {
             err.printf("convoy: serving %s over gRPC on %s:%d and HTTP on %s:%d (%sat most %d jobs held); SIGTERM or SIGINT drains and stops%n",
@@ -133,5 +139,42 @@ final class ServeCommand implements Callable<Integer> {
             return Optional.empty();
         }
         return Optional.of(ChatPrompt.of(template.get(), Tokenizer.load(dir), Model.eosTokenIds(dir, config)));
+    }
+
+    private PipelineRuntime startHere(Path dir, Planner.Request request, QuantizationOptions options, PrintWriter err) {
+        Plan plan = Planner.plan(request);
+        PipelineRuntime.requireDevicesHere(plan);
+        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        return PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
+    }
+
+    /** This process joins the cluster as its coordinator; the model is placed once every member has joined. */
+    private PipelineRuntime startOnCluster(Path dir, Planner.Request request, QuantizationOptions options, PrintWriter err)
+            throws InterruptedException {
+        ClusterConfig clustered = cluster.load();
+        Planner.Request here = new Planner.Request(request.model(), request.devices().stream().filter(Device::gpu).map(d -> d.on(cluster.member))
+                .toList(), request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(), request.manual());
+        ClusterConfig.Member me = clustered.member(cluster.member);
+        PipelineRuntime runtime = PipelineRuntime.startCluster(dir, here, options, cluster.member,
+                clustered.members().stream().map(ClusterConfig.Member::name).toList(), clustered.pekko(cluster.member));
+        err.printf("convoy: %s is the coordinator of the cluster of %s at %s:%d%n", cluster.member, clustered.source(), me.host(), me.port());
+        err.flush();
+        boolean placed;
+        try {
+            placed = runtime.awaitPlacement(java.time.Duration.ofSeconds(joinTimeout), line -> {
+                err.println("convoy: " + line);
+                err.flush();
+            });
+        } catch (InterruptedException | RuntimeException e) {
+            runtime.close();
+            throw e;
+        }
+        if (!placed) {
+            runtime.close();
+            throw new ConvoyException("the cluster's members did not all join within --join-timeout " + joinTimeout + " s");
+        }
+        err.printf("convoy: placed over the cluster: %s%n", runtime.placement());
+        err.flush();
+        return runtime;
     }
 }

@@ -20,6 +20,7 @@ import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.UnknownSequenceException;
 import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.tokenizer.StreamDecoder;
 import ai.convoy.runtime.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -43,9 +44,43 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  * model again over what is left.
  */
 public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
+    /** How long a member has to answer that it started a stage (its layers load afterwards, in the stage). */
+    private static final java.time.Duration STAGE_START_TIMEOUT = java.time.Duration.ofSeconds(30);
+    private static final java.time.Duration STAGE_ANSWER_TIMEOUT = java.time.Duration.ofSeconds(3);
 
     public sealed interface Command extends PipelineMessage permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages,
-            GetLimits, LimitLive, GetLoad {
+            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered {
+    }
+
+    /** Whether a stage on another member, reported stopped while its member is still here, answered. */
+    private record StageAnswered(int placement, int index, boolean alive) implements Command {
+    }
+
+    /** The cluster members' agents the receptionist knows now. */
+    private record Members(java.util.Set<ActorRef<NodeAgent.Command>> agents) implements Command {
+    }
+
+    /** A member's agent said what it offers ({@code info} null: it did not answer). */
+    private record MemberDescribed(ActorRef<NodeAgent.Command> agent, NodeAgent.MemberInfo info) implements Command {
+    }
+
+    /** Where a stage's actor runs: spawned here from its loader, or by the cluster member that owns the stage's device. */
+    public sealed interface StageSource {
+    }
+
+    public record LocalStage(Supplier<PipelineStage> loader) implements StageSource {
+    }
+
+    public record RemoteStage(ActorRef<NodeAgent.Command> node, PipelineRuntime.StageSpec spec, QuantizationOptions options, int kvBytesGpu)
+            implements StageSource {
+    }
+
+    /** The model's first placement, for a coordinator started before its stages were known (on a cluster, after the members answer). */
+    public record Place(List<StageSource> stages) implements Command {
+    }
+
+    /** Stage {@code index} of placement {@code placement} started (on its member), or could not be ({@code stage} null). */
+    private record StageStarted(int placement, int index, ActorRef<StageActor.Command> stage, String failure) implements Command {
     }
 
     /** At most this many live sequences from now on. */
@@ -119,7 +154,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private final Scheduler scheduler;
     private final Map<String, Client> clients = new HashMap<>();
     private final List<MemoryReplan> replans = new ArrayList<>();
+    // the placement's stage actors, first to last, once every one has started; null until then
     private List<ActorRef<StageActor.Command>> stages;
+    private List<StageSource> sources = List.of();
+    // the placement's stage actors started so far, from the last one back
+    private final List<ActorRef<StageActor.Command>> starting = new ArrayList<>();
+    // on a cluster: each member's agent, and the member's name once it has said it
+    private final Map<ActorRef<NodeAgent.Command>, String> agents = new HashMap<>();
     // stage actors get new names in each placement; their display names stay stage-0, stage-1, ...
     private int placement;
     // each stage's last failure, for the reason given when it is lost
@@ -133,32 +174,61 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private long replacements;
     private long replayedSequences;
 
-    public static Behavior<Command> create(Settings settings, List<Supplier<PipelineStage>> stages) {
+    /** A coordinator of the given stages; with none, jobs wait for a {@link Place}. */
+    public static Behavior<Command> create(Settings settings, List<StageSource> stages) {
         return Behaviors.setup(ctx -> new Coordinator(ctx, settings, stages));
     }
 
-    private Coordinator(ActorContext<Command> ctx, Settings settings, List<Supplier<PipelineStage>> pipeline) {
+    private Coordinator(ActorContext<Command> ctx, Settings settings, List<StageSource> pipeline) {
         super(ctx);
         this.settings = settings;
         // steps as large as the plan made room for: long prompts go in chunks
         Scheduler.Limits limits = new Scheduler.Limits(Planner.stepRows(settings.maxBatch(), settings.config().maxPositions()), settings.maxBatch());
-        this.scheduler = new Scheduler(pipeline.size(), settings.config().maxPositions(), limits, new JobEvents());
-        spawnStages(pipeline);
+        this.scheduler = new Scheduler(Math.max(1, pipeline.size()), settings.config().maxPositions(), limits, new JobEvents());
+        if (!pipeline.isEmpty()) {
+            startStages(pipeline);
+        }
+        if (settings.replanner().clustered()) {
+            ctx.getSystem().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.subscribe(NodeAgent.KEY,
+                    ctx.messageAdapter(org.apache.pekko.actor.typed.receptionist.Receptionist.Listing.class,
+                            l -> new Members(l.getServiceInstances(NodeAgent.KEY)))));
+        }
     }
 
-    /** Spawns a stage actor per stage; every stage is watched. */
-    private void spawnStages(List<Supplier<PipelineStage>> pipeline) {
-        ActorContext<Command> ctx = getContext();
-        // spawned last to first, each knowing the next; stage actors block on compute, so they get their own threads
-        List<ActorRef<StageActor.Command>> refs = new ArrayList<>();
-        ActorRef<StageActor.Command> next = null;
-        for (int i = pipeline.size() - 1; i >= 0; i--) {
-            String name = StageActor.nameOf(i);
-            next = ctx.spawn(StageActor.create(name, pipeline.get(i), next, ctx.getSelf()), name + "-p" + placement, DispatcherSelector.blocking());
-            ctx.watchWith(next, new StageLost(name));
-            refs.addFirst(next);
+    /**
+     * Starts a stage actor per stage, last to first, each knowing the next: here, or on the member that owns the
+     * stage's device, which answers when it has started it. Every stage is watched.
+     */
+    private void startStages(List<StageSource> pipeline) {
+        sources = pipeline;
+        starting.clear();
+        stages = null;
+        startStage(pipeline.size() - 1, null);
+    }
+
+    private void startStage(int index, ActorRef<StageActor.Command> next) {
+        if (index < 0) {
+            stages = List.copyOf(starting);
+            return;
         }
-        this.stages = List.copyOf(refs);
+        ActorContext<Command> ctx = getContext();
+        String name = StageActor.nameOf(index);
+        int now = placement;
+        switch (sources.get(index)) {
+            // stage actors block on compute, so they get their own threads
+            case LocalStage l -> started(index, ctx.spawn(StageActor.create(name, l.loader(), next, ctx.getSelf()), name + "-p" + placement,
+                    DispatcherSelector.blocking()));
+            case RemoteStage r -> ctx.ask(NodeAgent.StageStarted.class, r.node(), STAGE_START_TIMEOUT,
+                    replyTo -> new NodeAgent.StartStage(r.spec(), name, name + "-p" + now, r.options(), r.kvBytesGpu(), next, ctx.getSelf(), replyTo),
+                    (reply, failure) -> new StageStarted(now, index, reply == null ? null : reply.stage(),
+                            failure == null ? null : "its member did not start it: " + failure.getMessage()));
+        }
+    }
+
+    private void started(int index, ActorRef<StageActor.Command> stage) {
+        getContext().watchWith(stage, new StageLost(StageActor.nameOf(index)));
+        starting.addFirst(stage);
+        startStage(index - 1, stage);
     }
 
     @Override
@@ -179,6 +249,28 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     return this;
                 })
                 .onMessage(StageLost.class, this::onStageLost)
+                .onMessage(Members.class, this::onMembers)
+                .onMessage(MemberDescribed.class, this::onMemberDescribed)
+                .onMessage(StageAnswered.class, this::onStageAnswered)
+                .onMessage(Place.class, p -> {
+                    replace(p.stages());
+                    return this;
+                })
+                .onMessage(StageStarted.class, st -> {
+                    if (st.placement() != placement) {
+                        // a placement since replaced
+                        if (st.stage() != null) {
+                            st.stage().tell(new StageActor.Stop());
+                        }
+                        return this;
+                    }
+                    if (st.stage() == null) {
+                        lastFailure.put(StageActor.nameOf(st.index()), st.failure());
+                        return onStageLost(new StageLost(StageActor.nameOf(st.index())));
+                    }
+                    started(st.index(), st.stage());
+                    return schedule();
+                })
                 .onMessage(LimitLive.class, l -> {
                     scheduler.limit(new Scheduler.Limits(scheduler.limits().maxRows(), Math.max(1, l.sequences())));
                     getContext().getLog().debug("at most {} live sequences ({})", l.sequences(), l.why());
@@ -193,7 +285,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     return this;
                 })
                 .onMessage(GetStages.class, g -> {
-                    g.replyTo().tell(new Stages(stages));
+                    g.replyTo().tell(new Stages(stages == null ? List.of() : stages));
                     return this;
                 })
                 .build();
@@ -236,7 +328,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** Sends what the scheduler has ready to the first stage. */
     private Behavior<Command> schedule() {
-        if (lost == null) {
+        if (lost == null && stages != null) {
             for (MicroBatch batch : scheduler.schedule()) {
                 stages.getFirst().tell(new StageActor.Run(batch));
             }
@@ -295,6 +387,30 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
      * nothing can re-plan), every job, running or waiting, ends now with the reason, and later ones are refused.
      */
     private Behavior<Command> onStageLost(StageLost s) {
+        int index = StageActor.indexOf(s.stage());
+        if (!lastFailure.containsKey(s.stage()) && stages != null && index < stages.size() && sources.get(index) instanceof RemoteStage r
+                && agents.containsKey(r.node())) {
+            // a member that came back at its old address hears of its old self's removal as its new stages stopping: ask them
+            int now = placement;
+            getContext().ask(StageActor.StageStats.class, stages.get(index), STAGE_ANSWER_TIMEOUT, StageActor.Stats::new,
+                    (stats, failure) -> new StageAnswered(now, index, stats != null));
+            return this;
+        }
+        return stageLost(s);
+    }
+
+    private Behavior<Command> onStageAnswered(StageAnswered a) {
+        if (a.placement() != placement) {
+            return this;
+        }
+        if (a.alive()) {
+            getContext().watchWith(stages.get(a.index()), new StageLost(StageActor.nameOf(a.index())));
+            return this;
+        }
+        return stageLost(new StageLost(StageActor.nameOf(a.index())));
+    }
+
+    private Behavior<Command> stageLost(StageLost s) {
         String why = s.stage() + " was lost: " + lastFailure.getOrDefault(s.stage(), "it stopped");
         lastFailure.clear();
         failures.clear();
@@ -320,16 +436,81 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** New stage actors in place of the old ones; every live sequence starts again from its tokens. */
-    private void replace(List<Supplier<PipelineStage>> pipeline) {
-        for (ActorRef<StageActor.Command> old : stages) {
+    private void replace(List<StageSource> pipeline) {
+        for (ActorRef<StageActor.Command> old : starting) {
             getContext().unwatch(old);
-            getContext().stop(old);
+            if (getContext().getChild(old.path().name()).isPresent()) {
+                getContext().stop(old);
+            } else {
+                old.tell(new StageActor.Stop());
+            }
+        }
+        if (!sources.isEmpty()) {
+            replacements++;
         }
         placement++;
-        replacements++;
         replayedSequences += scheduler.liveSequences();
         scheduler.replaced(pipeline.size());
-        spawnStages(pipeline);
+        startStages(pipeline);
+    }
+
+    /** New agents are asked what they offer; a member whose agent is gone leaves the plan, which is placed again when it used it. */
+    private Behavior<Command> onMembers(Members m) {
+        for (ActorRef<NodeAgent.Command> agent : m.agents()) {
+            if (!agents.containsKey(agent)) {
+                agents.put(agent, "");
+                getContext().ask(NodeAgent.MemberInfo.class, agent, STAGE_START_TIMEOUT, NodeAgent.Describe::new,
+                        (info, failure) -> new MemberDescribed(agent, info));
+            }
+        }
+        for (var gone : new ArrayList<>(agents.entrySet())) {
+            if (!m.agents().contains(gone.getKey())) {
+                agents.remove(gone.getKey());
+                String member = gone.getValue();
+                if (!member.isEmpty() && settings.replanner().memberLeft(member) && stagesPlaced()) {
+                    return placeAgain(member + " left the cluster");
+                }
+            }
+        }
+        return this;
+    }
+
+    private Behavior<Command> onMemberDescribed(MemberDescribed d) {
+        if (d.info() == null || !agents.containsKey(d.agent())) {
+            agents.remove(d.agent());
+            return this;
+        }
+        Replanner replanner = settings.replanner();
+        String refused = replanner.refusal(d.info());
+        if (refused != null) {
+            getContext().getLog().warn("{}", refused);
+            return this;
+        }
+        agents.put(d.agent(), d.info().member());
+        replanner.memberJoined(d.info());
+        if (replanner.awaitedMembers().isEmpty()) {
+            return placeAgain(stagesPlaced() ? d.info().member() + " joined the cluster" : null);
+        }
+        return this;
+    }
+
+    /** Whether the model has been placed (a cluster's coordinator places it once every member has joined). */
+    private boolean stagesPlaced() {
+        return !sources.isEmpty();
+    }
+
+    /** The model placed over the members here now, every live sequence replayed; {@code why} null for the first placement. */
+    private Behavior<Command> placeAgain(String why) {
+        try {
+            replace(settings.replanner().overMembersHere());
+            if (why != null) {
+                getContext().getLog().warn("{}: placed again: {}; replaying {} live sequences", why, settings.replanner().describe(),
+                        scheduler.liveSequences());
+            }
+            return schedule();
+        } catch (ConvoyException e) {
+            return endEveryJob((why == null ? "" : why + ": ") + "no plan fits the members here: " + e.getMessage());
+        }
     }
 
     /** A restart: the step again, every sequence from its tokens; out-of-memory: new limits; anything else: the step's jobs fail. */

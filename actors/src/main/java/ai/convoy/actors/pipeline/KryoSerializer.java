@@ -8,7 +8,9 @@ import ai.convoy.runtime.pipeline.HiddenStates;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.SequenceChanges;
 import ai.convoy.runtime.pipeline.UnknownSequenceException;
+import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Planner;
+import ai.convoy.runtime.quant.QuantizationOptions;
 import com.esotericsoftware.kryo.Kryo;
 import com.esotericsoftware.kryo.Serializer;
 import com.esotericsoftware.kryo.io.Input;
@@ -94,6 +96,17 @@ public final class KryoSerializer extends JSerializer {
         kryo.register(StageActor.Run.class);
         kryo.register(StageActor.Stats.class);
         kryo.register(StageActor.StageStats.class);
+        kryo.register(StageActor.Stop.class);
+        kryo.register(Device.Kind.class);
+        kryo.register(Device.class);
+        kryo.register(PipelineRuntime.StageSpec.class);
+        kryo.register(QuantizationOptions.Method.class);
+        kryo.register(QuantizationOptions.ComputeDtype.class);
+        kryo.register(QuantizationOptions.class);
+        kryo.register(NodeAgent.Describe.class);
+        kryo.register(NodeAgent.MemberInfo.class);
+        kryo.register(NodeAgent.StartStage.class);
+        kryo.register(NodeAgent.StageStarted.class);
         return kryo;
     }
 

@@ -8,6 +8,7 @@ import ai.convoy.runtime.ConvoyException;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.formats.CheckpointFingerprint;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.Transformer;
@@ -43,6 +44,9 @@ public final class PipelineRuntime implements AutoCloseable {
     /** Layers {@code firstLayer..lastLayer} (none when first > last) on a device, with the embeddings or the head. */
     public record StageSpec(Device device, int firstLayer, int lastLayer, boolean embedding, boolean head) {
     }
+
+    /** The actor system's name, the same on every cluster member: Pekko joins only systems of one name. */
+    public static final String SYSTEM_NAME = "convoy";
 
     private final ActorSystem<Coordinator.Command> system;
     private final Checkpoint checkpoint;
@@ -116,27 +120,68 @@ public final class PipelineRuntime implements AutoCloseable {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
-            List<java.util.function.Supplier<PipelineStage>> stages = new ArrayList<>();
+            List<Coordinator.StageSource> stages = new ArrayList<>();
             for (StageSpec s : specs) {
                 java.util.function.Supplier<PipelineStage> loader = () -> loadStage(config, checkpoint, s, options, backends.apply(s));
                 // load once now, so a stage that cannot fit fails the start, not the first job
                 PipelineStage first = loader.get();
                 java.util.concurrent.atomic.AtomicReference<PipelineStage> preloaded = new java.util.concurrent.atomic.AtomicReference<>(first);
-                stages.add(() -> {
+                stages.add(new Coordinator.LocalStage(() -> {
                     PipelineStage p = preloaded.getAndSet(null);
                     return p != null ? p : loader.get();
-                });
+                }));
             }
             Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             List<Integer> eos = Model.eosTokenIds(modelDir, config);
             Replanner replanner = new Replanner(config, checkpoint, options, backends, request == null ? 4 : request.kvBytesGpu(), request, specs);
             Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
                     tokenizer, eos, maxBatch, replanner);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), "convoy", actorConfig), checkpoint, replanner);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), SYSTEM_NAME, actorConfig), checkpoint, replanner);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
         }
+    }
+
+    /**
+     * A pipeline whose coordinator runs here, as member {@code member} of a cluster whose actor system {@code actorConfig}
+     * configures: the model is placed over this member's devices ({@code request}'s, each naming the member) and those
+     * of every other member of {@code members}, once each has joined with the same checkpoint.
+     */
+    public static PipelineRuntime startCluster(Path modelDir, Planner.Request request, QuantizationOptions options, String member,
+                                               List<String> members, Config actorConfig) {
+        ModelConfig config = Model.readConfig(modelDir);
+        Checkpoint checkpoint = Checkpoint.open(modelDir);
+        try {
+            Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
+            Replanner replanner = new Replanner(config, checkpoint, options, s -> backendFor(s.device(), request.kvBytesGpu()), request.kvBytesGpu(),
+                    request, List.of(), member, CheckpointFingerprint.of(modelDir), members);
+            Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(request.maxContext(), config.maxPositions())),
+                    tokenizer, Model.eosTokenIds(modelDir, config), request.maxBatch(), replanner);
+            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, List.of()), SYSTEM_NAME, actorConfig), checkpoint,
+                    replanner);
+        } catch (RuntimeException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    /** Waits until every stage has started, saying every few seconds which members it waits for; false past {@code timeout}. */
+    public boolean awaitPlacement(java.time.Duration timeout, Consumer<String> progress) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        long nextReport = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+        while (System.nanoTime() < end) {
+            if (!ask(system, Coordinator.GetStages::new).toCompletableFuture().join().stages().isEmpty()) {
+                return true;
+            }
+            if (System.nanoTime() > nextReport) {
+                progress.accept("waiting for " + (replanner.awaitedMembers().isEmpty() ? "the stages to start"
+                        : String.join(", ", replanner.awaitedMembers()) + " to join"));
+                nextReport = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+            }
+            Thread.sleep(100);
+        }
+        return false;
     }
 
     /** The stage's layers loaded on its backend; a device too small for them is the user's to fix, in one line. */

@@ -3,7 +3,6 @@ package ai.convoy.actors.pipeline;
 import ai.convoy.kernels.Backend;
 import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.model.ModelConfig;
-import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Footprint;
 import ai.convoy.runtime.plan.Plan;
@@ -11,8 +10,9 @@ import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
-import java.util.function.Supplier;
+import org.apache.pekko.actor.typed.ActorRef;
 
 /**
  * The model's placement as it changes: the stages the run started with, the Planner's limits for the memory a stage's
@@ -28,9 +28,28 @@ public final class Replanner {
     // null when the stages were given rather than planned: then nothing can be placed again
     private Planner.Request request;
     private List<PipelineRuntime.StageSpec> specs;
+    // on a cluster: this process's member name, and every other member's agent, which starts the stages on its devices
+    private final String localMember;
+    private final Map<String, ActorRef<NodeAgent.Command>> nodes = new java.util.concurrent.ConcurrentHashMap<>();
+    // on a cluster: the checkpoint's fingerprint, which every member's copy must have, and the members placed over
+    private final String fingerprint;
+    private final List<String> members;
 
     Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
               int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
+        this(config, checkpoint, options, backends, kvBytesGpu, request, specs, "", "", List.of());
+    }
+
+    /**
+     * A cluster's: this process is member {@code localMember} of {@code members}; the others' stages start through
+     * their agents once each has joined with a checkpoint of {@code fingerprint}.
+     */
+    Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
+              int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs, String localMember, String fingerprint,
+              List<String> members) {
+        this.localMember = localMember;
+        this.fingerprint = fingerprint;
+        this.members = members;
         this.config = config;
         this.checkpoint = checkpoint;
         this.options = options;
@@ -66,36 +85,92 @@ public final class Replanner {
      * The stages of a new plan without the device of stage {@code lost}; throws the Planner's ConvoyException when the
      * model does not fit the devices left.
      */
-    public List<Supplier<PipelineStage>> without(int lost) {
+    public List<Coordinator.StageSource> without(int lost) {
         Device gone = specs.get(lost).device();
-        return planOver(request.devices().stream().filter(d -> !d.equals(gone)).toList());
+        return planOver(request.devices().stream().filter(d -> !d.equals(gone) && reachable(d)).toList());
+    }
+
+    /** Whether the stages are placed over cluster members. */
+    public boolean clustered() {
+        return !members.isEmpty();
+    }
+
+    /** The members that have not joined yet: the first placement waits for them. */
+    public List<String> awaitedMembers() {
+        return members.stream().filter(m -> !m.equals(localMember) && !nodes.containsKey(m)).toList();
+    }
+
+    /** Why a member cannot take stages (not one of the cluster's, or another checkpoint), or null when it can. */
+    public String refusal(NodeAgent.MemberInfo member) {
+        if (!members.contains(member.member()) || member.member().equals(localMember)) {
+            return "refusing member '" + member.member() + "': the cluster config names " + String.join(", ", members)
+                    + (member.member().equals(localMember) ? ", and this process is " + localMember : "");
+        }
+        if (!member.checkpoint().equals(fingerprint)) {
+            return "refusing member '" + member.member() + "': its model is another checkpoint (fingerprint " + member.checkpoint().substring(0, 12)
+                    + ", here " + fingerprint.substring(0, 12) + "): every member needs a copy of the same model";
+        }
+        return null;
+    }
+
+    /** A member's agent answers: its devices join the plan's from the next placement on. */
+    public void memberJoined(NodeAgent.MemberInfo member) {
+        nodes.put(member.member(), member.agent());
+        List<Device> devices = new ArrayList<>(request.devices().stream().filter(d -> !d.member().equals(member.member())).toList());
+        devices.addAll(member.devices());
+        request = requestOver(devices);
+    }
+
+    /** A member left; whether the current placement has a stage there. */
+    public boolean memberLeft(String member) {
+        nodes.remove(member);
+        return specs.stream().anyMatch(s -> s.device().member().equals(member));
+    }
+
+    /** The model placed again over every device of the members here now. */
+    public List<Coordinator.StageSource> overMembersHere() {
+        return planOver(request.devices().stream().filter(this::reachable).toList());
+    }
+
+    /** The stages of the current plan. */
+    public List<Coordinator.StageSource> sources() {
+        List<Coordinator.StageSource> out = new ArrayList<>();
+        for (PipelineRuntime.StageSpec s : specs) {
+            String member = s.device().member();
+            out.add(member.isEmpty() || member.equals(localMember)
+                    ? new Coordinator.LocalStage(() -> PipelineRuntime.loadStage(config, checkpoint, s, options, backends.apply(s)))
+                    : new Coordinator.RemoteStage(nodes.get(member), s, options, kvBytesGpu));
+        }
+        return out;
+    }
+
+    private boolean reachable(Device d) {
+        return d.member().isEmpty() || d.member().equals(localMember) || nodes.containsKey(d.member());
     }
 
     /**
      * The stages of a new plan in which the device of stage {@code stage} has only {@code budget} bytes (another
      * process took the rest): the Planner moves what no longer fits to the other devices.
      */
-    public List<Supplier<PipelineStage>> withLessMemory(int stage, long budget) {
+    public List<Coordinator.StageSource> withLessMemory(int stage, long budget) {
         Device shrunk = specs.get(stage).device();
-        Device now = new Device(shrunk.kind(), shrunk.index(), shrunk.name(), shrunk.total(), Math.max(0, Math.min(budget, shrunk.budget())));
+        Device now = shrunk.withBudget(Math.max(0, Math.min(budget, shrunk.budget())));
         return planOver(request.devices().stream().map(d -> d.equals(shrunk) ? now : d).toList());
     }
 
-    private List<Supplier<PipelineStage>> planOver(List<Device> devices) {
-        Planner.Request next = new Planner.Request(request.model(), devices, request.strategy(), request.maxBatch(), request.maxContext(),
-                request.kvBytesGpu(), request.manual());
+    private List<Coordinator.StageSource> planOver(List<Device> devices) {
+        Planner.Request next = requestOver(devices);
         Plan plan = Planner.plan(next);
         request = next;
         specs = PipelineRuntime.stagesOf(plan);
-        return loaders();
+        return sources();
     }
 
-    private List<Supplier<PipelineStage>> loaders() {
-        List<Supplier<PipelineStage>> out = new ArrayList<>();
-        for (PipelineRuntime.StageSpec s : specs) {
-            out.add(() -> PipelineRuntime.loadStage(config, checkpoint, s, options, backends.apply(s)));
-        }
-        return out;
+    private Planner.Request requestOver(List<Device> devices) {
+        // members in the config's order, which the Planner keeps: the first member's layers come first
+        List<Device> ordered = devices.stream().sorted(java.util.Comparator.comparingInt(d -> members.indexOf(d.member()))).toList();
+        return new Planner.Request(request.model(), ordered, request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(),
+                request.manual());
     }
 
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */

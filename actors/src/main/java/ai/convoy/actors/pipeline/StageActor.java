@@ -28,7 +28,11 @@ public final class StageActor {
     static final Duration MIN_BACKOFF = Duration.ofMillis(10);
     static final Duration MAX_BACKOFF = Duration.ofMillis(500);
 
-    public sealed interface Command extends PipelineMessage permits Run, Stats {
+    public sealed interface Command extends PipelineMessage permits Run, Stats, Stop {
+    }
+
+    /** The coordinator placed the model again without this stage (sent to stages on other members, which it cannot stop itself). */
+    public record Stop() implements Command {
     }
 
     public record Run(MicroBatch batch) implements Command {
@@ -104,6 +108,7 @@ public final class StageActor {
                         }
                         return Behaviors.same();
                     })
+                    .onMessage(Stop.class, s -> Behaviors.stopped())
                     .onMessage(Stats.class, s -> {
                         s.replyTo().tell(new StageStats(name, busy[0], System.nanoTime() - started, holder.part().backend().heldBytes()));
                         return Behaviors.same();

@@ -36,7 +36,7 @@ class ServeDefaultsTest {
         ServeCommand serve = parse(file, "--max-queue", "5");
         assertEquals(5, serve.maxQueue, "the command line wins");
         assertEquals(7, serve.drainTimeout, "the file over the built-in default");
-        assertEquals("sim:0=64MiB,cpu", serve.planOptions.devices, "any option by its name");
+        assertEquals("sim:0=64MiB,cpu", serve.planOptions.deviceOptions.devices, "any option by its name");
         var builtIn = ConfigFactory.parseFile(Path.of("../configs/convoy.conf").toFile()).getConfig(ServeDefaults.PATH);
         assertEquals(builtIn.getString("bind"), serve.bind, "configs/convoy.conf where neither says");
         assertEquals(builtIn.getInt("grpc-port"), serve.grpcPort);

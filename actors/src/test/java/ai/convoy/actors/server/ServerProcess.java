@@ -30,12 +30,9 @@ public final class ServerProcess implements AutoCloseable {
     /** Starts the server with these options after serve's own and waits (60 s at most) until it listens. */
     public static ServerProcess start(Path dir, String... options) throws Exception {
         Path log = dir.resolve("serve.log");
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> command = new ArrayList<>(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-Djava.io.tmpdir=" + dir, "-cp", System.getProperty("java.class.path"), Convoy.class.getName(), "serve", "--grpc-port", "0",
-                "--http-port", "0"));
-        command.addAll(List.of(options));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        List<String> serve = new ArrayList<>(List.of("serve", "--grpc-port", "0", "--http-port", "0"));
+        serve.addAll(List.of(options));
+        Process p = launch(dir, log, serve);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (p.isAlive() && System.nanoTime() < deadline) {
             Matcher m = LISTENING.matcher(Files.readString(log));
@@ -47,6 +44,15 @@ public final class ServerProcess implements AutoCloseable {
         p.destroyForcibly();
         assertTrue(false, "the server did not listen: " + Files.readString(log));
         throw new IllegalStateException("unreachable");
+    }
+
+    /** convoy with these arguments in a JVM of its own, its temporary files in {@code dir}, its output in {@code log}. */
+    public static Process launch(Path dir, Path log, List<String> args) throws java.io.IOException {
+        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        List<String> command = new ArrayList<>(List.of(java.toString(), "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-Djava.io.tmpdir=" + dir, "-cp", System.getProperty("java.class.path"), Convoy.class.getName()));
+        command.addAll(args);
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
     public String logText() throws Exception {

@@ -47,7 +47,14 @@ public final class Planner {
                 throw ConvoyException.in(model.config().source(), "--max-context " + maxContext + " is longer than the model's context of "
                         + model.config().maxPositions() + " (max_position_embeddings)");
             }
-            devices = devices.stream().sorted(Comparator.comparingInt((Device d) -> d.kind().ordinal() < 2 ? 0 : d.kind().ordinal())
+            // a member's devices stay together, in the order the members come: each member holds one run of layers
+            List<String> members = devices.stream().map(Device::member).distinct().toList();
+            if (members.size() > 1 && devices.stream().anyMatch(d -> !d.gpu())) {
+                throw new ConvoyException("a plan over cluster members places layers on their GPUs only, not on "
+                        + devices.stream().filter(d -> !d.gpu()).map(Device::id).findFirst().orElseThrow());
+            }
+            devices = devices.stream().sorted(Comparator.comparingInt((Device d) -> members.indexOf(d.member()))
+                    .thenComparingInt(d -> d.kind().ordinal() < 2 ? 0 : d.kind().ordinal())
                     .thenComparingInt(Device::index)).toList();
         }
     }

@@ -1,0 +1,77 @@
+package ai.convoy.actors.cluster;
+
+import ai.convoy.actors.pipeline.PipelineRuntime;
+import ai.convoy.runtime.ConvoyException;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A cluster's members as a HOCON file names them ({@code convoy.cluster.members}: name, host, port), and the Pekko
+ * settings each member runs with: Pekko Cluster over Artery TCP bound to its own address, every member a seed node,
+ * and the split-brain resolver downing a member that stays unreachable for {@code down-after}.
+ */
+public record ClusterConfig(Path source, List<Member> members, Duration downAfter) {
+
+    public record Member(String name, String host, int port) {
+        String address() {
+            return "pekko://" + PipelineRuntime.SYSTEM_NAME + "@" + host + ":" + port;
+        }
+    }
+
+    public static ClusterConfig load(Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw ConvoyException.in(file, "no such cluster config");
+        }
+        try {
+            Config c = ConfigFactory.parseFile(file.toFile()).resolve().getConfig("convoy.cluster");
+            List<Member> members = new ArrayList<>();
+            for (Config m : c.getConfigList("members")) {
+                Member member = new Member(m.getString("name"), m.getString("host"), m.getInt("port"));
+                if (!member.name().matches("[a-zA-Z0-9][a-zA-Z0-9_-]*")) {
+                    throw ConvoyException.in(file, "member name '" + member.name() + "': letters, digits, - and _ only");
+                }
+                if (members.stream().anyMatch(x -> x.name().equals(member.name()))) {
+                    throw ConvoyException.in(file, "member '" + member.name() + "' is named twice");
+                }
+                members.add(member);
+            }
+            if (members.isEmpty()) {
+                throw ConvoyException.in(file, "convoy.cluster.members names no member");
+            }
+            return new ClusterConfig(file, List.copyOf(members), c.hasPath("down-after") ? c.getDuration("down-after") : Duration.ofSeconds(5));
+        } catch (ConfigException e) {
+            throw ConvoyException.in(file, e.getMessage().replace(file.toString() + ": ", ""));
+        }
+    }
+
+    public Member member(String name) {
+        return members.stream().filter(m -> m.name().equals(name)).findFirst().orElseThrow(() -> ConvoyException.in(source,
+                "no member named '" + name + "' (members: " + String.join(", ", members.stream().map(Member::name).toList()) + ")"));
+    }
+
+    /** The Pekko settings of member {@code name}, over the application's own. */
+    public Config pekko(String name) {
+        Member me = member(name);
+        return ConfigFactory.empty()
+                .withValue("pekko.actor.provider", ConfigValueFactory.fromAnyRef("cluster"))
+                .withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tcp"))
+                .withValue("pekko.remote.artery.canonical.hostname", ConfigValueFactory.fromAnyRef(me.host()))
+                .withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(me.port()))
+                .withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(members.stream().map(Member::address).toList()))
+                .withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(List.of(name)))
+                .withValue("pekko.cluster.downing-provider-class",
+                        ConfigValueFactory.fromAnyRef("org.apache.pekko.cluster.sbr.SplitBrainResolverProvider"))
+                .withValue("pekko.cluster.split-brain-resolver.active-strategy", ConfigValueFactory.fromAnyRef("keep-majority"))
+                .withValue("pekko.cluster.split-brain-resolver.stable-after", ConfigValueFactory.fromAnyRef(downAfter.toMillis() + "ms"))
+                .withValue("pekko.cluster.jmx.enabled", ConfigValueFactory.fromAnyRef(false))
+                .withValue("pekko.cluster.log-info", ConfigValueFactory.fromAnyRef(false))
+                .withFallback(ConfigFactory.load());
+    }
+}

@@ -1,0 +1,162 @@
+package ai.convoy.actors.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.convoy.actors.server.ServerProcess;
+import ai.convoy.kernels.cpu.CpuBackend;
+import ai.convoy.proto.JobEvent;
+import ai.convoy.proto.JobRequest;
+import ai.convoy.proto.JobServiceClient;
+import ai.convoy.runtime.model.EmbeddedModel;
+import ai.convoy.runtime.model.Model;
+import ai.convoy.runtime.quant.QuantizationOptions;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three cluster members, each a JVM of its own on loopback with one simulated GPU: convoy serve (the coordinator,
+ * node-a) and two convoy node processes. Sixteen concurrent greedy jobs over gRPC equal their single-process runs;
+ * after a kill -9 of node-b in the middle of generation they all finish unchanged on the members left; node-b started
+ * again is used again.
+ */
+class ClusterTest {
+    static final String SIM = "sim:0=64MiB";
+    static final int JOBS = 16;
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void sixteenJobsOverThreeMembersSurviveAKilledMemberAndUseItAgainWhenItReturns() throws Exception {
+        Path config = tmp.resolve("cluster.conf");
+        StringBuilder members = new StringBuilder();
+        char name = 'a';
+        for (int port : freePorts(3)) {
+            members.append("    { name = \"node-").append(name++).append("\", host = \"127.0.0.1\", port = ").append(port).append(" }\n");
+        }
+        Files.writeString(config, "convoy.cluster {\n  members = [\n" + members + "  ]\n  down-after = 2s\n}\n");
+        List<JobRequest> shortJobs = jobs("short", 24);
+        List<JobRequest> longJobs = jobs("long", 160);
+        List<int[]> expectedShort = new ArrayList<>();
+        List<int[]> expectedLong = new ArrayList<>();
+        try (Model single = Model.open(EmbeddedModel.directory(), new CpuBackend(), QuantizationOptions.NONE)) {
+            shortJobs.forEach(j -> expectedShort.add(PipelineRuntimeTest.solo(single, j)));
+            longJobs.forEach(j -> expectedLong.add(PipelineRuntimeTest.solo(single, j)));
+        }
+        Process b = node(config, "node-b", "b.log");
+        Process c = node(config, "node-c", "c.log");
+        ActorSystem<Void> clientSystem = ActorSystem.create(Behaviors.empty(), "cluster-test-client");
+        try (ServerProcess a = ServerProcess.start(Files.createDirectories(tmp.resolve("a")), "--cluster-config", config.toString(), "--member",
+                "node-a", "--devices", SIM, "--max-batch-size", "16")) {
+            String log = a.logText();
+            assertTrue(log.contains("placed over the cluster: node-a/sim:0") && log.contains("node-b/sim:0") && log.contains("node-c/sim:0"), log);
+            JobServiceClient client = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", a.grpcPort, clientSystem)
+                    .withTls(false), clientSystem);
+            assertOutputs(expectedShort, runAll(client, clientSystem, shortJobs, () -> { }), "over three members");
+
+            long[] killedAt = {0};
+            AtomicInteger tokens = new AtomicInteger();
+            List<int[]> afterKill = runAll(client, clientSystem, longJobs, () -> {
+                if (tokens.incrementAndGet() == JOBS * 20) {
+                    b.destroyForcibly();
+                    killedAt[0] = System.nanoTime();
+                }
+            });
+            assertTrue(killedAt[0] > 0, "node-b was killed in the middle of generation");
+            assertOutputs(expectedLong, afterKill, "after node-b was killed");
+            log = a.logText();
+            assertTrue(log.contains("node-b left the cluster: placed again") || log.contains("stage-1 was lost"), log);
+            System.out.printf("ClusterTest: node-b killed after %d tokens; all %d jobs finished %.2f s after the kill%n", JOBS * 20, JOBS,
+                    (System.nanoTime() - killedAt[0]) / 1e9);
+
+            Process again = node(config, "node-b", "b2.log");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!a.logText().contains("node-b joined the cluster: placed again") && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertTrue(a.logText().contains("node-b joined the cluster: placed again"), a.logText());
+            assertOutputs(expectedShort, runAll(client, clientSystem, renamed(shortJobs, "again"), () -> { }), "with node-b back");
+            again.destroyForcibly();
+        } finally {
+            clientSystem.terminate();
+            b.destroyForcibly();
+            c.destroyForcibly();
+        }
+    }
+
+    private Process node(Path config, String member, String log) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve(member + "-" + log));
+        Process p = ServerProcess.launch(dir, tmp.resolve(log), List.of("node", "--cluster-config", config.toString(), "--member", member,
+                "--devices", SIM));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (p.isAlive() && System.nanoTime() < deadline && !Files.readString(tmp.resolve(log)).contains("is a member of the cluster")) {
+            Thread.sleep(50);
+        }
+        assertTrue(p.isAlive(), member + " stopped: " + Files.readString(tmp.resolve(log)));
+        return p;
+    }
+
+    static List<JobRequest> jobs(String name, int newTokens) {
+        List<JobRequest> out = new ArrayList<>();
+        for (int i = 0; i < JOBS; i++) {
+            out.add(PipelineRuntimeTest.job(name + "-" + i, new int[] {1 + i, 7 + 3 * i, 40 + i}, newTokens, 0f, 0));
+        }
+        return out;
+    }
+
+    static List<JobRequest> renamed(List<JobRequest> jobs, String prefix) {
+        return jobs.stream().map(j -> j.toBuilder().setJobId(prefix + "-" + j.getJobId()).build()).toList();
+    }
+
+    static void assertOutputs(List<int[]> expected, List<int[]> actual, String when) {
+        for (int i = 0; i < expected.size(); i++) {
+            assertArrayEquals(expected.get(i), actual.get(i), "job " + i + " " + when);
+        }
+    }
+
+    /** Submits the jobs at once over gRPC; each job's generated ids. {@code onToken} runs at every token event. */
+    static List<int[]> runAll(JobServiceClient client, ActorSystem<Void> system, List<JobRequest> jobs, Runnable onToken) {
+        List<CompletableFuture<int[]>> results = new ArrayList<>();
+        for (JobRequest j : jobs) {
+            results.add(client.submit(j).map(e -> {
+                if (e.hasTokens()) {
+                    onToken.run();
+                }
+                return e;
+            }).runWith(Sink.seq(), system).toCompletableFuture().thenApply(events -> {
+                JobEvent last = events.getLast();
+                assertTrue(last.hasDone(), j.getJobId() + " ended with " + last);
+                return events.stream().filter(JobEvent::hasTokens).flatMap(e -> e.getTokens().getIdsList().stream()).mapToInt(Integer::intValue)
+                        .toArray();
+            }));
+        }
+        return results.stream().map(f -> f.orTimeout(120, TimeUnit.SECONDS).join()).toList();
+    }
+
+    static int[] freePorts(int n) throws Exception {
+        int[] ports = new int[n];
+        List<ServerSocket> sockets = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+            sockets.add(s);
+            ports[i] = s.getLocalPort();
+        }
+        for (ServerSocket s : sockets) {
+            s.close();
+        }
+        return ports;
+    }
+}
