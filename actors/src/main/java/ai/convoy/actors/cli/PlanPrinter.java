@@ -40,16 +40,21 @@ final class PlanPrinter {
                       String kvDtype) {
         out.printf("plan: %s, %d layers, weights %s, batch %d x context %d, KV cache %s, strategy %s%n",
                 f.config().architecture().className(), plan.layers(), q.describe(), maxBatch, context, kvDtype, s.name().toLowerCase());
-        out.printf("%-6s %-8s %-9s %11s %11s %11s %11s %11s %11s%n", "stage", "device", "layers", "weights", "KV cache", "workspace",
+        String device = "%-" + Math.max(8, plan.stages().stream().mapToInt(st -> st.device().id().length()).max().orElse(8)) + "s";
+        out.printf("%-6s " + device + " %-9s %11s %11s %11s %11s %11s %11s%n", "stage", "device", "layers", "weights", "KV cache", "workspace",
                 "overhead", "total", "budget");
         int i = 0;
         for (Row r : rows(plan)) {
             Device d = r.stage().device();
-            out.printf("%-6d %-8s %-9s %11s %11s %11s %11s %11s %11s%n", i++, d.id(), r.stage().firstLayer() + "-" + r.stage().lastLayer(),
+            out.printf("%-6d " + device + " %-9s %11s %11s %11s %11s %11s %11s%n", i++, d.id(), r.stage().firstLayer() + "-" + r.stage().lastLayer(),
                     Units.bytes(r.weights()), Units.bytes(r.kvCache()), Units.bytes(r.workspace()), Units.bytes(r.overhead()),
                     Units.bytes(r.total()), d.kind() == Device.Kind.DISK ? "-" : Units.bytes(d.budget()));
         }
         out.printf("embeddings on %s; final norm and lm_head on %s%n", plan.embedDevice().id(), plan.headDevice().id());
+        for (Plan.MemberBoundary b : plan.memberBoundaries()) {
+            out.printf("%s -> %s after layer %d: %s a token crosses the network%n", b.from(), b.to(), b.afterLayer(),
+                    Units.bytes(Planner.hopBytesPerToken(f.config())));
+        }
         int cpuLayers = plan.layersOn(Device.Kind.CPU);
         int diskLayers = plan.layersOn(Device.Kind.DISK);
         if (cpuLayers > 0) {

@@ -174,6 +174,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new ConvoyException("the cluster's members did not all join within --join-timeout " + joinTimeout + " s");
         }
         err.printf("convoy: placed over the cluster: %s%n", runtime.placement());
+        PlanPrinter.print(err, runtime.plan(), request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
         err.flush();
         return runtime;
     }

@@ -260,6 +260,11 @@ public final class PipelineRuntime implements AutoCloseable {
         return replanner.describe();
     }
 
+    /** The plan of the current placement; null when the stages were given rather than planned. */
+    public Plan plan() {
+        return replanner.plan();
+    }
+
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
     public java.util.Map<String, Long> plannedBytes() {
         return replanner.plannedBytes();

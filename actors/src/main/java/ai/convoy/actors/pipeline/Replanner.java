@@ -173,13 +173,18 @@ public final class Replanner {
                 request.manual());
     }
 
+    /** The plan of the current placement; null when the stages were given rather than planned. */
+    public Plan plan() {
+        return request == null ? null : Planner.plan(request);
+    }
+
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
     public java.util.Map<String, Long> plannedBytes() {
         if (request == null) {
             return java.util.Map.of();
         }
         java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();
-        Planner.plan(request).accounts().forEach(a -> out.put(a.device().id(), a.total()));
+        plan().accounts().forEach(a -> out.put(a.device().id(), a.total()));
         return out;
     }
 

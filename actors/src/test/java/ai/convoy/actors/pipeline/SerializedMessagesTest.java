@@ -6,6 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.BudgetedBackend;
 import ai.convoy.proto.JobRequest;
+import ai.convoy.runtime.model.EmbeddedModel;
+import ai.convoy.runtime.model.ModelConfig;
+import ai.convoy.runtime.model.ModelShapes;
+import ai.convoy.runtime.pipeline.HiddenStates;
+import ai.convoy.runtime.pipeline.MicroBatch;
+import ai.convoy.runtime.pipeline.SequenceChanges;
 import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
@@ -13,6 +19,9 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -54,6 +63,35 @@ class SerializedMessagesTest {
             assertTrue(load.replayedSequences() >= 1, "and the sequences it replayed: " + load);
             assertTrue(!runtime.limits().replans().isEmpty(), "an out-of-memory re-planned, its failure read back from bytes");
             assertTrue(runtime.stats().size() >= 3, "stats replies cross too");
+        }
+    }
+
+    /** What a decode step of 16 sequences puts on the wire between two stages, per token, against the plan's figure. */
+    @Test
+    void aHopCarriesThePlansBytesPerTokenWithinTenPercent() {
+        ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "hop", ConfigFactory.load());
+        try {
+            var serialization = org.apache.pekko.serialization.SerializationExtension.get(Adapter.toClassic(system));
+            for (ModelConfig config : List.of(ModelConfig.read(EmbeddedModel.directory()), ModelShapes.config("llama3-8b"))) {
+                int rows = 16;
+                long[] sequences = new long[rows];
+                int[] positions = new int[rows];
+                int[] tokens = new int[rows];
+                for (int i = 0; i < rows; i++) {
+                    sequences[i] = 1_000 + i;
+                    positions[i] = 500 + i;
+                    tokens[i] = 100_000 + i;
+                }
+                MicroBatch batch = new MicroBatch(42, SequenceChanges.NONE, sequences, positions, tokens,
+                        new HiddenStates(rows, config.hiddenSize(), new float[rows * config.hiddenSize()]), new int[0]);
+                StageActor.Run run = new StageActor.Run(batch);
+                double perToken = serialization.findSerializerFor(run).toBinary(run).length / (double) rows;
+                long planned = Planner.hopBytesPerToken(config);
+                System.out.printf("hidden %d: %.1f bytes a token on the wire, %d planned%n", config.hiddenSize(), perToken, planned);
+                assertTrue(Math.abs(perToken - planned) <= 0.1 * planned, perToken + " bytes a token against " + planned + " planned");
+            }
+        } finally {
+            system.terminate();
         }
     }
 }

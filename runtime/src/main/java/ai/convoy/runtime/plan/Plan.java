@@ -34,6 +34,23 @@ public record Plan(List<Stage> stages, Device embedDevice, Device headDevice, Li
         return accounts.stream().filter(a -> a.device().equals(d)).findFirst().orElseThrow();
     }
 
+    /** Where the pipeline crosses from one cluster member to the next: after layer {@code afterLayer}. */
+    public record MemberBoundary(String from, String to, int afterLayer) {
+    }
+
+    /** The boundaries between cluster members, in pipeline order; none when the plan is one process's. */
+    public List<MemberBoundary> memberBoundaries() {
+        List<MemberBoundary> out = new java.util.ArrayList<>();
+        for (int i = 1; i < stages.size(); i++) {
+            String from = stages.get(i - 1).device().member();
+            String to = stages.get(i).device().member();
+            if (!from.equals(to)) {
+                out.add(new MemberBoundary(from, to, stages.get(i - 1).lastLayer()));
+            }
+        }
+        return out;
+    }
+
     public int layersOn(Device.Kind kind) {
         return stages.stream().filter(s -> s.device().kind() == kind).mapToInt(Stage::layerCount).sum();
     }

@@ -102,6 +102,14 @@ public final class Planner {
         return r.model().workspace(stepRows(r.maxBatch(), r.maxContext()));
     }
 
+    /** A token row's own fields between stages besides its hidden state: sequence id, position and token id. */
+    static final int ROW_FIELD_BYTES = Long.BYTES + 2 * Integer.BYTES;
+
+    /** Bytes a token takes from one stage to the next: its hidden state in float32, and its row's fields. */
+    public static long hopBytesPerToken(ai.convoy.runtime.model.ModelConfig config) {
+        return (long) config.hiddenSize() * Float.BYTES + ROW_FIELD_BYTES;
+    }
+
     /**
      * The most token rows a step runs, which the workspace is planned for: a decode step of every live sequence, or a
      * prompt chunk of {@link #PREFILL_CHUNK} tokens.
