@@ -19,7 +19,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
-import sun.misc.Signal;
 
 @Command(name = "node", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Joins a Convoy cluster as a member whose GPUs hold pipeline stages, loaded from its own copy of the model, until SIGTERM or SIGINT.")
@@ -49,10 +48,7 @@ final class NodeCommand implements Callable<Integer> {
             throw new ConvoyException("a member offers its GPUs, and --devices names none: give cuda:N or sim:N=SIZE");
         }
         PrintWriter err = spec.commandLine().getErr();
-        CountDownLatch stop = new CountDownLatch(1);
-        for (String signal : new String[] {"TERM", "INT"}) {
-            Signal.handle(new Signal(signal), s -> stop.countDown());
-        }
+        CountDownLatch stop = StopSignals.latch();
         ClusterConfig.Member me = config.member(cluster.member);
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
             ActorSystem<NodeAgent.Command> system = ActorSystem.create(NodeAgent.create(cluster.member, devices, model, checkpoint,

@@ -26,7 +26,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import sun.misc.Signal;
 
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Loads a model through the plan and serves jobs over gRPC and an OpenAI-style HTTP API until SIGTERM or SIGINT, then drains.")
@@ -112,10 +111,7 @@ final class ServeCommand implements Callable<Integer> {
         ModelConfig config = Model.readConfig(dir);
         Planner.Request request = planOptions.request(config, options, dir);
         String modelId = modelOptions.usesEmbeddedDefault() ? DEFAULT_MODEL_ID : dir.toAbsolutePath().normalize().getFileName().toString();
-        CountDownLatch stop = new CountDownLatch(1);
-        for (String signal : new String[] {"TERM", "INT"}) {
-            Signal.handle(new Signal(signal), s -> stop.countDown());
-        }
+        CountDownLatch stop = StopSignals.latch();
         try (PipelineRuntime runtime = cluster.given() ? startOnCluster(dir, request, options, err) : startHere(dir, request, options, err);
              JobServer server = JobServer.start(runtime, new JobServer.Settings(bind, grpcPort, httpPort, maxQueue, modelId,
                      config.withMaxPositions(request.maxContext()), chatPrompt(dir, config), token, Tokenizer.existsIn(dir), tls))) {
