@@ -131,12 +131,8 @@ public final class PipelineRuntime implements AutoCloseable {
                     return p != null ? p : loader.get();
                 }));
             }
-            Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
-            List<Integer> eos = Model.eosTokenIds(modelDir, config);
             Replanner replanner = new Replanner(config, checkpoint, options, backends, request == null ? 4 : request.kvBytesGpu(), request, specs);
-            Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())),
-                    tokenizer, eos, maxBatch, replanner);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), SYSTEM_NAME, actorConfig), checkpoint, replanner);
+            return launch(modelDir, config, checkpoint, replanner, stages, maxBatch, maxContext, actorConfig);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -153,17 +149,22 @@ public final class PipelineRuntime implements AutoCloseable {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
-            Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
             Replanner replanner = new Replanner(config, checkpoint, options, s -> backendFor(s.device(), request.kvBytesGpu()), request.kvBytesGpu(),
                     request, List.of(), member, CheckpointFingerprint.of(modelDir), members);
-            Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(request.maxContext(), config.maxPositions())),
-                    tokenizer, Model.eosTokenIds(modelDir, config), request.maxBatch(), replanner);
-            return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, List.of()), SYSTEM_NAME, actorConfig), checkpoint,
-                    replanner);
+            return launch(modelDir, config, checkpoint, replanner, List.of(), request.maxBatch(), request.maxContext(), actorConfig);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
         }
+    }
+
+    /** The coordinator of {@code stages} (none: placed later) in an actor system of its own, with the model's tokenizer and eos ids. */
+    private static PipelineRuntime launch(Path modelDir, ModelConfig config, Checkpoint checkpoint, Replanner replanner,
+                                          List<Coordinator.StageSource> stages, int maxBatch, int maxContext, Config actorConfig) {
+        Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
+        Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())), tokenizer,
+                Model.eosTokenIds(modelDir, config), maxBatch, replanner);
+        return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), SYSTEM_NAME, actorConfig), checkpoint, replanner);
     }
 
     /** Waits until every stage has started, saying every few seconds which members it waits for; false past {@code timeout}. */
