@@ -13,7 +13,9 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -51,17 +53,31 @@ final class NodeCommand implements Callable<Integer> {
         CountDownLatch stop = StopSignals.latch();
         ClusterConfig.Member me = config.member(cluster.member);
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
-            ActorSystem<NodeAgent.Command> system = ActorSystem.create(NodeAgent.create(cluster.member, devices, model, checkpoint,
-                    CheckpointFingerprint.of(dir)), PipelineRuntime.SYSTEM_NAME, config.pekko(cluster.member));
-            err.printf("convoy: %s is a member of the cluster of %s at %s:%d, offering %s; SIGTERM or SIGINT leaves%n", cluster.member,
-                    config.source(), me.host(), me.port(), String.join(", ", devices.stream().map(d -> d.id() + " (" + Units.bytes(d.budget()) + ")")
-                            .toList()));
-            err.flush();
-            stop.await();
-            system.terminate();
-            system.getWhenTerminated().toCompletableFuture().join();
-            err.printf("convoy: %s left the cluster%n", cluster.member);
-            err.flush();
+            String fingerprint = CheckpointFingerprint.of(dir);
+            String offered = String.join(", ", devices.stream().map(d -> d.id() + " (" + Units.bytes(d.budget()) + ")").toList());
+            for (boolean first = true; ; first = false) {
+                ActorSystem<NodeAgent.Command> system = ActorSystem.create(NodeAgent.create(cluster.member, devices, model, checkpoint,
+                        fingerprint), PipelineRuntime.SYSTEM_NAME, config.pekko(cluster.member));
+                err.printf("convoy: %s is a member of the cluster of %s at %s:%d%s, offering %s; SIGTERM or SIGINT leaves%n", cluster.member,
+                        config.source(), me.host(), me.port(), first ? "" : " again", offered);
+                err.flush();
+                CompletableFuture<?> removed = system.getWhenTerminated().toCompletableFuture();
+                while (!stop.await(200, TimeUnit.MILLISECONDS) && !removed.isDone()) {
+                    // until a stop signal, or until the cluster removes this member (its resolver downs a member that
+                    // finds itself on the minority side or quarantined, as a paused process does on resuming)
+                }
+                if (!removed.isDone()) {
+                    system.terminate();
+                    removed.join();
+                    err.printf("convoy: %s left the cluster%n", cluster.member);
+                    err.flush();
+                    break;
+                }
+                // downed (unreachable past down-after, as a paused process is) or removed: an actor system cannot join
+                // again, a new one can, and the coordinator places stages on it once more
+                err.printf("convoy: %s was removed from the cluster; joining it again%n", cluster.member);
+                err.flush();
+            }
         }
         return 0;
     }

@@ -70,6 +70,11 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
                         ConfigValueFactory.fromAnyRef("org.apache.pekko.cluster.sbr.SplitBrainResolverProvider"))
                 .withValue("pekko.cluster.split-brain-resolver.active-strategy", ConfigValueFactory.fromAnyRef("keep-majority"))
                 .withValue("pekko.cluster.split-brain-resolver.stable-after", ConfigValueFactory.fromAnyRef(downAfter.toMillis() + "ms"))
+                // a prefill step's hidden states (512 rows of a 16,384-wide model: 32 MiB) exceed Artery's 256 KiB frames:
+                // stages and the coordinator (the guardian) take messages up to 64 MiB on Artery's lane for large ones
+                .withValue("pekko.remote.artery.large-message-destinations", ConfigValueFactory.fromIterable(List.of("/user", "/user/stage-*")))
+                .withValue("pekko.remote.artery.advanced.maximum-large-frame-size", ConfigValueFactory.fromAnyRef("64MiB"))
+                .withValue("pekko.remote.artery.advanced.large-buffer-pool-size", ConfigValueFactory.fromAnyRef(8))
                 .withValue("pekko.cluster.jmx.enabled", ConfigValueFactory.fromAnyRef(false))
                 .withValue("pekko.cluster.log-info", ConfigValueFactory.fromAnyRef(false))
                 .withFallback(ConfigFactory.load());

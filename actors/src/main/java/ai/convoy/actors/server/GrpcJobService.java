@@ -107,7 +107,7 @@ final class GrpcJobService implements JobService {
         return queued.second().watchTermination((mat, done) -> {
             // the client went away or its deadline passed before the end: the job stops and frees its cache
             done.whenComplete((d, failure) -> {
-                if (!stream.ended().get()) {
+                if (stream.ended().compareAndSet(false, true)) {
                     runtime.cancel(id);
                 }
             });
@@ -126,13 +126,17 @@ final class GrpcJobService implements JobService {
             return;
         }
         stream.ended().set(last);
-        if (event.hasFailed() && event.getFailed().getCode() == Failed.Code.INVALID_REQUEST) {
-            stream.events().fail(status(Status.INVALID_ARGUMENT, event.getFailed().getMessage()));
-            return;
-        }
-        stream.events().offer(event);
-        if (last) {
-            stream.events().complete();
+        try {
+            if (event.hasFailed() && event.getFailed().getCode() == Failed.Code.INVALID_REQUEST) {
+                stream.events().fail(status(Status.INVALID_ARGUMENT, event.getFailed().getMessage()));
+                return;
+            }
+            stream.events().offer(event);
+            if (last) {
+                stream.events().complete();
+            }
+        } catch (IllegalStateException clientLeft) {
+            // the client cancelled between the check above and here: its stream is closed already, the job cancelled
         }
     }
 

@@ -30,11 +30,13 @@ import org.junit.jupiter.api.io.TempDir;
  * Three cluster members, each a JVM of its own on loopback with one simulated GPU: convoy serve (the coordinator,
  * node-a) and two convoy node processes. Sixteen concurrent greedy jobs over gRPC equal their single-process runs;
  * after a kill -9 of node-b in the middle of generation they all finish unchanged on the members left; node-b started
- * again is used again.
+ * again is used again. Then node-c is paused (SIGSTOP) until it is planned away and resumed (SIGCONT): every job ends
+ * once with its single-process output, and node-c joins again and is used again.
  */
 class ClusterTest {
     static final String SIM = "sim:0=64MiB";
     static final int JOBS = 16;
+    static final int LONG_PROMPT = 300;
 
     @TempDir
     Path tmp;
@@ -44,7 +46,8 @@ class ClusterTest {
         Path config = tmp.resolve("cluster.conf");
         StringBuilder members = new StringBuilder();
         char name = 'a';
-        for (int port : freePorts(3)) {
+        int[] ports = freePorts(3);
+        for (int port : ports) {
             members.append("    { name = \"node-").append(name++).append("\", host = \"127.0.0.1\", port = ").append(port).append(" }\n");
         }
         Files.writeString(config, "convoy.cluster {\n  members = [\n" + members + "  ]\n  down-after = 2s\n}\n");
@@ -83,17 +86,67 @@ class ClusterTest {
                     (System.nanoTime() - killedAt[0]) / 1e9);
 
             Process again = node(config, "node-b", "b2.log");
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (!a.logText().contains("node-b joined the cluster: placed again") && System.nanoTime() < deadline) {
-                Thread.sleep(100);
-            }
-            assertTrue(a.logText().contains("node-b joined the cluster: placed again"), a.logText());
+            awaitLog(a::logText, "node-b joined the cluster: placed again");
             assertOutputs(expectedShort, runAll(client, clientSystem, renamed(shortJobs, "again"), () -> { }), "with node-b back");
+
+            // node-c paused past the failure detector and until the resolver downs it, then resumed: it is planned away
+            // and its sequences replayed; on resuming it finds itself removed and joins again
+            AtomicInteger pausedTokens = new AtomicInteger();
+            long[] pausedAt = {0};
+            CompletableFuture<Void> resume = new CompletableFuture<>();
+            List<int[]> afterPause = runAll(client, clientSystem, renamed(longJobs, "paused"), () -> {
+                if (pausedTokens.incrementAndGet() == JOBS * 20) {
+                    signal(c, "STOP");
+                    pausedAt[0] = System.nanoTime();
+                    CompletableFuture.runAsync(() -> resumeWhenDowned(a, c, ports[2], resume));
+                }
+            });
+            assertTrue(pausedAt[0] > 0, "node-c was paused in the middle of generation");
+            assertOutputs(expectedLong, afterPause, "after node-c was paused");
+            System.out.printf("ClusterTest: node-c paused after %d tokens; all %d jobs finished %.2f s after the pause%n", JOBS * 20, JOBS,
+                    (System.nanoTime() - pausedAt[0]) / 1e9);
+            resume.get(60, TimeUnit.SECONDS);
+            awaitLog(() -> Files.readString(tmp.resolve("c.log")), "node-c was removed from the cluster; joining it again");
+            awaitLog(a::logText, "node-c joined the cluster: placed again");
+            assertOutputs(expectedShort, runAll(client, clientSystem, renamed(shortJobs, "resumed"), () -> { }), "with node-c back");
             again.destroyForcibly();
         } finally {
             clientSystem.terminate();
             b.destroyForcibly();
             c.destroyForcibly();
+        }
+    }
+
+    /** Waits (60 s at most) until the log holds any of these lines. */
+    private static void awaitLog(java.util.concurrent.Callable<String> log, String... lines) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!logHolds(log.call(), lines) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        assertTrue(logHolds(log.call(), lines), log.call());
+    }
+
+    private static boolean logHolds(String log, String... lines) {
+        return java.util.Arrays.stream(lines).anyMatch(log::contains);
+    }
+
+    /** SIGCONT to a paused member once the coordinator's split-brain resolver has downed it (60 s at most). */
+    private static void resumeWhenDowned(ServerProcess coordinator, Process member, int port, CompletableFuture<Void> resumed) {
+        try {
+            awaitLog(coordinator::logText, "is downing [pekko://" + PipelineRuntime.SYSTEM_NAME + "@127.0.0.1:" + port + "]");
+            signal(member, "CONT");
+            resumed.complete(null);
+        } catch (Throwable t) {
+            signal(member, "CONT");
+            resumed.completeExceptionally(t);
+        }
+    }
+
+    private static void signal(Process p, String signal) {
+        try {
+            new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).inheritIO().start().waitFor();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
     }
 
@@ -109,10 +162,16 @@ class ClusterTest {
         return p;
     }
 
+    /**
+     * Sixteen greedy jobs of short prompts, but for the first: its 300-token prompt's hidden states (300 KiB) cross
+     * each boundary in one message larger than Artery's ordinary frames.
+     */
     static List<JobRequest> jobs(String name, int newTokens) {
         List<JobRequest> out = new ArrayList<>();
         for (int i = 0; i < JOBS; i++) {
-            out.add(PipelineRuntimeTest.job(name + "-" + i, new int[] {1 + i, 7 + 3 * i, 40 + i}, newTokens, 0f, 0));
+            int[] prompt = i == 0 ? java.util.stream.IntStream.range(0, LONG_PROMPT).map(t -> 5 + t % 900).toArray()
+                    : new int[] {1 + i, 7 + 3 * i, 40 + i};
+            out.add(PipelineRuntimeTest.job(name + "-" + i, prompt, newTokens, 0f, 0));
         }
         return out;
     }
@@ -139,6 +198,7 @@ class ClusterTest {
             }).runWith(Sink.seq(), system).toCompletableFuture().thenApply(events -> {
                 JobEvent last = events.getLast();
                 assertTrue(last.hasDone(), j.getJobId() + " ended with " + last);
+                assertTrue(events.stream().filter(JobEvent::hasDone).count() == 1, j.getJobId() + " ended twice");
                 return events.stream().filter(JobEvent::hasTokens).flatMap(e -> e.getTokens().getIdsList().stream()).mapToInt(Integer::intValue)
                         .toArray();
             }));
