@@ -14,10 +14,18 @@ import java.util.List;
 
 /**
  * A cluster's members as a HOCON file names them ({@code convoy.cluster.members}: name, host, port), and the Pekko
- * settings each member runs with: Pekko Cluster over Artery TCP bound to its own address, every member a seed node,
- * and the split-brain resolver downing a member that stays unreachable for {@code down-after}.
+ * settings each member runs with: Pekko Cluster over Artery TCP (TLS with {@code convoy.cluster.tls}) bound to its own
+ * address, every member a seed node, and the split-brain resolver downing a member that stays unreachable for
+ * {@code down-after}.
  */
-public record ClusterConfig(Path source, List<Member> members, Duration downAfter) {
+public record ClusterConfig(Path source, List<Member> members, Duration downAfter, Tls tls) {
+
+    /**
+     * Artery over TLS: every member presents {@code cert} (with {@code key}) and accepts only peers whose certificate
+     * {@code ca} signed and whose subject is its own, so a process without the cluster's certificate cannot join.
+     */
+    public record Tls(Path key, Path cert, Path ca) {
+    }
 
     public record Member(String name, String host, int port) {
         String address() {
@@ -45,10 +53,25 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
             if (members.isEmpty()) {
                 throw ConvoyException.in(file, "convoy.cluster.members names no member");
             }
-            return new ClusterConfig(file, List.copyOf(members), c.hasPath("down-after") ? c.getDuration("down-after") : Duration.ofSeconds(5));
+            return new ClusterConfig(file, List.copyOf(members), c.hasPath("down-after") ? c.getDuration("down-after") : Duration.ofSeconds(5),
+                    c.hasPath("tls") ? tls(file, c.getConfig("tls")) : null);
         } catch (ConfigException e) {
             throw ConvoyException.in(file, e.getMessage().replace(file.toString() + ": ", ""));
         }
+    }
+
+    /** The TLS files, relative to the config file's folder unless absolute; each must exist. */
+    private static Tls tls(Path file, Config tls) {
+        Path dir = file.toAbsolutePath().getParent();
+        Path[] files = new Path[3];
+        String[] keys = {"key-file", "cert-file", "ca-cert-file"};
+        for (int i = 0; i < keys.length; i++) {
+            files[i] = dir.resolve(tls.getString(keys[i]));
+            if (!Files.isRegularFile(files[i])) {
+                throw ConvoyException.in(file, "convoy.cluster.tls." + keys[i] + ": no such file " + files[i]);
+            }
+        }
+        return new Tls(files[0], files[1], files[2]);
     }
 
     public Member member(String name) {
@@ -59,9 +82,19 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
     /** The Pekko settings of member {@code name}, over the application's own. */
     public Config pekko(String name) {
         Member me = member(name);
-        return ConfigFactory.empty()
+        Config transport = ConfigFactory.empty().withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tcp"));
+        if (tls != null) {
+            String engine = "pekko.remote.artery.ssl.rotating-keys-engine.";
+            transport = ConfigFactory.empty()
+                    .withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tls-tcp"))
+                    .withValue("pekko.remote.artery.ssl.ssl-engine-provider",
+                            ConfigValueFactory.fromAnyRef("org.apache.pekko.remote.artery.tcp.ssl.RotatingKeysSSLEngineProvider"))
+                    .withValue(engine + "key-file", ConfigValueFactory.fromAnyRef(tls.key().toString()))
+                    .withValue(engine + "cert-file", ConfigValueFactory.fromAnyRef(tls.cert().toString()))
+                    .withValue(engine + "ca-cert-file", ConfigValueFactory.fromAnyRef(tls.ca().toString()));
+        }
+        return transport
                 .withValue("pekko.actor.provider", ConfigValueFactory.fromAnyRef("cluster"))
-                .withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tcp"))
                 .withValue("pekko.remote.artery.canonical.hostname", ConfigValueFactory.fromAnyRef(me.host()))
                 .withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(me.port()))
                 .withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(members.stream().map(Member::address).toList()))

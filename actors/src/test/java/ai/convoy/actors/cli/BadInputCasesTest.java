@@ -77,6 +77,7 @@ class BadInputCasesTest {
         tokenizeCases(cases);
         inspectCases(cases);
         perplexityCases(cases);
+        clusterCases(cases);
         return cases.stream();
     }
 
@@ -363,6 +364,36 @@ class BadInputCasesTest {
             Path f = Files.writeString(dir.resolve("prompts.txt"), "1,2\nhello there\n");
             return args("run", "--model", copy(q, dir).toString(), "--prompts-file", f.toString());
         }, "prompts.txt", "line 2"));
+    }
+
+    static void clusterCases(List<Case> cases) {
+        String member = "    { name = \"node-a\", host = \"127.0.0.1\", port = 25521 }\n";
+        cases.add(new Case("node: no cluster config", dir -> args("node", "--devices", "sim:0=64MiB"), "--cluster-config"));
+        cases.add(new Case("node: cluster config missing", dir -> args("node", "--cluster-config", dir.resolve("c.conf").toString(), "--member",
+                "node-a"), "c.conf"));
+        cases.add(new Case("node: no --member", dir -> args("node", "--cluster-config", clusterConfig(dir, member)), "--member"));
+        cases.add(new Case("serve: no --member", dir -> args("serve", "--cluster-config", clusterConfig(dir, member)), "--member"));
+        cases.add(new Case("node: member not in the config", dir -> args("node", "--cluster-config", clusterConfig(dir, member), "--member",
+                "node-z"), "c.conf", "node-z"));
+        cases.add(new Case("node: no members", dir -> args("node", "--cluster-config", clusterConfig(dir, ""), "--member", "node-a"),
+                "c.conf", "members"));
+        cases.add(new Case("node: member named twice", dir -> args("node", "--cluster-config", clusterConfig(dir, member + member), "--member",
+                "node-a"), "c.conf", "node-a"));
+        cases.add(new Case("node: member name with a space", dir -> args("node", "--cluster-config",
+                clusterConfig(dir, member.replace("node-a", "node a")), "--member", "node a"), "c.conf", "node a"));
+        cases.add(new Case("node: port not a number", dir -> args("node", "--cluster-config",
+                clusterConfig(dir, member.replace("25521", "\"high\"")), "--member", "node-a"), "c.conf", "port"));
+        cases.add(new Case("node: TLS files missing (the two-host example as it ships)", dir -> {
+            Path f = dir.resolve("cluster-two-hosts-tls.conf");
+            Files.copy(Path.of(System.getProperty("user.dir")).getParent().resolve("configs/cluster-two-hosts-tls.conf"), f);
+            return args("node", "--cluster-config", f.toString(), "--member", "node-a");
+        }, "cluster-two-hosts-tls.conf", "tls.key-file"));
+    }
+
+    private static String clusterConfig(Path dir, String members) throws IOException {
+        Path f = dir.resolve("c.conf");
+        Files.writeString(f, "convoy.cluster {\n  members = [\n" + members + "  ]\n}\n");
+        return f.toString();
     }
 
     static void planCases(List<Case> cases) {

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Three cluster members, each a JVM of its own on loopback with one simulated GPU: convoy serve (the coordinator,
- * node-a) and two convoy node processes. Sixteen concurrent greedy jobs over gRPC equal their single-process runs;
+ * Three cluster members, each a JVM of its own on loopback with one simulated GPU, talking over TLS: convoy serve (the
+ * coordinator, node-a) and two convoy node processes; a node-b holding a certificate of another CA cannot join. Sixteen concurrent greedy jobs over gRPC equal their single-process runs;
  * after a kill -9 of node-b in the middle of generation they all finish unchanged on the members left; node-b started
  * again is used again. Then node-c is paused (SIGSTOP) until it is planned away and resumed (SIGCONT): every job ends
  * once with its single-process output, and node-c joins again and is used again.
@@ -50,7 +50,9 @@ class ClusterTest {
         for (int port : ports) {
             members.append("    { name = \"node-").append(name++).append("\", host = \"127.0.0.1\", port = ").append(port).append(" }\n");
         }
-        Files.writeString(config, "convoy.cluster {\n  members = [\n" + members + "  ]\n  down-after = 2s\n}\n");
+        Files.writeString(config, clusterConfig(members, "tls/cluster"));
+        Path intruderConfig = tmp.resolve("intruder.conf");
+        Files.writeString(intruderConfig, clusterConfig(members, "tls/cluster/other"));
         List<JobRequest> shortJobs = jobs("short", 24);
         List<JobRequest> longJobs = jobs("long", 160);
         List<int[]> expectedShort = new ArrayList<>();
@@ -59,11 +61,23 @@ class ClusterTest {
             shortJobs.forEach(j -> expectedShort.add(PipelineRuntimeTest.solo(single, j)));
             longJobs.forEach(j -> expectedLong.add(PipelineRuntimeTest.solo(single, j)));
         }
-        Process b = node(config, "node-b", "b.log");
         Process c = node(config, "node-c", "c.log");
+        // node-b with a certificate of another CA cannot join: the coordinator waits on, the intruder's handshakes fail
+        Process intruder = node(intruderConfig, "node-b", "intruder.log");
+        Path aDir = Files.createDirectories(tmp.resolve("a"));
+        CompletableFuture<ServerProcess> serving = CompletableFuture.supplyAsync(() -> {
+            try {
+                return ServerProcess.start(aDir, "--cluster-config", config.toString(), "--member", "node-a", "--devices", SIM, "--max-batch-size", "16");
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        awaitLog(() -> Files.readString(tmp.resolve("intruder.log")), "SSLHandshakeException");
+        awaitLog(() -> Files.readString(aDir.resolve("serve.log")), "waiting for node-b to join");
+        intruder.destroyForcibly();
+        Process b = node(config, "node-b", "b.log");
         ActorSystem<Void> clientSystem = ActorSystem.create(Behaviors.empty(), "cluster-test-client");
-        try (ServerProcess a = ServerProcess.start(Files.createDirectories(tmp.resolve("a")), "--cluster-config", config.toString(), "--member",
-                "node-a", "--devices", SIM, "--max-batch-size", "16")) {
+        try (ServerProcess a = serving.get(90, TimeUnit.SECONDS)) {
             String log = a.logText();
             assertTrue(log.contains("placed over the cluster: node-a/sim:0") && log.contains("node-b/sim:0") && log.contains("node-c/sim:0"), log);
             JobServiceClient client = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", a.grpcPort, clientSystem)
@@ -117,6 +131,13 @@ class ClusterTest {
         }
     }
 
+    /** Three members on loopback whose Artery connections use TLS with the certificate in test resource folder {@code tls}. */
+    private static String clusterConfig(CharSequence members, String tls) throws Exception {
+        Path dir = Path.of(ClusterTest.class.getResource("/" + tls + "/tls.crt").toURI()).getParent();
+        return "convoy.cluster {\n  members = [\n" + members + "  ]\n  down-after = 2s\n  tls {\n    key-file = \"" + dir.resolve("tls.key")
+                + "\"\n    cert-file = \"" + dir.resolve("tls.crt") + "\"\n    ca-cert-file = \"" + dir.resolve("ca.crt") + "\"\n  }\n}\n";
+    }
+
     /** Waits (60 s at most) until the log holds any of these lines. */
     private static void awaitLog(java.util.concurrent.Callable<String> log, String... lines) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -130,10 +151,10 @@ class ClusterTest {
         return java.util.Arrays.stream(lines).anyMatch(log::contains);
     }
 
-    /** SIGCONT to a paused member once the coordinator's split-brain resolver has downed it (60 s at most). */
+    /** SIGCONT to a paused member once the cluster has removed it, which quarantines it (60 s at most). */
     private static void resumeWhenDowned(ServerProcess coordinator, Process member, int port, CompletableFuture<Void> resumed) {
         try {
-            awaitLog(coordinator::logText, "is downing [pekko://" + PipelineRuntime.SYSTEM_NAME + "@127.0.0.1:" + port + "]");
+            awaitLog(coordinator::logText, "Association to [pekko://" + PipelineRuntime.SYSTEM_NAME + "@127.0.0.1:" + port + "] with UID");
             signal(member, "CONT");
             resumed.complete(null);
         } catch (Throwable t) {
