@@ -78,8 +78,12 @@ final class ServeCommand implements Callable<Integer> {
     ClusterOptions cluster;
 
     @Option(names = "--join-timeout", paramLabel = "SECONDS", defaultValue = "120",
-            description = "With --cluster-config: how long to wait for every member to join before giving up (default: ${DEFAULT-VALUE}).")
+            description = "With --cluster-config: how long the model's first placement waits for every member to join before it places "
+                    + "over those that did (default: ${DEFAULT-VALUE}).")
     int joinTimeout;
+
+    /** How long past --join-timeout serving waits for the placement's stages to start. */
+    private static final int PLACEMENT_GRACE_SECONDS = 60;
 
     @Option(names = "--drain-timeout", paramLabel = "SECONDS",
             description = "On SIGTERM or SIGINT, how long running jobs may take to finish before they are ended (default: ${DEFAULT-VALUE}).")
@@ -152,12 +156,15 @@ final class ServeCommand implements Callable<Integer> {
                 .toList(), request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(), request.manual());
         ClusterConfig.Member me = clustered.member(cluster.member);
         PipelineRuntime runtime = PipelineRuntime.startCluster(dir, here, options, cluster.member,
-                clustered.members().stream().map(ClusterConfig.Member::name).toList(), clustered.pekko(cluster.member));
-        err.printf("convoy: %s is the coordinator of the cluster of %s at %s:%d%n", cluster.member, clustered.source(), me.host(), me.port());
+                clustered.members().stream().map(ClusterConfig.Member::name).toList(), java.time.Duration.ofSeconds(joinTimeout),
+                clustered.pekko(cluster.member));
+        err.printf("convoy: %s joined the cluster of %s at %s:%d; the coordinator runs on its oldest convoy serve member%n", cluster.member,
+                clustered.source(), me.host(), me.port());
         err.flush();
         boolean placed;
         try {
-            placed = runtime.awaitPlacement(java.time.Duration.ofSeconds(joinTimeout), line -> {
+            // past the join wait the coordinator places over the members that joined, and their stages take time to start
+            placed = runtime.awaitPlacement(java.time.Duration.ofSeconds(joinTimeout + PLACEMENT_GRACE_SECONDS), line -> {
                 err.println("convoy: " + line);
                 err.flush();
             });
@@ -167,7 +174,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (!placed) {
             runtime.close();
-            throw new ConvoyException("the cluster's members did not all join within --join-timeout " + joinTimeout + " s");
+            throw new ConvoyException("the model was not placed within " + (joinTimeout + PLACEMENT_GRACE_SECONDS) + " s (--join-timeout "
+                    + joinTimeout + " s): too few members joined for it, or their stages did not start");
         }
         err.printf("convoy: placed over the cluster: %s%n", runtime.placement());
         PlanPrinter.print(err, runtime.plan(), request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);

@@ -19,6 +19,7 @@ import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
 import ai.convoy.runtime.pipeline.UnknownSequenceException;
+import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.tokenizer.StreamDecoder;
@@ -49,7 +50,21 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private static final java.time.Duration STAGE_ANSWER_TIMEOUT = java.time.Duration.ofSeconds(3);
 
     public sealed interface Command extends PipelineMessage permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages,
-            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered {
+            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered, GetPlacement, JoinDeadline {
+    }
+
+    /** The first placement's wait for every member is over: it places over the members that joined. */
+    private record JoinDeadline() implements Command {
+    }
+
+    public record GetPlacement(ActorRef<Placement> replyTo) implements Command {
+    }
+
+    /**
+     * The devices the model is planned over now (empty before its first placement), from which any member can make the
+     * same plan, and the members the first placement still waits for.
+     */
+    public record Placement(List<Device> devices, List<String> awaitedMembers) implements PipelineMessage {
     }
 
     /** Whether a stage on another member, reported stopped while its member is still here, answered. */
@@ -144,6 +159,9 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
 
     /** What the coordinator needs to know of the model; {@code replanner} sizes and places it again. */
     public record Settings(ModelConfig config, Tokenizer tokenizer, List<Integer> eosTokenIds, int maxBatch, Replanner replanner) {
+        Settings withReplanner(Replanner r) {
+            return new Settings(config, tokenizer, eosTokenIds, maxBatch, r);
+        }
     }
 
     /** Where a job's events go, and the decoder of its text. */
@@ -173,6 +191,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private long stageRestarts;
     private long replacements;
     private long replayedSequences;
+    // on a cluster: the first placement no longer waits for every member
+    private boolean joinWaitOver;
 
     /** A coordinator of the given stages; with none, jobs wait for a {@link Place}. */
     public static Behavior<Command> create(Settings settings, List<StageSource> stages) {
@@ -189,6 +209,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             startStages(pipeline);
         }
         if (settings.replanner().clustered()) {
+            ctx.scheduleOnce(settings.replanner().joinWait(), ctx.getSelf(), new JoinDeadline());
             ctx.getSystem().receptionist().tell(org.apache.pekko.actor.typed.receptionist.Receptionist.subscribe(NodeAgent.KEY,
                     ctx.messageAdapter(org.apache.pekko.actor.typed.receptionist.Receptionist.Listing.class,
                             l -> new Members(l.getServiceInstances(NodeAgent.KEY)))));
@@ -252,6 +273,19 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(Members.class, this::onMembers)
                 .onMessage(MemberDescribed.class, this::onMemberDescribed)
                 .onMessage(StageAnswered.class, this::onStageAnswered)
+                .onMessage(GetPlacement.class, g -> {
+                    g.replyTo().tell(new Placement(settings.replanner().devices(), joinWaitOver ? List.of() : settings.replanner().awaitedMembers()));
+                    return this;
+                })
+                .onMessage(JoinDeadline.class, d -> {
+                    joinWaitOver = true;
+                    if (stagesPlaced() || !settings.replanner().anyMemberJoined()) {
+                        return this;
+                    }
+                    getContext().getLog().warn("placing over the members that joined; not joined: {}",
+                            String.join(", ", settings.replanner().awaitedMembers()));
+                    return placeAgain(null);
+                })
                 .onMessage(Place.class, p -> {
                     replace(p.stages());
                     return this;
@@ -308,6 +342,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             params = JobSampling.fromProto(r.getSampling(), settings.eosTokenIds());
         } catch (ConvoyException | IllegalArgumentException e) {
             s.replyTo().tell(failed(r.getJobId(), Failed.Code.INVALID_REQUEST, e.getMessage()));
+            return this;
+        }
+        if (clients.containsKey(r.getJobId())) {
+            s.replyTo().tell(failed(r.getJobId(), Failed.Code.INVALID_REQUEST, "a job with id " + r.getJobId() + " is already running"));
             return this;
         }
         s.replyTo().tell(JobEvent.newBuilder().setJobId(r.getJobId()).setAccepted(Accepted.newBuilder().setPromptTokens(prompt.length)).build());
@@ -488,7 +526,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         agents.put(d.agent(), d.info().member());
         replanner.memberJoined(d.info());
-        if (replanner.awaitedMembers().isEmpty()) {
+        if (replanner.awaitedMembers().isEmpty() || joinWaitOver) {
             return placeAgain(stagesPlaced() ? d.info().member() + " joined the cluster" : null);
         }
         return this;
@@ -506,10 +544,17 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             if (why != null) {
                 getContext().getLog().warn("{}: placed again: {}; replaying {} live sequences", why, settings.replanner().describe(),
                         scheduler.liveSequences());
+            } else {
+                getContext().getLog().info("placed: {}", settings.replanner().describe());
             }
             return schedule();
         } catch (ConvoyException e) {
-            return endEveryJob((why == null ? "" : why + ": ") + "no plan fits the members here: " + e.getMessage());
+            if (why == null) {
+                // a first placement waits on for more members rather than failing the jobs waiting for it
+                getContext().getLog().warn("no plan fits the members here yet: {}", e.getMessage());
+                return this;
+            }
+            return endEveryJob(why + ": no plan fits the members here: " + e.getMessage());
         }
     }
 

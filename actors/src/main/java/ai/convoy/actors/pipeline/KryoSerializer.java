@@ -93,6 +93,8 @@ public final class KryoSerializer extends JSerializer {
         kryo.register(Coordinator.LimitLive.class);
         kryo.register(Coordinator.GetLoad.class);
         kryo.register(Coordinator.Load.class);
+        kryo.register(Coordinator.GetPlacement.class);
+        kryo.register(Coordinator.Placement.class);
         kryo.register(StageActor.Run.class);
         kryo.register(StageActor.Stats.class);
         kryo.register(StageActor.StageStats.class);

@@ -30,6 +30,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -40,6 +41,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 public final class PipelineRuntime implements AutoCloseable {
     private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration STATS_TIMEOUT = Duration.ofSeconds(3);
+    private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(1);
 
     /** Layers {@code firstLayer..lastLayer} (none when first > last) on a device, with the embeddings or the head. */
     public record StageSpec(Device device, int firstLayer, int lastLayer, boolean embedding, boolean head) {
@@ -50,18 +53,31 @@ public final class PipelineRuntime implements AutoCloseable {
 
     private final ActorSystem<Coordinator.Command> system;
     private final Checkpoint checkpoint;
+    // this process's coordinator's; null on a cluster, whose coordinator may run on another member
     private final Replanner replanner;
+    // on a cluster: every plan but its devices, which the coordinator says
+    private final Planner.Request clusterRequest;
     private final AtomicLong sinks = new AtomicLong();
+    // each job's event sink until its last event, by job id
+    private final java.util.Map<String, ActorRef<JobEvent>> liveSinks = new java.util.concurrent.ConcurrentHashMap<>();
+    // on a cluster, while the coordinator moves to another member: why jobs are refused now; null otherwise
+    private volatile String coordinatorMoving;
+    private final java.util.concurrent.atomic.AtomicBoolean probing = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint, Replanner replanner) {
+    private PipelineRuntime(ActorSystem<Coordinator.Command> system, Checkpoint checkpoint, Replanner replanner, Planner.Request clusterRequest) {
         this.system = system;
         this.checkpoint = checkpoint;
         this.replanner = replanner;
+        this.clusterRequest = clusterRequest;
     }
 
     /** The stages now, in pipeline order: the plan's, or the last re-plan's after a stage was lost. */
     public List<StageSpec> stages() {
-        return replanner.specs();
+        if (replanner != null) {
+            return replanner.specs();
+        }
+        Plan plan = plan();
+        return plan == null ? List.of() : stagesOf(plan);
     }
 
     /**
@@ -140,18 +156,30 @@ public final class PipelineRuntime implements AutoCloseable {
     }
 
     /**
-     * A pipeline whose coordinator runs here, as member {@code member} of a cluster whose actor system {@code actorConfig}
-     * configures: the model is placed over this member's devices ({@code request}'s, each naming the member) and those
-     * of every other member of {@code members}, once each has joined with the same checkpoint.
+     * This process as member {@code member} of a cluster whose actor system {@code actorConfig} configures, one of
+     * those running the coordinator: it runs on the oldest of them (a cluster singleton) and places the model over the
+     * devices of every member of {@code members} once each has joined with the same checkpoint, or over those that
+     * joined after {@code joinWait}. This member offers {@code request}'s devices, each naming the member.
      */
     public static PipelineRuntime startCluster(Path modelDir, Planner.Request request, QuantizationOptions options, String member,
-                                               List<String> members, Config actorConfig) {
+                                               List<String> members, java.time.Duration joinWait, Config actorConfig) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
-            Replanner replanner = new Replanner(config, checkpoint, options, s -> backendFor(s.device(), request.kvBytesGpu()), request.kvBytesGpu(),
-                    request, List.of(), member, CheckpointFingerprint.of(modelDir), members);
-            return launch(modelDir, config, checkpoint, replanner, List.of(), request.maxBatch(), request.maxContext(), actorConfig);
+            String fingerprint = CheckpointFingerprint.of(modelDir);
+            Planner.Request overNone = new Planner.Request(request.model(), List.of(), request.strategy(), request.maxBatch(), request.maxContext(),
+                    request.kvBytesGpu(), request.manual());
+            Coordinator.Settings settings = settings(modelDir, config, null, request.maxBatch(), request.maxContext());
+            PipelineRuntime[] runtime = {null};
+            Behavior<Coordinator.Command> guardian = ServeMember.create(NodeAgent.create(member, request.devices(), config, checkpoint, fingerprint),
+                    () -> Coordinator.create(settings.withReplanner(new Replanner(config, checkpoint, options, overNone, fingerprint, members,
+                            joinWait)), List.of()),
+                    reason -> runtime[0].coordinatorLost(reason));
+            List<String> roles = new ArrayList<>(actorConfig.getStringList("pekko.cluster.roles"));
+            roles.add(ServeMember.COORDINATOR_ROLE);
+            Config withCoordinatorRole = actorConfig.withValue("pekko.cluster.roles", com.typesafe.config.ConfigValueFactory.fromIterable(roles));
+            runtime[0] = new PipelineRuntime(ActorSystem.create(guardian, SYSTEM_NAME, withCoordinatorRole), checkpoint, null, overNone);
+            return runtime[0];
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -161,10 +189,14 @@ public final class PipelineRuntime implements AutoCloseable {
     /** The coordinator of {@code stages} (none: placed later) in an actor system of its own, with the model's tokenizer and eos ids. */
     private static PipelineRuntime launch(Path modelDir, ModelConfig config, Checkpoint checkpoint, Replanner replanner,
                                           List<Coordinator.StageSource> stages, int maxBatch, int maxContext, Config actorConfig) {
+        Coordinator.Settings settings = settings(modelDir, config, replanner, maxBatch, maxContext);
+        return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), SYSTEM_NAME, actorConfig), checkpoint, replanner, null);
+    }
+
+    private static Coordinator.Settings settings(Path modelDir, ModelConfig config, Replanner replanner, int maxBatch, int maxContext) {
         Tokenizer tokenizer = Tokenizer.existsIn(modelDir) ? Tokenizer.load(modelDir) : null;
-        Coordinator.Settings settings = new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())), tokenizer,
+        return new Coordinator.Settings(config.withMaxPositions(Math.min(maxContext, config.maxPositions())), tokenizer,
                 Model.eosTokenIds(modelDir, config), maxBatch, replanner);
-        return new PipelineRuntime(ActorSystem.create(Coordinator.create(settings, stages), SYSTEM_NAME, actorConfig), checkpoint, replanner);
     }
 
     /** Waits until every stage has started, saying every few seconds which members it waits for; false past {@code timeout}. */
@@ -176,8 +208,8 @@ public final class PipelineRuntime implements AutoCloseable {
                 return true;
             }
             if (System.nanoTime() > nextReport) {
-                progress.accept("waiting for " + (replanner.awaitedMembers().isEmpty() ? "the stages to start"
-                        : String.join(", ", replanner.awaitedMembers()) + " to join"));
+                List<String> awaited = placementNow().awaitedMembers();
+                progress.accept("waiting for " + (awaited.isEmpty() ? "the stages to start" : String.join(", ", awaited) + " to join"));
                 nextReport = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
             }
             Thread.sleep(100);
@@ -220,16 +252,59 @@ public final class PipelineRuntime implements AutoCloseable {
     /** Submits a job; {@code events} sees each event as it comes; the future completes with the last (done or failed). */
     public CompletableFuture<JobEvent> submit(JobRequest request, Consumer<JobEvent> events) {
         CompletableFuture<JobEvent> last = new CompletableFuture<>();
+        String moving = coordinatorMoving;
+        if (moving != null) {
+            JobEvent refused = unavailable(request.getJobId(), moving);
+            events.accept(refused);
+            last.complete(refused);
+            return last;
+        }
         ActorRef<JobEvent> sink = system.systemActorOf(Behaviors.receive(JobEvent.class).onMessage(JobEvent.class, e -> {
+            if (last.isDone()) {
+                // ended here already (its coordinator was lost): what the old coordinator still sends is too late
+                return Behaviors.stopped();
+            }
             events.accept(e);
             if (e.hasDone() || e.hasFailed()) {
                 last.complete(e);
+                liveSinks.remove(request.getJobId());
                 return Behaviors.stopped();
             }
             return Behaviors.same();
         }).build(), "job-" + sinks.incrementAndGet(), Props.empty());
+        liveSinks.put(request.getJobId(), sink);
         system.tell(new Coordinator.Submit(request, sink));
         return last;
+    }
+
+    /**
+     * The coordinator's member is gone: every job whose events are still awaited here ends as unavailable, and new
+     * jobs are refused so until a coordinator answers again (the singleton started on another member), since until
+     * then they would go to the one that is gone.
+     */
+    private void coordinatorLost(String reason) {
+        coordinatorMoving = reason;
+        liveSinks.forEach((id, sink) -> sink.tell(unavailable(id, reason)));
+        if (probing.compareAndSet(false, true)) {
+            probeCoordinator();
+        }
+    }
+
+    private void probeCoordinator() {
+        AskPattern.<Coordinator.Command, Coordinator.Placement>ask(system, Coordinator.GetPlacement::new, PROBE_TIMEOUT, system.scheduler())
+                .whenComplete((placement, noAnswer) -> {
+                    if (noAnswer == null) {
+                        coordinatorMoving = null;
+                        probing.set(false);
+                    } else {
+                        probeCoordinator();
+                    }
+                });
+    }
+
+    private static JobEvent unavailable(String jobId, String reason) {
+        return JobEvent.newBuilder().setJobId(jobId)
+                .setFailed(ai.convoy.proto.Failed.newBuilder().setCode(ai.convoy.proto.Failed.Code.UNAVAILABLE).setMessage(reason)).build();
     }
 
     public void cancel(String jobId) {
@@ -258,27 +333,40 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
     public String placement() {
-        return replanner.describe();
+        return replanner != null ? replanner.describe() : Replanner.describe(stages());
     }
 
-    /** The plan of the current placement; null when the stages were given rather than planned. */
+    /** The plan of the current placement; null when the stages were given rather than planned, or not placed yet. */
     public Plan plan() {
-        return replanner.plan();
+        if (replanner != null) {
+            return replanner.plan();
+        }
+        List<Device> devices = placementNow().devices();
+        return devices.isEmpty() ? null : Planner.plan(new Planner.Request(clusterRequest.model(), devices, clusterRequest.strategy(),
+                clusterRequest.maxBatch(), clusterRequest.maxContext(), clusterRequest.kvBytesGpu(), clusterRequest.manual()));
     }
 
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
     public java.util.Map<String, Long> plannedBytes() {
-        return replanner.plannedBytes();
+        return replanner != null ? replanner.plannedBytes() : Replanner.plannedBytes(plan());
     }
 
-    /** Each stage's busy time and age. */
+    /** What the coordinator, wherever it runs, says of the placement. */
+    private Coordinator.Placement placementNow() {
+        return ask(system, Coordinator.GetPlacement::new).toCompletableFuture().join();
+    }
+
+    /**
+     * Each stage's busy time and age; a stage that does not answer within {@link #STATS_TIMEOUT} (replaced by a new
+     * placement meanwhile, or its member gone) is left out.
+     */
     public List<StageActor.StageStats> stats() {
         List<ActorRef<StageActor.Command>> stages = ask(system, Coordinator.GetStages::new).toCompletableFuture().join().stages();
-        List<StageActor.StageStats> out = new ArrayList<>();
-        for (ActorRef<StageActor.Command> s : stages) {
-            out.add(ask(s, StageActor.Stats::new).toCompletableFuture().join());
-        }
-        return out;
+        List<CompletableFuture<StageActor.StageStats>> asked = stages.stream()
+                .map(s -> AskPattern.<StageActor.Command, StageActor.StageStats>ask(s, StageActor.Stats::new, STATS_TIMEOUT, system.scheduler())
+                        .toCompletableFuture().exceptionally(noAnswer -> null))
+                .toList();
+        return asked.stream().map(CompletableFuture::join).filter(java.util.Objects::nonNull).toList();
     }
 
     private <Q, R> CompletionStage<R> ask(ActorRef<Q> target, java.util.function.Function<ActorRef<R>, Q> message) {

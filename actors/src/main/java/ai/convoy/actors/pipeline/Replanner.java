@@ -28,26 +28,34 @@ public final class Replanner {
     // null when the stages were given rather than planned: then nothing can be placed again
     private Planner.Request request;
     private List<PipelineRuntime.StageSpec> specs;
-    // on a cluster: this process's member name, and every other member's agent, which starts the stages on its devices
-    private final String localMember;
+    // on a cluster: every member's agent, which starts the stages on its devices
     private final Map<String, ActorRef<NodeAgent.Command>> nodes = new java.util.concurrent.ConcurrentHashMap<>();
     // on a cluster: the checkpoint's fingerprint, which every member's copy must have, and the members placed over
     private final String fingerprint;
     private final List<String> members;
+    // on a cluster: how long the first placement waits for every member before it places over those that joined
+    private final java.time.Duration joinWait;
 
     Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
               int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
-        this(config, checkpoint, options, backends, kvBytesGpu, request, specs, "", "", List.of());
+        this(config, checkpoint, options, backends, kvBytesGpu, request, specs, "", List.of(), java.time.Duration.ZERO);
     }
 
     /**
-     * A cluster's: this process is member {@code localMember} of {@code members}; the others' stages start through
-     * their agents once each has joined with a checkpoint of {@code fingerprint}.
+     * A cluster's: every member's stages start through its agent, once each of {@code members} has joined with a
+     * checkpoint of {@code fingerprint} (or {@code joinWait} has passed); {@code request} plans over their devices.
      */
-    Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
-              int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs, String localMember, String fingerprint,
-              List<String> members) {
-        this.localMember = localMember;
+    Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Planner.Request request, String fingerprint,
+              List<String> members, java.time.Duration joinWait) {
+        this(config, checkpoint, options, s -> {
+            throw new IllegalStateException("a cluster's stages start on their members");
+        }, request.kvBytesGpu(), request, List.of(), fingerprint, members, joinWait);
+    }
+
+    private Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
+              int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs, String fingerprint,
+              List<String> members, java.time.Duration joinWait) {
+        this.joinWait = joinWait;
         this.fingerprint = fingerprint;
         this.members = members;
         this.config = config;
@@ -95,16 +103,30 @@ public final class Replanner {
         return !members.isEmpty();
     }
 
+    /** How long the first placement waits for every member to join. */
+    public java.time.Duration joinWait() {
+        return joinWait;
+    }
+
+    /** Whether any member has joined: a placement past the join wait needs one. */
+    public boolean anyMemberJoined() {
+        return !nodes.isEmpty();
+    }
+
+    /** The devices the current plan was made over (empty before the first placement on a cluster). */
+    public List<Device> devices() {
+        return specs.isEmpty() ? List.of() : request.devices();
+    }
+
     /** The members that have not joined yet: the first placement waits for them. */
     public List<String> awaitedMembers() {
-        return members.stream().filter(m -> !m.equals(localMember) && !nodes.containsKey(m)).toList();
+        return members.stream().filter(m -> !nodes.containsKey(m)).toList();
     }
 
     /** Why a member cannot take stages (not one of the cluster's, or another checkpoint), or null when it can. */
     public String refusal(NodeAgent.MemberInfo member) {
-        if (!members.contains(member.member()) || member.member().equals(localMember)) {
-            return "refusing member '" + member.member() + "': the cluster config names " + String.join(", ", members)
-                    + (member.member().equals(localMember) ? ", and this process is " + localMember : "");
+        if (!members.contains(member.member())) {
+            return "refusing member '" + member.member() + "': the cluster config names " + String.join(", ", members);
         }
         if (!member.checkpoint().equals(fingerprint)) {
             return "refusing member '" + member.member() + "': its model is another checkpoint (fingerprint " + member.checkpoint().substring(0, 12)
@@ -137,7 +159,7 @@ public final class Replanner {
         List<Coordinator.StageSource> out = new ArrayList<>();
         for (PipelineRuntime.StageSpec s : specs) {
             String member = s.device().member();
-            out.add(member.isEmpty() || member.equals(localMember)
+            out.add(member.isEmpty()
                     ? new Coordinator.LocalStage(() -> PipelineRuntime.loadStage(config, checkpoint, s, options, backends.apply(s)))
                     : new Coordinator.RemoteStage(nodes.get(member), s, options, kvBytesGpu));
         }
@@ -145,7 +167,7 @@ public final class Replanner {
     }
 
     private boolean reachable(Device d) {
-        return d.member().isEmpty() || d.member().equals(localMember) || nodes.containsKey(d.member());
+        return d.member().isEmpty() || nodes.containsKey(d.member());
     }
 
     /**
@@ -180,16 +202,24 @@ public final class Replanner {
 
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
     public java.util.Map<String, Long> plannedBytes() {
-        if (request == null) {
-            return java.util.Map.of();
-        }
+        return plannedBytes(request == null ? null : plan());
+    }
+
+    /** Bytes {@code plan} gives each device it uses, by device id; empty for no plan. */
+    static java.util.Map<String, Long> plannedBytes(Plan plan) {
         java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();
-        plan().accounts().forEach(a -> out.put(a.device().id(), a.total()));
+        if (plan != null) {
+            plan.accounts().forEach(a -> out.put(a.device().id(), a.total()));
+        }
         return out;
     }
 
     /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
     public String describe() {
+        return describe(specs);
+    }
+
+    static String describe(List<PipelineRuntime.StageSpec> specs) {
         List<String> parts = new ArrayList<>();
         for (PipelineRuntime.StageSpec s : specs) {
             parts.add(s.device().id() + (s.firstLayer() <= s.lastLayer() ? " layers " + s.firstLayer() + "-" + s.lastLayer() : "")

@@ -131,6 +131,10 @@ final class GrpcJobService implements JobService {
                 stream.events().fail(status(Status.INVALID_ARGUMENT, event.getFailed().getMessage()));
                 return;
             }
+            if (event.hasFailed() && event.getFailed().getCode() == Failed.Code.UNAVAILABLE) {
+                stream.events().fail(status(Status.UNAVAILABLE, event.getFailed().getMessage()));
+                return;
+            }
             stream.events().offer(event);
             if (last) {
                 stream.events().complete();

@@ -302,6 +302,7 @@ final class OpenAiHttp {
             case FAILED -> {
                 Failed f = event.getFailed();
                 completion.failure = f.getCode() == Failed.Code.INVALID_REQUEST ? ApiError.invalid(f.getMessage())
+                        : f.getCode() == Failed.Code.UNAVAILABLE ? new ApiError(StatusCodes.SERVICE_UNAVAILABLE, "server_error", null, f.getMessage())
                         : new ApiError(StatusCodes.INTERNAL_SERVER_ERROR, "server_error", null, f.getMessage());
             }
             default -> {

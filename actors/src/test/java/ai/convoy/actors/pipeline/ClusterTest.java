@@ -44,12 +44,8 @@ class ClusterTest {
     @Test
     void sixteenJobsOverThreeMembersSurviveAKilledMemberAndUseItAgainWhenItReturns() throws Exception {
         Path config = tmp.resolve("cluster.conf");
-        StringBuilder members = new StringBuilder();
-        char name = 'a';
         int[] ports = freePorts(3);
-        for (int port : ports) {
-            members.append("    { name = \"node-").append(name++).append("\", host = \"127.0.0.1\", port = ").append(port).append(" }\n");
-        }
+        String members = members(ports);
         Files.writeString(config, clusterConfig(members, "tls/cluster"));
         Path intruderConfig = tmp.resolve("intruder.conf");
         Files.writeString(intruderConfig, clusterConfig(members, "tls/cluster/other"));
@@ -132,14 +128,14 @@ class ClusterTest {
     }
 
     /** Three members on loopback whose Artery connections use TLS with the certificate in test resource folder {@code tls}. */
-    private static String clusterConfig(CharSequence members, String tls) throws Exception {
+    static String clusterConfig(CharSequence members, String tls) throws Exception {
         Path dir = Path.of(ClusterTest.class.getResource("/" + tls + "/tls.crt").toURI()).getParent();
         return "convoy.cluster {\n  members = [\n" + members + "  ]\n  down-after = 2s\n  tls {\n    key-file = \"" + dir.resolve("tls.key")
                 + "\"\n    cert-file = \"" + dir.resolve("tls.crt") + "\"\n    ca-cert-file = \"" + dir.resolve("ca.crt") + "\"\n  }\n}\n";
     }
 
     /** Waits (60 s at most) until the log holds any of these lines. */
-    private static void awaitLog(java.util.concurrent.Callable<String> log, String... lines) throws Exception {
+    static void awaitLog(java.util.concurrent.Callable<String> log, String... lines) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!logHolds(log.call(), lines) && System.nanoTime() < deadline) {
             Thread.sleep(100);
@@ -172,6 +168,11 @@ class ClusterTest {
     }
 
     private Process node(Path config, String member, String log) throws Exception {
+        return node(tmp, config, member, log);
+    }
+
+    /** convoy node as {@code member} with one simulated GPU, its output in {@code tmp/log}; waits until it has started. */
+    static Process node(Path tmp, Path config, String member, String log) throws Exception {
         Path dir = Files.createDirectories(tmp.resolve(member + "-" + log));
         Process p = ServerProcess.launch(dir, tmp.resolve(log), List.of("node", "--cluster-config", config.toString(), "--member", member,
                 "--devices", SIM));
@@ -225,6 +226,16 @@ class ClusterTest {
             }));
         }
         return results.stream().map(f -> f.orTimeout(120, TimeUnit.SECONDS).join()).toList();
+    }
+
+    /** Members node-a, node-b, ... on loopback at these ports, as the cluster config lists them. */
+    static String members(int[] ports) {
+        StringBuilder members = new StringBuilder();
+        char name = 'a';
+        for (int port : ports) {
+            members.append("    { name = \"node-").append(name++).append("\", host = \"127.0.0.1\", port = ").append(port).append(" }\n");
+        }
+        return members.toString();
     }
 
     static int[] freePorts(int n) throws Exception {
