@@ -2,7 +2,10 @@ package ai.convoy.actors.cli;
 
 import ai.convoy.actors.cluster.ClusterConfig;
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Devices;
 import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine.Option;
 
 /** Which cluster a process joins, and as which of its members. */
@@ -16,6 +19,23 @@ final class ClusterOptions {
 
     boolean given() {
         return file != null;
+    }
+
+    /**
+     * This member's GPUs, each naming the member: --devices and --max-memory when given, else those the config gives
+     * the member, else every GPU here.
+     */
+    List<Device> devices(ClusterConfig config, DeviceOptions options, Path near) {
+        ClusterConfig.Member me = config.member(member);
+        List<Device> devices = !options.given() && (me.devices() != null || me.maxMemory() != null) ? config.devicesOf(member, Devices.cudaGpus())
+                : options.resolve(near).stream().filter(Device::gpu).map(d -> d.on(member)).toList();
+        if (devices.isEmpty()) {
+            throw new ConvoyException("a member offers its GPUs, and --devices names none: give cuda:N or sim:N=SIZE");
+        }
+        devices.stream().filter(d -> d.kind() == Device.Kind.CUDA && d.total() < 0).findFirst().ifPresent(d -> {
+            throw new ConvoyException(d.id() + " is not on this machine: a member offers its own GPUs (give --devices to choose others)");
+        });
+        return devices;
     }
 
     /** The cluster config, with this process's member in it. */

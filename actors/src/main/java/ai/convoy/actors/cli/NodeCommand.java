@@ -45,10 +45,7 @@ final class NodeCommand implements Callable<Integer> {
         ClusterConfig config = cluster.load();
         Path dir = modelOptions.directory();
         ModelConfig model = Model.readConfig(dir);
-        List<Device> devices = deviceOptions.resolve(dir).stream().filter(Device::gpu).map(d -> d.on(cluster.member)).toList();
-        if (devices.isEmpty()) {
-            throw new ConvoyException("a member offers its GPUs, and --devices names none: give cuda:N or sim:N=SIZE");
-        }
+        List<Device> devices = cluster.devices(config, deviceOptions, dir);
         PrintWriter err = spec.commandLine().getErr();
         CountDownLatch stop = StopSignals.latch();
         ClusterConfig.Member me = config.member(cluster.member);

@@ -1,10 +1,12 @@
 package ai.convoy.actors.cli;
 
+import ai.convoy.actors.cluster.ClusterConfig;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.model.EmbeddedModel;
 import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.ModelShapes;
+import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Footprint;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
@@ -17,6 +19,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -56,6 +59,10 @@ final class PlanCommand implements Callable<Integer> {
     @Mixin
     PlanOptions planOptions;
 
+    @Option(names = "--cluster-config", paramLabel = "FILE",
+            description = "Plan over the GPUs a cluster config gives its members (each member's devices and max-memory), in its members' order.")
+    Path clusterConfig;
+
     @Option(names = "--json", description = "Print the plan as JSON, sizes in bytes.")
     boolean json;
 
@@ -69,6 +76,9 @@ final class PlanCommand implements Callable<Integer> {
                 : config.storedQuantization().equals("none") ? QuantizationOptions.Method.NONE : Methods.parse("stored", config.storedQuantization());
         QuantizationOptions options = quantizationSettings.options(method);
         Planner.Request request = planOptions.request(config, options, source != null && source.model != null ? source.model : Path.of("."));
+        if (clusterConfig != null) {
+            request = overCluster(request);
+        }
         Footprint footprint = request.model();
         Planner.Strategy s = request.strategy();
         int context = request.maxContext();
@@ -97,6 +107,17 @@ final class PlanCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The request over the GPUs of every member of the cluster config, its members' CUDA GPUs planned from their budgets. */
+    private Planner.Request overCluster(Planner.Request request) {
+        if (planOptions.deviceOptions.given()) {
+            throw new ConvoyException("--cluster-config plans over the devices its members are given there: leave out --devices and --max-memory");
+        }
+        ClusterConfig cluster = ClusterConfig.load(clusterConfig);
+        List<Device> devices = cluster.members().stream().flatMap(m -> cluster.devicesOf(m.name(), List.of()).stream()).toList();
+        return new Planner.Request(request.model(), devices, request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(),
+                request.manual());
     }
 
     private ModelConfig config() {

@@ -11,7 +11,6 @@ import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.actors.cluster.ClusterConfig;
-import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.tokenizer.ChatPrompt;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
 import ai.convoy.runtime.tokenizer.Tokenizer;
@@ -152,8 +151,7 @@ final class ServeCommand implements Callable<Integer> {
     private PipelineRuntime startOnCluster(Path dir, Planner.Request request, QuantizationOptions options, PrintWriter err)
             throws InterruptedException {
         ClusterConfig clustered = cluster.load();
-        Planner.Request here = new Planner.Request(request.model(), request.devices().stream().filter(Device::gpu).map(d -> d.on(cluster.member))
-                .toList(), request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(), request.manual());
+        Planner.Request here = new Planner.Request(request.model(), cluster.devices(clustered, planOptions.deviceOptions, dir), request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(), request.manual());
         ClusterConfig.Member me = clustered.member(cluster.member);
         PipelineRuntime runtime = PipelineRuntime.startCluster(dir, here, options, cluster.member,
                 clustered.members().stream().map(ClusterConfig.Member::name).toList(), java.time.Duration.ofSeconds(joinTimeout),

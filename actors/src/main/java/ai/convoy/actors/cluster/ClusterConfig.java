@@ -2,6 +2,8 @@ package ai.convoy.actors.cluster;
 
 import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.runtime.ConvoyException;
+import ai.convoy.runtime.plan.Device;
+import ai.convoy.runtime.plan.Devices;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
@@ -27,7 +29,8 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
     public record Tls(Path key, Path cert, Path ca) {
     }
 
-    public record Member(String name, String host, int port) {
+    /** A member; {@code devices} and {@code maxMemory} (as --devices and --max-memory say them) are null when the config leaves them out. */
+    public record Member(String name, String host, int port, String devices, String maxMemory) {
         String address() {
             return "pekko://" + PipelineRuntime.SYSTEM_NAME + "@" + host + ":" + port;
         }
@@ -41,7 +44,8 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
             Config c = ConfigFactory.parseFile(file.toFile()).resolve().getConfig("convoy.cluster");
             List<Member> members = new ArrayList<>();
             for (Config m : c.getConfigList("members")) {
-                Member member = new Member(m.getString("name"), m.getString("host"), m.getInt("port"));
+                Member member = new Member(m.getString("name"), m.getString("host"), m.getInt("port"),
+                        m.hasPath("devices") ? m.getString("devices") : null, m.hasPath("max-memory") ? m.getString("max-memory") : null);
                 if (!member.name().matches("[a-zA-Z0-9][a-zA-Z0-9_-]*")) {
                     throw ConvoyException.in(file, "member name '" + member.name() + "': letters, digits, - and _ only");
                 }
@@ -60,18 +64,45 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
         }
     }
 
-    /** The TLS files, relative to the config file's folder unless absolute; each must exist. */
+    /** The TLS files, relative to the config file's folder unless absolute; a member checks that they exist as it joins. */
     private static Tls tls(Path file, Config tls) {
         Path dir = file.toAbsolutePath().getParent();
-        Path[] files = new Path[3];
+        return new Tls(dir.resolve(tls.getString("key-file")), dir.resolve(tls.getString("cert-file")), dir.resolve(tls.getString("ca-cert-file")));
+    }
+
+    private void requireTlsFiles() {
         String[] keys = {"key-file", "cert-file", "ca-cert-file"};
+        Path[] files = {tls.key(), tls.cert(), tls.ca()};
         for (int i = 0; i < keys.length; i++) {
-            files[i] = dir.resolve(tls.getString(keys[i]));
             if (!Files.isRegularFile(files[i])) {
-                throw ConvoyException.in(file, "convoy.cluster.tls." + keys[i] + ": no such file " + files[i]);
+                throw ConvoyException.in(source, "convoy.cluster.tls." + keys[i] + ": no such file " + files[i]);
             }
         }
-        return new Tls(files[0], files[1], files[2]);
+    }
+
+    /**
+     * The GPUs the config gives member {@code name} ({@code devices}, {@code max-memory}), each naming the member; the
+     * member's CUDA GPUs are {@code gpus} where it runs here, else planned from their budgets.
+     */
+    public List<Device> devicesOf(String name, List<Devices.Gpu> gpus) {
+        Member m = member(name);
+        if (m.devices() == null && m.maxMemory() == null) {
+            throw ConvoyException.in(source, "member '" + name + "' names no devices: give it devices = \"cuda:0,...\" and max-memory = "
+                    + "\"0=20GiB,...\" (or sim:N=SIZE devices)");
+        }
+        try {
+            // CUDA GPUs of another machine are planned from their budgets, as --max-memory alone plans them
+            boolean elsewhere = gpus.isEmpty() && m.maxMemory() != null && m.devices() != null && m.devices().matches("cuda:\\d+(,cuda:\\d+)*");
+            List<Device> devices = Devices.resolve(elsewhere ? null : m.devices(), Devices.parseBudgets(m.maxMemory()), gpus, 0, 0).stream()
+                    .filter(Device::gpu)
+                    .map(d -> d.on(name)).toList();
+            if (devices.isEmpty()) {
+                throw new ConvoyException("no GPUs among them");
+            }
+            return devices;
+        } catch (ConvoyException e) {
+            throw ConvoyException.in(source, "member '" + name + "': " + e.getMessage());
+        }
     }
 
     public Member member(String name) {
@@ -84,6 +115,7 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
         Member me = member(name);
         Config transport = ConfigFactory.empty().withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tcp"));
         if (tls != null) {
+            requireTlsFiles();
             String engine = "pekko.remote.artery.ssl.rotating-keys-engine.";
             transport = ConfigFactory.empty()
                     .withValue("pekko.remote.artery.transport", ConfigValueFactory.fromAnyRef("tls-tcp"))
@@ -108,6 +140,9 @@ public record ClusterConfig(Path source, List<Member> members, Duration downAfte
                 .withValue("pekko.remote.artery.large-message-destinations", ConfigValueFactory.fromIterable(List.of("/user", "/user/stage-*")))
                 .withValue("pekko.remote.artery.advanced.maximum-large-frame-size", ConfigValueFactory.fromAnyRef("64MiB"))
                 .withValue("pekko.remote.artery.advanced.large-buffer-pool-size", ConfigValueFactory.fromAnyRef(8))
+                // a member the cluster removed starts again at once (convoy node joins anew): its shutdown need not wait long
+                .withValue("pekko.coordinated-shutdown.default-phase-timeout", ConfigValueFactory.fromAnyRef("5s"))
+                .withValue("pekko.coordinated-shutdown.phases.actor-system-terminate.timeout", ConfigValueFactory.fromAnyRef("5s"))
                 .withValue("pekko.cluster.jmx.enabled", ConfigValueFactory.fromAnyRef(false))
                 .withValue("pekko.cluster.log-info", ConfigValueFactory.fromAnyRef(false))
                 .withFallback(ConfigFactory.load());

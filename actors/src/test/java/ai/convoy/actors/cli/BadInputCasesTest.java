@@ -78,6 +78,7 @@ class BadInputCasesTest {
         inspectCases(cases);
         perplexityCases(cases);
         clusterCases(cases);
+        clusterPlanCases(cases);
         return cases.stream();
     }
 
@@ -383,11 +384,26 @@ class BadInputCasesTest {
                 clusterConfig(dir, member.replace("node-a", "node a")), "--member", "node a"), "c.conf", "node a"));
         cases.add(new Case("node: port not a number", dir -> args("node", "--cluster-config",
                 clusterConfig(dir, member.replace("25521", "\"high\"")), "--member", "node-a"), "c.conf", "port"));
+        cases.add(new Case("node: a GPU the config gives it is not on this machine", dir -> args("node", "--cluster-config",
+                clusterConfig(dir, member.replace(" }", ", devices = \"cuda:7\", max-memory = \"7=20GiB\" }")), "--member", "node-a"),
+                "node-a/cuda:7", "not on this machine"));
         cases.add(new Case("node: TLS files missing (the two-host example as it ships)", dir -> {
             Path f = dir.resolve("cluster-two-hosts-tls.conf");
             Files.copy(Path.of(System.getProperty("user.dir")).getParent().resolve("configs/cluster-two-hosts-tls.conf"), f);
-            return args("node", "--cluster-config", f.toString(), "--member", "node-a");
+            return args("node", "--cluster-config", f.toString(), "--member", "node-a", "--devices", "sim:0=64MiB");
         }, "cluster-two-hosts-tls.conf", "tls.key-file"));
+    }
+
+    static void clusterPlanCases(List<Case> cases) {
+        String member = "    { name = \"node-a\", host = \"127.0.0.1\", port = 25521 }\n";
+        cases.add(new Case("plan: cluster member without devices", dir -> args("plan", "--shape", "llama3-8b", "--cluster-config",
+                clusterConfig(dir, member)), "c.conf", "node-a", "devices"));
+        cases.add(new Case("plan: cluster member's devices unknown", dir -> args("plan", "--shape", "llama3-8b", "--cluster-config",
+                clusterConfig(dir, member.replace(" }", ", devices = \"tpu:0\" }"))), "c.conf", "tpu:0"));
+        cases.add(new Case("plan: --devices beside --cluster-config", dir -> args("plan", "--shape", "llama3-8b", "--devices", "cpu",
+                "--cluster-config", clusterConfig(dir, member.replace(" }", ", devices = \"sim:0=24GiB\" }"))), "--cluster-config", "--devices"));
+        cases.add(new Case("plan: cluster too small", dir -> args("plan", "--shape", "llama3-70b", "--cluster-config",
+                clusterConfig(dir, member.replace(" }", ", devices = \"sim:0=24GiB\" }"))), "does not fit"));
     }
 
     private static String clusterConfig(Path dir, String members) throws IOException {

@@ -8,6 +8,7 @@ import ai.convoy.runtime.ParityModels;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.util.List;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -42,6 +43,36 @@ class PlanCommandTest {
         assertEquals(80, layers);
         assertEquals(4, plan.get("stages").size());
         assertEquals(plan.get("stages").get(0).get("device").asText(), plan.get("embed").asText());
+    }
+
+    @Test
+    void seventyBillionOverTwoHostsOfACluster(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws IOException {
+        java.nio.file.Path config = tmp.resolve("cluster.conf");
+        java.nio.file.Files.writeString(config, """
+                convoy.cluster.members = [
+                  { name = "node-a", host = "10.0.0.1", port = 25520, devices = "cuda:0,cuda:1", max-memory = "0=22GiB,1=22GiB" }
+                  { name = "node-b", host = "10.0.0.2", port = 25520, max-memory = "0=22GiB,1=22GiB" }
+                ]
+                """);
+        String[] args = {"plan", "--shape", "llama3-70b", "--quantization", "nf4", "--max-batch-size", "8", "--max-context", "4096",
+            "--cluster-config", config.toString()};
+        CliRun table = CliRun.of(args);
+        assertEquals(0, table.exitCode(), table.err());
+        // one boundary between the members, charged with a token's float32 hidden state (8,192 wide) and its ids
+        assertTrue(table.out().contains("node-a -> node-b after layer"), table.out());
+        assertTrue(table.out().contains(": 32.02 KiB a token crosses the network"), table.out());
+        String[] withJson = java.util.Arrays.copyOf(args, args.length + 1);
+        withJson[args.length] = "--json";
+        JsonNode plan = json(CliRun.of(withJson));
+        List<String> devices = new java.util.ArrayList<>();
+        int expectedFirst = 0;
+        for (JsonNode stage : plan.get("stages")) {
+            devices.add(stage.get("device").asText());
+            assertEquals(expectedFirst, stage.get("first_layer").asInt());
+            expectedFirst = stage.get("last_layer").asInt() + 1;
+        }
+        assertEquals(80, expectedFirst);
+        assertEquals(List.of("node-a/cuda:0", "node-a/cuda:1", "node-b/cuda:0", "node-b/cuda:1"), devices);
     }
 
     @Test

@@ -134,9 +134,9 @@ class ClusterTest {
                 + "\"\n    cert-file = \"" + dir.resolve("tls.crt") + "\"\n    ca-cert-file = \"" + dir.resolve("ca.crt") + "\"\n  }\n}\n";
     }
 
-    /** Waits (60 s at most) until the log holds any of these lines. */
+    /** Waits (90 s at most: a removed member's shutdown takes a while on a loaded machine) until the log holds any of these lines. */
     static void awaitLog(java.util.concurrent.Callable<String> log, String... lines) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
         while (!logHolds(log.call(), lines) && System.nanoTime() < deadline) {
             Thread.sleep(100);
         }
