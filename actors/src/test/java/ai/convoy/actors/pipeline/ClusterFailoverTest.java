@@ -4,13 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.actors.server.ServerProcess;
-import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.proto.JobServiceClient;
-import ai.convoy.runtime.model.EmbeddedModel;
-import ai.convoy.runtime.model.Model;
-import ai.convoy.runtime.quant.QuantizationOptions;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
@@ -38,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * exactly once, with its single-process output.
  */
 class ClusterFailoverTest {
-    static final int JOBS = 16;
+    static final int JOBS = ClusterTest.JOBS;
 
     @TempDir
     Path tmp;
@@ -48,10 +44,7 @@ class ClusterFailoverTest {
         Path config = tmp.resolve("cluster.conf");
         Files.writeString(config, ClusterTest.clusterConfig(ClusterTest.members(ClusterTest.freePorts(3)), "tls/cluster"));
         List<JobRequest> jobs = ClusterTest.jobs("failover", 120);
-        List<int[]> expected = new ArrayList<>();
-        try (Model single = Model.open(EmbeddedModel.directory(), new CpuBackend(), QuantizationOptions.NONE)) {
-            jobs.forEach(j -> expected.add(PipelineRuntimeTest.solo(single, j)));
-        }
+        List<int[]> expected = ClusterTest.solo(jobs);
         Process c = ClusterTest.node(tmp, config, "node-c", "c.log");
         ActorSystem<Void> clientSystem = ActorSystem.create(Behaviors.empty(), "failover-test-client");
         String[] serve = {"--cluster-config", config.toString(), "--devices", ClusterTest.SIM, "--max-batch-size", "16", "--join-timeout", "5"};

@@ -51,12 +51,8 @@ class ClusterTest {
         Files.writeString(intruderConfig, clusterConfig(members, "tls/cluster/other"));
         List<JobRequest> shortJobs = jobs("short", 24);
         List<JobRequest> longJobs = jobs("long", 160);
-        List<int[]> expectedShort = new ArrayList<>();
-        List<int[]> expectedLong = new ArrayList<>();
-        try (Model single = Model.open(EmbeddedModel.directory(), new CpuBackend(), QuantizationOptions.NONE)) {
-            shortJobs.forEach(j -> expectedShort.add(PipelineRuntimeTest.solo(single, j)));
-            longJobs.forEach(j -> expectedLong.add(PipelineRuntimeTest.solo(single, j)));
-        }
+        List<int[]> expectedShort = solo(shortJobs);
+        List<int[]> expectedLong = solo(longJobs);
         Process c = node(config, "node-c", "c.log");
         // node-b with a certificate of another CA cannot join: the coordinator waits on, the intruder's handshakes fail
         Process intruder = node(intruderConfig, "node-b", "intruder.log");
@@ -196,6 +192,13 @@ class ClusterTest {
             out.add(PipelineRuntimeTest.job(name + "-" + i, prompt, newTokens, 0f, 0));
         }
         return out;
+    }
+
+    /** Each job's ids on the built-in model in this process alone. */
+    static List<int[]> solo(List<JobRequest> jobs) {
+        try (Model single = Model.open(EmbeddedModel.directory(), new CpuBackend(), QuantizationOptions.NONE)) {
+            return jobs.stream().map(j -> PipelineRuntimeTest.solo(single, j)).toList();
+        }
     }
 
     static List<JobRequest> renamed(List<JobRequest> jobs, String prefix) {
