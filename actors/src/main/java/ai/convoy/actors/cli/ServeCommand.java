@@ -81,6 +81,11 @@ final class ServeCommand implements Callable<Integer> {
                     + "over those that did (default: ${DEFAULT-VALUE}).")
     int joinTimeout;
 
+    @Option(names = "--rejoin-timeout", paramLabel = "SECONDS", defaultValue = "0",
+            description = "With --cluster-config: how long to wait for a member that held stages and left to return before placing the model "
+                    + "over the members left; its jobs pause meanwhile (default: ${DEFAULT-VALUE}: place again at once).")
+    int rejoinTimeout;
+
     /** How long past --join-timeout serving waits for the placement's stages to start. */
     private static final int PLACEMENT_GRACE_SECONDS = 60;
 
@@ -101,6 +106,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (drainTimeout < 0) {
             throw new ConvoyException("--drain-timeout must be 0 or more seconds, got " + drainTimeout);
+        }
+        if (rejoinTimeout < 0) {
+            throw new ConvoyException("--rejoin-timeout must be 0 or more seconds, got " + rejoinTimeout);
         }
         // a token or TLS files that cannot be read are refused before the model loads
         BearerToken token = authTokenFile == null ? null : BearerToken.read(authTokenFile);
@@ -155,7 +163,7 @@ final class ServeCommand implements Callable<Integer> {
         ClusterConfig.Member me = clustered.member(cluster.member);
         PipelineRuntime runtime = PipelineRuntime.startCluster(dir, here, options, cluster.member,
                 clustered.members().stream().map(ClusterConfig.Member::name).toList(), java.time.Duration.ofSeconds(joinTimeout),
-                clustered.pekko(cluster.member));
+                java.time.Duration.ofSeconds(rejoinTimeout), clustered.pekko(cluster.member));
         err.printf("convoy: %s joined the cluster of %s at %s:%d; the coordinator runs on its oldest convoy serve member%n", cluster.member,
                 clustered.source(), me.host(), me.port());
         err.flush();

@@ -50,7 +50,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private static final java.time.Duration STAGE_ANSWER_TIMEOUT = java.time.Duration.ofSeconds(3);
 
     public sealed interface Command extends PipelineMessage permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages,
-            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered, GetPlacement, JoinDeadline {
+            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered, GetPlacement, JoinDeadline, RejoinDeadline {
+    }
+
+    /** The wait for {@code member}, which held stages and left, to return is over. */
+    private record RejoinDeadline(String member) implements Command {
     }
 
     /** The first placement's wait for every member is over: it places over the members that joined. */
@@ -193,6 +197,8 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private long replayedSequences;
     // on a cluster: the first placement no longer waits for every member
     private boolean joinWaitOver;
+    // on a cluster: members that held stages and left, waited for (--rejoin-timeout) before placing without them
+    private final java.util.Set<String> awaitedBack = new java.util.HashSet<>();
 
     /** A coordinator of the given stages; with none, jobs wait for a {@link Place}. */
     public static Behavior<Command> create(Settings settings, List<StageSource> stages) {
@@ -276,6 +282,13 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(GetPlacement.class, g -> {
                     g.replyTo().tell(new Placement(settings.replanner().devices(), joinWaitOver ? List.of() : settings.replanner().awaitedMembers()));
                     return this;
+                })
+                .onMessage(RejoinDeadline.class, d -> {
+                    if (!awaitedBack.remove(d.member())) {
+                        return this;
+                    }
+                    settings.replanner().memberLeft(d.member());
+                    return placeAgain(d.member() + " did not return within " + settings.replanner().rejoinWait().toSeconds() + " s");
                 })
                 .onMessage(JoinDeadline.class, d -> {
                     joinWaitOver = true;
@@ -434,7 +447,24 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                     (stats, failure) -> new StageAnswered(now, index, stats != null));
             return this;
         }
+        String member = stages != null && index < stages.size() ? settings.replanner().memberOf(index) : "";
+        if (!member.isEmpty() && settings.replanner().rejoinWait().isPositive()) {
+            return awaitBack(member);
+        }
         return stageLost(s);
+    }
+
+    /**
+     * A member holding stages left: the steps stall while it is waited for; if it returns the model is placed over it
+     * again, else over the members left at the deadline, and either way every live sequence is replayed.
+     */
+    private Behavior<Command> awaitBack(String member) {
+        if (awaitedBack.add(member)) {
+            getContext().getLog().warn("{} left the cluster: waiting up to {} s for it to return before placing the model without it", member,
+                    settings.replanner().rejoinWait().toSeconds());
+            getContext().scheduleOnce(settings.replanner().rejoinWait(), getContext().getSelf(), new RejoinDeadline(member));
+        }
+        return this;
     }
 
     private Behavior<Command> onStageAnswered(StageAnswered a) {
@@ -506,7 +536,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 agents.remove(gone.getKey());
                 String member = gone.getValue();
                 if (!member.isEmpty() && settings.replanner().memberLeft(member) && stagesPlaced()) {
-                    return placeAgain(member + " left the cluster");
+                    return settings.replanner().rejoinWait().isPositive() ? awaitBack(member) : placeAgain(member + " left the cluster");
                 }
             }
         }
@@ -526,6 +556,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
         }
         agents.put(d.agent(), d.info().member());
         replanner.memberJoined(d.info());
+        awaitedBack.remove(d.info().member());
         if (replanner.awaitedMembers().isEmpty() || joinWaitOver) {
             return placeAgain(stagesPlaced() ? d.info().member() + " joined the cluster" : null);
         }

@@ -159,10 +159,12 @@ public final class PipelineRuntime implements AutoCloseable {
      * This process as member {@code member} of a cluster whose actor system {@code actorConfig} configures, one of
      * those running the coordinator: it runs on the oldest of them (a cluster singleton) and places the model over the
      * devices of every member of {@code members} once each has joined with the same checkpoint, or over those that
-     * joined after {@code joinWait}. This member offers {@code request}'s devices, each naming the member.
+     * joined after {@code joinWait}; a member holding stages that leaves is waited for {@code rejoinWait} before the model
+     * is placed without it. This member offers {@code request}'s devices, each naming the member.
      */
     public static PipelineRuntime startCluster(Path modelDir, Planner.Request request, QuantizationOptions options, String member,
-                                               List<String> members, java.time.Duration joinWait, Config actorConfig) {
+                                               List<String> members, java.time.Duration joinWait, java.time.Duration rejoinWait,
+                                               Config actorConfig) {
         ModelConfig config = Model.readConfig(modelDir);
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
@@ -173,7 +175,7 @@ public final class PipelineRuntime implements AutoCloseable {
             PipelineRuntime[] runtime = {null};
             Behavior<Coordinator.Command> guardian = ServeMember.create(NodeAgent.create(member, request.devices(), config, checkpoint, fingerprint),
                     () -> Coordinator.create(settings.withReplanner(new Replanner(config, checkpoint, options, overNone, fingerprint, members,
-                            joinWait)), List.of()),
+                            joinWait, rejoinWait)), List.of()),
                     reason -> runtime[0].coordinatorLost(reason));
             List<String> roles = new ArrayList<>(actorConfig.getStringList("pekko.cluster.roles"));
             roles.add(ServeMember.COORDINATOR_ROLE);

@@ -35,10 +35,12 @@ public final class Replanner {
     private final List<String> members;
     // on a cluster: how long the first placement waits for every member before it places over those that joined
     private final java.time.Duration joinWait;
+    // on a cluster: how long a member that held stages and left is waited for before the model is placed without it
+    private final java.time.Duration rejoinWait;
 
     Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
               int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs) {
-        this(config, checkpoint, options, backends, kvBytesGpu, request, specs, "", List.of(), java.time.Duration.ZERO);
+        this(config, checkpoint, options, backends, kvBytesGpu, request, specs, "", List.of(), java.time.Duration.ZERO, java.time.Duration.ZERO);
     }
 
     /**
@@ -46,16 +48,17 @@ public final class Replanner {
      * checkpoint of {@code fingerprint} (or {@code joinWait} has passed); {@code request} plans over their devices.
      */
     Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Planner.Request request, String fingerprint,
-              List<String> members, java.time.Duration joinWait) {
+              List<String> members, java.time.Duration joinWait, java.time.Duration rejoinWait) {
         this(config, checkpoint, options, s -> {
             throw new IllegalStateException("a cluster's stages start on their members");
-        }, request.kvBytesGpu(), request, List.of(), fingerprint, members, joinWait);
+        }, request.kvBytesGpu(), request, List.of(), fingerprint, members, joinWait, rejoinWait);
     }
 
     private Replanner(ModelConfig config, Checkpoint checkpoint, QuantizationOptions options, Function<PipelineRuntime.StageSpec, Backend> backends,
               int kvBytesGpu, Planner.Request request, List<PipelineRuntime.StageSpec> specs, String fingerprint,
-              List<String> members, java.time.Duration joinWait) {
+              List<String> members, java.time.Duration joinWait, java.time.Duration rejoinWait) {
         this.joinWait = joinWait;
+        this.rejoinWait = rejoinWait;
         this.fingerprint = fingerprint;
         this.members = members;
         this.config = config;
@@ -106,6 +109,16 @@ public final class Replanner {
     /** How long the first placement waits for every member to join. */
     public java.time.Duration joinWait() {
         return joinWait;
+    }
+
+    /** How long a member that held stages and left is waited for before the model is placed without it (zero: not at all). */
+    public java.time.Duration rejoinWait() {
+        return rejoinWait;
+    }
+
+    /** The cluster member stage {@code stage} runs on; empty when it runs in this process. */
+    public String memberOf(int stage) {
+        return specs.get(stage).device().member();
     }
 
     /** Whether any member has joined: a placement past the join wait needs one. */

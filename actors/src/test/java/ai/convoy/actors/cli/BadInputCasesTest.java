@@ -373,6 +373,7 @@ class BadInputCasesTest {
         cases.add(new Case("node: cluster config missing", dir -> args("node", "--cluster-config", dir.resolve("c.conf").toString(), "--member",
                 "node-a"), "c.conf"));
         cases.add(new Case("node: no --member", dir -> args("node", "--cluster-config", clusterConfig(dir, member)), "--member"));
+        cases.add(new Case("serve: negative --rejoin-timeout", dir -> args("serve", "--rejoin-timeout", "-1"), "--rejoin-timeout"));
         cases.add(new Case("serve: no --member", dir -> args("serve", "--cluster-config", clusterConfig(dir, member)), "--member"));
         cases.add(new Case("node: member not in the config", dir -> args("node", "--cluster-config", clusterConfig(dir, member), "--member",
                 "node-z"), "c.conf", "node-z"));
