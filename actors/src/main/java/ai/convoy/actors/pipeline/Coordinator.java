@@ -50,7 +50,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     private static final java.time.Duration STAGE_ANSWER_TIMEOUT = java.time.Duration.ofSeconds(3);
 
     public sealed interface Command extends PipelineMessage permits Submit, Cancel, StepDone, StepFailed, StageLoadFailed, StageLost, GetStages,
-            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered, GetPlacement, JoinDeadline, RejoinDeadline {
+            GetLimits, LimitLive, GetLoad, Place, StageStarted, Members, MemberDescribed, StageAnswered, GetPlacement, JoinDeadline, RejoinDeadline, StageTerminated {
     }
 
     /** The wait for {@code member}, which held stages and left, to return is over. */
@@ -72,7 +72,11 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     /** Whether a stage on another member, reported stopped while its member is still here, answered. */
-    private record StageAnswered(int placement, int index, boolean alive) implements Command {
+    private record StageAnswered(int placement, int index, boolean alive, ActorRef<StageActor.Command> stage) implements Command {
+    }
+
+    /** Stage {@code index} of placement {@code placement}, watched, stopped or was reported so (its member removed). */
+    private record StageTerminated(int placement, int index, ActorRef<StageActor.Command> stage) implements Command {
     }
 
     /** The cluster members' agents the receptionist knows now. */
@@ -253,7 +257,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
     }
 
     private void started(int index, ActorRef<StageActor.Command> stage) {
-        getContext().watchWith(stage, new StageLost(StageActor.nameOf(index)));
+        getContext().watchWith(stage, new StageTerminated(placement, index, stage));
         starting.addFirst(stage);
         startStage(index - 1, stage);
     }
@@ -279,6 +283,7 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
                 .onMessage(Members.class, this::onMembers)
                 .onMessage(MemberDescribed.class, this::onMemberDescribed)
                 .onMessage(StageAnswered.class, this::onStageAnswered)
+                .onMessage(StageTerminated.class, this::onStageTerminated)
                 .onMessage(GetPlacement.class, g -> {
                     g.replyTo().tell(new Placement(settings.replanner().devices(), joinWaitOver ? List.of() : settings.replanner().awaitedMembers()));
                     return this;
@@ -439,19 +444,26 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
      */
     private Behavior<Command> onStageLost(StageLost s) {
         int index = StageActor.indexOf(s.stage());
-        if (!lastFailure.containsKey(s.stage()) && stages != null && index < stages.size() && sources.get(index) instanceof RemoteStage r
-                && agents.containsKey(r.node())) {
-            // a member that came back at its old address hears of its old self's removal as its new stages stopping: ask them
-            int now = placement;
-            getContext().ask(StageActor.StageStats.class, stages.get(index), STAGE_ANSWER_TIMEOUT, StageActor.Stats::new,
-                    (stats, failure) -> new StageAnswered(now, index, stats != null));
-            return this;
-        }
-        String member = stages != null && index < stages.size() ? settings.replanner().memberOf(index) : "";
+        String member = settings.replanner().clustered() ? settings.replanner().memberOf(index) : "";
         if (!member.isEmpty() && settings.replanner().rejoinWait().isPositive()) {
             return awaitBack(member);
         }
         return stageLost(s);
+    }
+
+    private Behavior<Command> onStageTerminated(StageTerminated t) {
+        if (t.placement() != placement) {
+            // a stage of a placement since replaced
+            return this;
+        }
+        String name = StageActor.nameOf(t.index());
+        if (!lastFailure.containsKey(name) && sources.get(t.index()) instanceof RemoteStage r && agents.containsKey(r.node())) {
+            // a member that came back at its old address hears of its old self's removal as its new stages stopping: ask them
+            getContext().ask(StageActor.StageStats.class, t.stage(), STAGE_ANSWER_TIMEOUT, StageActor.Stats::new,
+                    (stats, failure) -> new StageAnswered(t.placement(), t.index(), stats != null, t.stage()));
+            return this;
+        }
+        return onStageLost(new StageLost(name));
     }
 
     /**
@@ -472,10 +484,10 @@ public final class Coordinator extends AbstractBehavior<Coordinator.Command> {
             return this;
         }
         if (a.alive()) {
-            getContext().watchWith(stages.get(a.index()), new StageLost(StageActor.nameOf(a.index())));
+            getContext().watchWith(a.stage(), new StageTerminated(a.placement(), a.index(), a.stage()));
             return this;
         }
-        return stageLost(new StageLost(StageActor.nameOf(a.index())));
+        return onStageLost(new StageLost(StageActor.nameOf(a.index())));
     }
 
     private Behavior<Command> stageLost(StageLost s) {

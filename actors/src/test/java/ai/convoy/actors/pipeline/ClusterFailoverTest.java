@@ -98,6 +98,12 @@ class ClusterFailoverTest {
                 assertEquals(1, done.get(j.getJobId()).get(), j.getJobId() + " completed once");
             }
             assertTrue(b.logText().contains("placed: node-b/sim:0"), b.logText());
+            // node-b's status shows the plan of the coordinator that now runs there, over the members left
+            ai.convoy.proto.ServerStatus status = toB.getStatus(ai.convoy.proto.StatusRequest.getDefaultInstance()).toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS);
+            assertTrue(status.getPlan().contains("node-b/sim:0") && status.getPlan().contains("node-c/sim:0")
+                    && !status.getPlan().contains("node-a"), status.getPlan());
+            assertEquals(List.of("node-b/sim:0", "node-c/sim:0"), status.getDevicesList().stream().map(d -> d.getDevice()).toList());
         } finally {
             clientSystem.terminate();
             c.destroyForcibly();
