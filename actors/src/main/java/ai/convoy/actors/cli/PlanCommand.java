@@ -116,8 +116,7 @@ final class PlanCommand implements Callable<Integer> {
         }
         ClusterConfig cluster = ClusterConfig.load(clusterConfig);
         List<Device> devices = cluster.members().stream().flatMap(m -> cluster.devicesOf(m.name(), List.of()).stream()).toList();
-        return new Planner.Request(request.model(), devices, request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(),
-                request.manual());
+        return request.withDevices(devices);
     }
 
     private ModelConfig config() {

@@ -159,7 +159,7 @@ final class ServeCommand implements Callable<Integer> {
     private PipelineRuntime startOnCluster(Path dir, Planner.Request request, QuantizationOptions options, PrintWriter err)
             throws InterruptedException {
         ClusterConfig clustered = cluster.load();
-        Planner.Request here = new Planner.Request(request.model(), cluster.devices(clustered, planOptions.deviceOptions, dir), request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(), request.manual());
+        Planner.Request here = request.withDevices(cluster.devices(clustered, planOptions.deviceOptions, dir));
         ClusterConfig.Member me = clustered.member(cluster.member);
         PipelineRuntime runtime = PipelineRuntime.startCluster(dir, here, options, cluster.member,
                 clustered.members().stream().map(ClusterConfig.Member::name).toList(), java.time.Duration.ofSeconds(joinTimeout),

@@ -169,8 +169,7 @@ public final class PipelineRuntime implements AutoCloseable {
         Checkpoint checkpoint = Checkpoint.open(modelDir);
         try {
             String fingerprint = CheckpointFingerprint.of(modelDir);
-            Planner.Request overNone = new Planner.Request(request.model(), List.of(), request.strategy(), request.maxBatch(), request.maxContext(),
-                    request.kvBytesGpu(), request.manual());
+            Planner.Request overNone = request.withDevices(List.of());
             Coordinator.Settings settings = settings(modelDir, config, null, request.maxBatch(), request.maxContext());
             PipelineRuntime[] runtime = {null};
             Behavior<Coordinator.Command> guardian = ServeMember.create(NodeAgent.create(member, request.devices(), config, checkpoint, fingerprint),
@@ -344,8 +343,7 @@ public final class PipelineRuntime implements AutoCloseable {
             return replanner.plan();
         }
         List<Device> devices = placementNow().devices();
-        return devices.isEmpty() ? null : Planner.plan(new Planner.Request(clusterRequest.model(), devices, clusterRequest.strategy(),
-                clusterRequest.maxBatch(), clusterRequest.maxContext(), clusterRequest.kvBytesGpu(), clusterRequest.manual()));
+        return devices.isEmpty() ? null : Planner.plan(clusterRequest.withDevices(devices));
     }
 
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */

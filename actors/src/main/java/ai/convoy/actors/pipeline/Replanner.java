@@ -204,8 +204,7 @@ public final class Replanner {
     private Planner.Request requestOver(List<Device> devices) {
         // members in the config's order, which the Planner keeps: the first member's layers come first
         List<Device> ordered = devices.stream().sorted(java.util.Comparator.comparingInt(d -> members.indexOf(d.member()))).toList();
-        return new Planner.Request(request.model(), ordered, request.strategy(), request.maxBatch(), request.maxContext(), request.kvBytesGpu(),
-                request.manual());
+        return request.withDevices(ordered);
     }
 
     /** The plan of the current placement; null when the stages were given rather than planned. */

@@ -1,6 +1,5 @@
 package ai.convoy.actors.pipeline;
 
-import java.util.Comparator;
 import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -68,6 +67,6 @@ final class ServeMember {
         ClusterEvent.CurrentClusterState state = cluster.state();
         return StreamSupport.stream(state.getMembers().spliterator(), false)
                 .filter(m -> m.status() == MemberStatus.up() && m.hasRole(COORDINATOR_ROLE) && !state.getUnreachable().contains(m))
-                .min(Comparator.comparing(m -> m, (a, b) -> a.isOlderThan(b) ? -1 : b.isOlderThan(a) ? 1 : 0));
+                .min(Member.ageOrdering());
     }
 }

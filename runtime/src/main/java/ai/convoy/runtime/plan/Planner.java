@@ -57,6 +57,11 @@ public final class Planner {
                     .thenComparingInt(d -> d.kind().ordinal() < 2 ? 0 : d.kind().ordinal())
                     .thenComparingInt(Device::index)).toList();
         }
+
+        /** The same request over other devices. */
+        public Request withDevices(List<Device> others) {
+            return new Request(model, others, strategy, maxBatch, maxContext, kvBytesGpu, manual);
+        }
     }
 
     private Planner() {
