@@ -17,7 +17,7 @@ cp actors/target/convoy-actors-*.jar actors/target/lib/*.jar .device/load/cli/
 (cd actors/target/test-classes && "$JAVA_HOME/bin/jar" cf "$root/.device/load/cli/convoy-serve-load.jar" \
   ai/convoy/actors/server/ServeLoadBenchmark*.class ai/convoy/actors/server/ServerProcess.class)
 # the test helper's assertions
-for a in org/junit/jupiter/junit-jupiter-api org/opentest4j/opentest4j org/apiguardian/apiguardian-api; do
+for a in org/junit/jupiter/junit-jupiter-api org/junit/platform/junit-platform-commons org/opentest4j/opentest4j org/apiguardian/apiguardian-api; do
   cp "$(ls ~/.m2/repository/$a/*/*.jar | grep -v sources | tail -1)" .device/load/cli/
 done
 ops/cuda/pack-cli.sh .device/load/cli load

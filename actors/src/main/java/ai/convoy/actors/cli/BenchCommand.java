@@ -94,7 +94,7 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         PrintWriter out = spec.commandLine().getOut();
         if (!json) {
-            PlanPrinter.print(err, placement, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), plan.kvDtype);
+            PlanPrinter.print(err, placement, request, plan.kvDtype);
         }
         List<Stage> stages = new ArrayList<>();
         try {

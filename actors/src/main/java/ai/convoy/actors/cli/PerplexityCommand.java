@@ -76,8 +76,7 @@ final class PerplexityCommand implements Callable<Integer> {
                         asked.manual());
                 Plan plan = Planner.plan(request);
                 PipelineRuntime.requireDevicesHere(plan);
-                PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(),
-                        planOptions.kvDtype);
+                PlanPrinter.print(err, plan, request, planOptions.kvDtype);
                 for (PipelineRuntime.StageSpec s : PipelineRuntime.stagesOf(plan)) {
                     stages.add(PipelineRuntime.loadStage(config, checkpoint, s, options,
                             PipelineRuntime.backendFor(s.device(), request.kvBytesGpu())));

@@ -38,7 +38,7 @@ final class PipelineRun {
         if (startNotice != null) {
             err.println(startNotice);
         }
-        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        PlanPrinter.print(err, plan, request, planOptions.kvDtype);
         err.flush();
         long loadStart = System.nanoTime();
         try (PipelineRuntime runtime = PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()))) {

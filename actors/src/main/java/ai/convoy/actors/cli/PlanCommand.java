@@ -72,17 +72,12 @@ final class PlanCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         ModelConfig config = config();
-        QuantizationOptions.Method method = quantization != null ? Methods.parse("--quantization", quantization)
-                : config.storedQuantization().equals("none") ? QuantizationOptions.Method.NONE : Methods.parse("stored", config.storedQuantization());
-        QuantizationOptions options = quantizationSettings.options(method);
+        QuantizationOptions options = quantizationSettings.options(quantization != null ? Methods.parse("--quantization", quantization)
+                : QuantizationOptions.Method.NONE);
         Planner.Request request = planOptions.request(config, options, source != null && source.model != null ? source.model : Path.of("."));
         if (clusterConfig != null) {
             request = overCluster(request);
         }
-        Footprint footprint = request.model();
-        Planner.Strategy s = request.strategy();
-        int context = request.maxContext();
-        int maxBatch = request.maxBatch();
         String kvDtype = planOptions.kvDtype;
         PrintWriter out = spec.commandLine().getOut();
         Plan plan;
@@ -100,10 +95,9 @@ final class PlanCommand implements Callable<Integer> {
             throw e;
         }
         if (json) {
-            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(toJson(plan, footprint, options, s,
-                    maxBatch, context, kvDtype)));
+            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(toJson(plan, request, kvDtype)));
         } else {
-            PlanPrinter.print(out, plan, footprint, options, s, maxBatch, context, kvDtype);
+            PlanPrinter.print(out, plan, request, kvDtype);
         }
         out.flush();
         return 0;
@@ -139,14 +133,15 @@ final class PlanCommand implements Callable<Integer> {
         }
     }
 
-    private ObjectNode toJson(Plan plan, Footprint f, QuantizationOptions q, Planner.Strategy s, int maxBatch, int context, String kv) {
+    private ObjectNode toJson(Plan plan, Planner.Request request, String kv) {
+        Footprint f = request.model();
         ObjectNode root = new ObjectMapper().createObjectNode();
         root.put("fits", true);
         root.put("model", f.config().architecture().className());
-        root.put("quantization", q.method().cliName());
-        root.put("strategy", s.name().toLowerCase());
-        root.put("max_batch_size", maxBatch);
-        root.put("max_context", context);
+        root.put("quantization", f.quantization().method().cliName());
+        root.put("strategy", request.strategy().name().toLowerCase());
+        root.put("max_batch_size", request.maxBatch());
+        root.put("max_context", request.maxContext());
         root.put("kv_cache_dtype", kv.toLowerCase());
         ArrayNode stages = root.putArray("stages");
         for (PlanPrinter.Row r : PlanPrinter.rows(plan)) {

@@ -4,7 +4,6 @@ import ai.convoy.runtime.plan.Device;
 import ai.convoy.runtime.plan.Footprint;
 import ai.convoy.runtime.plan.Plan;
 import ai.convoy.runtime.plan.Planner;
-import ai.convoy.runtime.quant.QuantizationOptions;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,10 +35,11 @@ final class PlanPrinter {
         }).toList();
     }
 
-    static void print(PrintWriter out, Plan plan, Footprint f, QuantizationOptions q, Planner.Strategy s, int maxBatch, int context,
-                      String kvDtype) {
-        out.printf("plan: %s, %d layers, weights %s, batch %d x context %d, KV cache %s, strategy %s%n",
-                f.config().architecture().className(), plan.layers(), q.describe(), maxBatch, context, kvDtype, s.name().toLowerCase());
+    static void print(PrintWriter out, Plan plan, Planner.Request request, String kvDtype) {
+        Footprint f = request.model();
+        out.printf("plan: %s, %d layers, weights %s, batch %d x context %d, KV cache %s, strategy %s%n", f.config().architecture().className(),
+                plan.layers(), f.quantization().describe(), request.maxBatch(), request.maxContext(), kvDtype,
+                request.strategy().name().toLowerCase());
         String device = "%-" + Math.max(8, plan.stages().stream().mapToInt(st -> st.device().id().length()).max().orElse(8)) + "s";
         out.printf("%-6s " + device + " %-9s %11s %11s %11s %11s %11s %11s%n", "stage", "device", "layers", "weights", "KV cache", "workspace",
                 "overhead", "total", "budget");

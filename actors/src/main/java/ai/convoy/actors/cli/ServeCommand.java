@@ -151,7 +151,7 @@ final class ServeCommand implements Callable<Integer> {
     private PipelineRuntime startHere(Path dir, Planner.Request request, QuantizationOptions options, PrintWriter err) {
         Plan plan = Planner.plan(request);
         PipelineRuntime.requireDevicesHere(plan);
-        PlanPrinter.print(err, plan, request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        PlanPrinter.print(err, plan, request, planOptions.kvDtype);
         return PipelineRuntime.start(dir, request, options, s -> PipelineRuntime.backendFor(s.device(), request.kvBytesGpu()));
     }
 
@@ -184,7 +184,7 @@ final class ServeCommand implements Callable<Integer> {
                     + joinTimeout + " s): too few members joined for it, or their stages did not start");
         }
         err.printf("convoy: placed over the cluster: %s%n", runtime.placement());
-        PlanPrinter.print(err, runtime.plan(), request.model(), options, request.strategy(), request.maxBatch(), request.maxContext(), planOptions.kvDtype);
+        PlanPrinter.print(err, runtime.plan(), request, planOptions.kvDtype);
         err.flush();
         return runtime;
     }

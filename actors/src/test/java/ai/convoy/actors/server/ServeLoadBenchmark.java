@@ -11,6 +11,8 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -20,7 +22,9 @@ import org.apache.pekko.stream.javadsl.Sink;
 /**
  * Load on convoy serve from several clients at once over gRPC (1, 8 and 64 by default), each submitting greedy jobs of
  * a 32-token prompt one after another for a while; prints requests/s, generated tokens/s, and the median and 99th
- * percentile of the time to first token and of the time between tokens, as the clients see them. Arguments: seconds
+ * percentile of the time to first token and of the time between tokens, as the clients see them, and the decode rate
+ * (clients over the median time between tokens: what convoy bench's decode tokens/s is to its median step, without
+ * the prompts that the tokens/s of all counts too). Arguments: seconds
  * per level, new tokens per job, the client counts (comma-separated), then convoy serve's own options (default: the
  * built-in model on the CPU); the server takes --max-batch-size of the most clients.
  */
@@ -56,12 +60,13 @@ public final class ServeLoadBenchmark {
             }
             System.out.printf("convoy serve %s, 32-token prompts, %d new tokens a job, %d s a level, clients over gRPC on loopback%n%n",
                     String.join(" ", options), newTokens, seconds);
-            System.out.printf("%-8s %10s %12s %12s %12s %12s %12s%n", "clients", "requests/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms",
-                    "ITL p50 ms", "ITL p99 ms");
+            System.out.printf("%-8s %10s %12s %12s %12s %12s %12s %14s%n", "clients", "requests/s", "tokens/s", "TTFT p50 ms", "TTFT p99 ms",
+                    "ITL p50 ms", "ITL p99 ms", "decode tok/s");
             for (Level l : levels) {
-                System.out.printf("%-8d %10.2f %12.1f %12.1f %12.1f %12.2f %12.2f%n", l.clients(), l.requests() / l.seconds(), l.tokens() / l.seconds(),
-                        percentile(l.firstTokenMs(), 50), percentile(l.firstTokenMs(), 99), percentile(l.betweenTokensMs(), 50),
-                        percentile(l.betweenTokensMs(), 99));
+                double itl = percentile(l.betweenTokensMs(), 50);
+                System.out.printf("%-8d %10.2f %12.1f %12.1f %12.1f %12.2f %12.2f %14.1f%n", l.clients(), l.requests() / l.seconds(),
+                        l.tokens() / l.seconds(), percentile(l.firstTokenMs(), 50), percentile(l.firstTokenMs(), 99), itl,
+                        percentile(l.betweenTokensMs(), 99), l.clients() * 1000 / itl);
             }
         } finally {
             system.terminate();
@@ -85,6 +90,8 @@ public final class ServeLoadBenchmark {
         int[] requests = new int[clients];
         long start = System.nanoTime();
         List<CompletableFuture<Void>> running = new ArrayList<>();
+        // a thread of its own for each client: the common pool has fewer threads than the most clients
+        ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
         for (int c = 0; c < clients; c++) {
             int client = c;
             running.add(CompletableFuture.runAsync(() -> {
@@ -113,9 +120,13 @@ public final class ServeLoadBenchmark {
                     tokens[client] += end0.getDone().getUsage().getGeneratedTokens();
                     requests[client]++;
                 }
-            }));
+            }, threads));
         }
-        CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).get(10L * seconds + 600, TimeUnit.SECONDS);
+        try {
+            CompletableFuture.allOf(running.toArray(CompletableFuture[]::new)).get(10L * seconds + 600, TimeUnit.SECONDS);
+        } finally {
+            threads.shutdownNow();
+        }
         double elapsed = (System.nanoTime() - start) / 1e9;
         return new Level(clients, Arrays.stream(requests).sum(), Arrays.stream(tokens).sum(), elapsed, first, between);
     }

@@ -4,6 +4,7 @@ import ai.convoy.runtime.model.Architecture;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import ai.convoy.runtime.quant.QuantizedSize;
+import java.util.Locale;
 
 /**
  * What a model occupies, piece by piece, as the loader allocates it: linear weights quantized as asked (or as
@@ -12,12 +13,15 @@ import ai.convoy.runtime.quant.QuantizedSize;
  */
 public record Footprint(ModelConfig config, QuantizationOptions quantization, int storedBytesPerValue) {
 
+    /** A bitsandbytes checkpoint is planned as stored: its linear weights load that way whatever the options ask. */
     public static Footprint of(ModelConfig config, QuantizationOptions quantization) {
         int stored = switch (config.dtype()) {
             case "float32" -> 4;
             default -> 2;
         };
-        return new Footprint(config, quantization, stored);
+        QuantizationOptions q = config.storedQuantization().equals("none") ? quantization
+                : quantization.withMethod(QuantizationOptions.Method.valueOf(config.storedQuantization().toUpperCase(Locale.ROOT)));
+        return new Footprint(config, q, stored);
     }
 
     /** On a CUDA GPU four-bit block scales are float32: the backend expands double-quantized ones on upload. */

@@ -57,6 +57,10 @@ public record QuantizationOptions(Method method, int blocksize, boolean doubleQu
         return new QuantizationOptions(method, DEFAULT_BLOCKSIZE, true, false, ComputeDtype.BF16);
     }
 
+    public QuantizationOptions withMethod(Method other) {
+        return new QuantizationOptions(other, blocksize, doubleQuant, quantizeLmHead, computeDtype);
+    }
+
     public String describe() {
         return switch (method) {
             case NONE -> "unquantized";

@@ -147,6 +147,23 @@ class PlannerTest {
         }
     }
 
+    /** A bitsandbytes checkpoint loads as stored whatever the options ask, and is planned so. */
+    @Test
+    void storedCheckpointsArePlannedAsStored() {
+        for (ParityModels.Reference ref : ParityModels.quantized()) {
+            for (Method asked : Method.values()) {
+                QuantizationOptions q = QuantizationOptions.of(asked);
+                try (Model model = Model.open(ref.dir(), new CpuBackend(), q)) {
+                    Footprint f = Footprint.of(model.config(), q);
+                    long loaded = model.transformer().weightBytes();
+                    assertEquals(ref.method(), f.quantization().method().cliName(), ref + " asked " + asked);
+                    assertTrue(Math.abs(f.weights(false) - loaded) <= loaded / 100, ref + " asked " + asked + ": planned " + f.weights(false)
+                            + ", loaded " + loaded);
+                }
+            }
+        }
+    }
+
     /** Random models, devices, budgets and strategies: every plan is sound; what plainly fits gets a plan. */
     @RepeatedTest(300)
     void plansAreSoundOrAnError() {
