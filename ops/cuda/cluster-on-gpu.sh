@@ -28,8 +28,11 @@ serve=$!
 for _ in $(seq 1 240); do grep -q "over gRPC on" /tmp/node-a.log && break; sleep 0.5; done
 grep -A6 "^plan:" /tmp/node-a.log | tee "$out/cluster.txt"
 $C submit --server 127.0.0.1:50051 --prompts-file /tmp/prompts.txt --max-new-tokens 64 --temperature 0 --print-ids > /tmp/two.txt 2>/tmp/two.log
-if cmp -s /tmp/one.txt /tmp/two.txt && [ -s /tmp/one.txt ]; then echo "ids: two members equal one process ($(wc -l < /tmp/one.txt) jobs)"
-else echo "ids differ:"; diff /tmp/one.txt /tmp/two.txt | head -8; tail -n 5 /tmp/two.log /tmp/node-a.log /tmp/node-b.log; fi | tee -a "$out/cluster.txt"
+# the ids of each job, a line each in the jobs' order (the blocks before them print as jobs end)
+ids() { grep -E '^[0-9]+(,[0-9]+)*$' "$1"; }
+if [ -n "$(ids /tmp/one.txt)" ] && [ "$(ids /tmp/one.txt)" = "$(ids /tmp/two.txt)" ]; then
+  echo "ids: two members equal one process ($(ids /tmp/one.txt | wc -l) jobs)"
+else echo "ids differ:"; diff <(ids /tmp/one.txt) <(ids /tmp/two.txt) | head -8; tail -n 5 /tmp/two.log /tmp/node-a.log /tmp/node-b.log; fi | tee -a "$out/cluster.txt"
 kill $serve; wait $serve
 $J ai.convoy.actors.server.ServeLoadBenchmark 15 128 1,8 --model "$M" --cluster-config $conf --member node-a $half 2>&1 \
   | grep -v "^WARN\|INFO\|^\[" | sed 's/^/two members: /' | tee -a "$out/cluster.txt" | tail -4

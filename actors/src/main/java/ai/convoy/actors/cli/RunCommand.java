@@ -3,7 +3,6 @@ package ai.convoy.actors.cli;
 import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Npy;
-import ai.convoy.runtime.formats.Utf8Text;
 import ai.convoy.runtime.generate.Generator;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.EmbeddedModel;
@@ -186,33 +185,12 @@ final class RunCommand implements Callable<Integer> {
      */
     static List<NumberedPrompt> promptsFromFile(Path file, Tokenizer tokenizer, ModelConfig config) {
         List<NumberedPrompt> prompts = new ArrayList<>();
-        try (java.io.InputStream stream = new java.io.BufferedInputStream(java.nio.file.Files.newInputStream(file))) {
-            Utf8Text.LineReader lines = new Utf8Text.LineReader(stream, file.toString());
-            for (String line = lines.next(); line != null; line = lines.next()) {
-                int number = (int) lines.lineNumber();
-                if (line.isBlank()) {
-                    continue;
-                }
-                int[] ids;
-                if (tokenizer != null) {
-                    ids = tokenizer.encode(line, true);
-                } else {
-                    try {
-                        ids = Arrays.stream(line.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
-                    } catch (NumberFormatException e) {
-                        throw ConvoyException.in(file, "line " + number + " is not comma-separated token ids, and the model has no tokenizer.json");
-                    }
-                }
-                Generator.problem(config, ids).ifPresent(p -> {
-                    throw ConvoyException.in(file, "line " + number + ": " + p);
-                });
-                prompts.add(new NumberedPrompt(number, ids));
-            }
-        } catch (java.io.IOException e) {
-            throw ConvoyException.in(file, "cannot read: " + e.getMessage());
-        }
-        if (prompts.isEmpty()) {
-            throw ConvoyException.in(file, "no prompts in the file");
+        for (PromptsFile.Line line : PromptsFile.read(file)) {
+            int[] ids = tokenizer != null ? tokenizer.encode(line.text(), true) : PromptsFile.tokenIds(file, line);
+            Generator.problem(config, ids).ifPresent(p -> {
+                throw ConvoyException.in(file, "line " + line.number() + ": " + p);
+            });
+            prompts.add(new NumberedPrompt(line.number(), ids));
         }
         return prompts;
     }

@@ -10,14 +10,10 @@ import ai.convoy.proto.ListModelsRequest;
 import ai.convoy.proto.ModelInfo;
 import ai.convoy.proto.TokenIds;
 import ai.convoy.runtime.ConvoyException;
-import ai.convoy.runtime.formats.Utf8Text;
 import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.tokenizer.ChatTemplate;
 import io.grpc.StatusRuntimeException;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,7 +87,7 @@ final class SubmitCommand implements Callable<Integer> {
         if (systemMessage != null && !prompt.chat) {
             throw new ConvoyException("--system goes with --chat");
         }
-        List<PipelineRun.NumberedJob> jobs = prompt.chat ? List.of() : jobs(params);
+        List<PromptsFile.Line> lines = prompt.promptsFile != null ? PromptsFile.read(prompt.promptsFile) : null;
         String authorization = authTokenFile == null ? null : "Bearer " + ai.convoy.actors.server.BearerToken.firstLine(authTokenFile);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
@@ -110,7 +106,8 @@ final class SubmitCommand implements Callable<Integer> {
             if (prompt.chat) {
                 new ChatSession((history, printTo) -> answer(submitter, history, params, printTo), systemMessage, out, err).run();
             } else {
-                PipelineRun.runJobs(submitter, jobs, model.getHasTokenizer(), printIds, null, out, err).requireAllDone();
+                PipelineRun.runJobs(submitter, jobs(params, lines, model.getHasTokenizer()), model.getHasTokenizer(), printIds, null, out, err)
+                        .requireAllDone();
             }
         } finally {
             system.terminate();
@@ -193,37 +190,35 @@ final class SubmitCommand implements Callable<Integer> {
         });
     }
 
-    /** The jobs, numbered as convoy run numbers them: 0 for a lone prompt, the line for a prompts file. */
-    private List<PipelineRun.NumberedJob> jobs(SamplingParams params) {
-        if (prompt.promptsFile == null) {
+    /**
+     * The jobs, numbered as convoy run numbers them: 0 for a lone prompt, the line for a prompts file, whose lines are
+     * text or, when the server's model has no tokenizer, token ids.
+     */
+    private List<PipelineRun.NumberedJob> jobs(SamplingParams params, List<PromptsFile.Line> lines, boolean tokenizer) {
+        if (lines == null) {
             JobRequest.Builder job = JobRequest.newBuilder();
             if (prompt.text != null) {
                 job.setText(prompt.text);
             } else {
-                TokenIds.Builder ids = TokenIds.newBuilder();
-                for (int t : prompt.tokens) {
-                    ids.addIds(t);
-                }
-                job.setTokenIds(ids);
+                job.setTokenIds(tokenIds(prompt.tokens));
             }
             return List.of(new PipelineRun.NumberedJob(0, PipelineRun.numbered(0, job, params).toBuilder().setJobId(uniqueId(0)).build()));
         }
         List<PipelineRun.NumberedJob> jobs = new ArrayList<>();
-        try (InputStream stream = new java.io.BufferedInputStream(Files.newInputStream(prompt.promptsFile))) {
-            Utf8Text.LineReader lines = new Utf8Text.LineReader(stream, prompt.promptsFile.toString());
-            for (String line = lines.next(); line != null; line = lines.next()) {
-                if (!line.isBlank()) {
-                    int number = (int) lines.lineNumber();
-                    jobs.add(new PipelineRun.NumberedJob(number, PipelineRun.numbered(number, JobRequest.newBuilder().setText(line), params)
-                            .toBuilder().setJobId(uniqueId(number)).build()));
-                }
-            }
-        } catch (IOException e) {
-            throw ConvoyException.in(prompt.promptsFile, "cannot read: " + e.getMessage());
-        }
-        if (jobs.isEmpty()) {
-            throw ConvoyException.in(prompt.promptsFile, "no prompts in the file");
+        for (PromptsFile.Line line : lines) {
+            JobRequest.Builder job = tokenizer ? JobRequest.newBuilder().setText(line.text())
+                    : JobRequest.newBuilder().setTokenIds(tokenIds(PromptsFile.tokenIds(prompt.promptsFile, line)));
+            jobs.add(new PipelineRun.NumberedJob(line.number(), PipelineRun.numbered(line.number(), job, params).toBuilder()
+                    .setJobId(uniqueId(line.number())).build()));
         }
         return jobs;
+    }
+
+    private static TokenIds tokenIds(int[] ids) {
+        TokenIds.Builder b = TokenIds.newBuilder();
+        for (int t : ids) {
+            b.addIds(t);
+        }
+        return b.build();
     }
 }

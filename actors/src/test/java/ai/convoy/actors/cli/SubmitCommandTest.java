@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.actors.server.ServeChatTest;
 import ai.convoy.actors.server.ServerProcess;
+import ai.convoy.runtime.ParityModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -69,6 +70,46 @@ class SubmitCommandTest {
         // jobs print as they end, in any order: the same blocks
         assertEquals(blocks(local.out()), blocks(submitted.out()));
         assertEquals(3, blocks(submitted.out()).size());
+    }
+
+    /** A model without a tokenizer takes a prompts file of token ids, through the server as in one process. */
+    @Test
+    void aPromptsFileOfTokenIdsForAModelWithoutTokenizer() throws Exception {
+        Path model = ParityModels.root().resolve("llama-tied-headdim");
+        Path prompts = tmp.resolve("ids.txt");
+        Files.writeString(prompts, "5,6,7\n\n9, 10, 11, 12\n");
+        String[] options = {"--prompts-file", prompts.toString(), "--temperature", "0", "--max-new-tokens", "6", "--print-ids"};
+        Path dir = Files.createDirectory(tmp.resolve("no-tokenizer"));
+        try (ServerProcess plain = ServerProcess.start(dir, "--model", model.toString(), "--devices", "cpu")) {
+            List<String> args = new java.util.ArrayList<>(List.of("submit", "--server", "127.0.0.1:" + plain.grpcPort));
+            args.addAll(List.of(options));
+            CliRun submitted = CliRun.of(args);
+            List<String> local = new java.util.ArrayList<>(List.of("run", "--model", model.toString(), "--devices", "cpu"));
+            local.addAll(List.of(options));
+            CliRun alone = CliRun.of(local);
+            assertEquals(0, submitted.exitCode(), submitted.err());
+            assertEquals(0, alone.exitCode(), alone.err());
+            // blocks print as jobs end, in any order; the ids last, in the jobs' order
+            assertEquals(blocks(withoutIds(alone.out())), blocks(withoutIds(submitted.out())));
+            assertEquals(idLines(alone.out()), idLines(submitted.out()));
+            assertEquals(2, idLines(alone.out()).size(), alone.out());
+            Files.writeString(prompts, "5,6,7\nsome text\n");
+            CliRun text = CliRun.of(args);
+            assertEquals(2, text.exitCode());
+            assertTrue(text.err().contains("line 2 is not comma-separated token ids"), text.err());
+        }
+    }
+
+    static List<String> idLines(String out) {
+        return out.lines().filter(SubmitCommandTest::idLine).toList();
+    }
+
+    static String withoutIds(String out) {
+        return out.lines().filter(l -> !idLine(l)).collect(Collectors.joining("\n"));
+    }
+
+    private static boolean idLine(String line) {
+        return line.matches("[0-9]+(,[0-9]+)*");
     }
 
     static Set<String> blocks(String out) {
