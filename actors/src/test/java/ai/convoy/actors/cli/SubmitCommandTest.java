@@ -105,7 +105,7 @@ class SubmitCommandTest {
     }
 
     static String withoutIds(String out) {
-        return out.lines().filter(l -> !idLine(l)).collect(Collectors.joining("\n"));
+        return out.lines().filter(l -> !idLine(l)).map(l -> l + "\n").collect(Collectors.joining());
     }
 
     private static boolean idLine(String line) {

@@ -143,8 +143,8 @@ public final class CpuBackend implements Backend {
 
     /** o[r][j] = (W x[r])[j], or += when {@code accumulate}. */
     private void product(Activations x, CpuMatrix m, float[] o, boolean accumulate) {
-        float[] in = data(x);
         int rows = x.rows();
+        float[] in = m.arranged(data(x), rows);
         int inCols = m.cols();
         int outCols = m.rows();
         int blocks = Math.min(outCols, Runtime.getRuntime().availableProcessors() * 8);
@@ -165,7 +165,7 @@ public final class CpuBackend implements Backend {
             // several rows: widen each weight row once and reuse it for every activation row
             float[] four = new float[4];
             for (int j = from; j < to; j++) {
-                m.row(j, wRow);
+                m.arrangedRow(j, wRow);
                 int r = 0;
                 for (; r + 4 <= rows; r += 4) {
                     VectorMath.dot4(wRow, in, r * inCols, inCols, inCols, four);

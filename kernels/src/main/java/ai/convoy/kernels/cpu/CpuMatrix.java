@@ -32,9 +32,22 @@ abstract sealed class CpuMatrix implements WeightMatrix permits DenseCpuMatrix, 
     /** Row {@code row} widened or dequantized into dst[0..cols). */
     abstract void row(int row, float[] dst);
 
-    /** Row {@code row} of W dotted with x[xOff .. xOff+cols); {@code scratch} holds at least cols floats. */
+    /**
+     * The {@code rows} rows of an input in the order of columns this matrix's products take ({@link #dot},
+     * {@link #arrangedRow}): the input itself, unless the weight's layout reads better in another order.
+     */
+    float[] arranged(float[] x, int rows) {
+        return x;
+    }
+
+    /** Row {@code row} as products take it: in the order {@link #arranged} gives the input. */
+    void arrangedRow(int row, float[] dst) {
+        row(row, dst);
+    }
+
+    /** Row {@code row} of W dotted with x[xOff .. xOff+cols) of an arranged input; {@code scratch} holds at least cols floats. */
     float dot(int row, float[] x, int xOff, float[] scratch) {
-        row(row, scratch);
+        arrangedRow(row, scratch);
         return VectorMath.dot(scratch, 0, x, xOff, cols());
     }
 }

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.AttentionShape;
-import ai.convoy.kernels.BlockScales;
 import ai.convoy.kernels.FourBitWeight;
 import ai.convoy.kernels.Int8Weight;
 import ai.convoy.kernels.DType;
@@ -85,35 +84,15 @@ class CpuBackendTest {
         }
     }
 
-    private FourBitWeight randomFourBit(int rows, int cols, int blocksize, boolean nested) {
-        long n = (long) rows * cols;
-        byte[] packed = new byte[(int) ((n + 1) / 2)];
-        for (int i = 0; i < packed.length; i++) {
-            packed[i] = (byte) random.nextInt(256);
-        }
-        int blocks = (int) ((n + blocksize - 1) / blocksize);
-        float[] codebook = TestTensors.floats(random, 16);
-        BlockScales scales;
-        if (nested) {
-            byte[] codes = new byte[blocks];
-            for (int i = 0; i < blocks; i++) {
-                codes[i] = (byte) random.nextInt(256);
-            }
-            scales = new BlockScales.Nested(MemorySegment.ofArray(codes), TestTensors.floats(random, 256),
-                    TestTensors.floats(random, (blocks + 255) / 256), 256, 0.3f);
-        } else {
-            scales = new BlockScales.Plain(TestTensors.floats(random, blocks));
-        }
-        return new FourBitWeight("w", rows, cols, blocksize, codebook, MemorySegment.ofArray(packed), scales);
-    }
-
     @Test
     void fourBitMatmulMatchesItsDequantizedValues() {
-        // 96 columns in blocks of 64: blocks straddle rows, the general path; 128 in blocks of 64: the aligned path
-        for (int[] size : new int[][] {{1, 96, 33}, {3, 96, 20}, {1, 128, 40}, {5, 128, 9}, {2, 256, 17}}) {
+        // {rows, in, out, blocksize}: 96 columns in blocks of 64 straddle rows, the general path; rows of whole blocks
+        // take the vector path, one row or several (four at a time, then the rest)
+        for (int[] size : new int[][] {{1, 96, 33, 64}, {3, 96, 20, 64}, {1, 128, 40, 64}, {5, 128, 9, 64}, {2, 256, 17, 64},
+            {1, 64, 7, 32}, {6, 96, 5, 32}, {1, 1024, 19, 128}, {9, 512, 12, 256}, {1, 4096, 3, 4096}}) {
             for (boolean nested : new boolean[] {false, true}) {
                 int rows = size[0], in = size[1], out = size[2];
-                FourBitWeight w = randomFourBit(out, in, 64, nested);
+                FourBitWeight w = TestTensors.fourBit(random, out, in, size[3], nested);
                 float[] x = TestTensors.floats(random, rows * in);
                 Activations y = poisoned(rows, out);
                 cpu.matmul(filled(rows, in, x), cpu.matrix(w), y);

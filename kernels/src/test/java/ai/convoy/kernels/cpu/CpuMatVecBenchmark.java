@@ -24,12 +24,13 @@ public final class CpuMatVecBenchmark {
         System.out.printf("cores %d, memory copy bandwidth %.1f GB/s (read + write)%n%n", cores, copy / 1e9);
         System.out.printf("%-12s %-14s %-5s %5s %10s %10s %12s%n", "kernel", "shape", "dtype", "rows", "ms", "GB/s", "of copy bw");
         int[][] shapes = {{14336, 4096}, {4096, 4096}};
-        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+        for (String format : new String[] {"NF4", "BF16", "F32"}) {
             for (int[] shape : shapes) {
                 // four weights, used in turn, so no run finds the previous one in cache
                 WeightMatrix[] weights = new WeightMatrix[4];
                 for (int i = 0; i < weights.length; i++) {
-                    weights[i] = cpu.matrix(TestTensors.random(dtype, random, shape[0], shape[1]));
+                    weights[i] = format.equals("NF4") ? cpu.matrix(TestTensors.fourBit(random, shape[0], shape[1], 64, false))
+                            : cpu.matrix(TestTensors.random(DType.valueOf(format), random, shape[0], shape[1]));
                 }
                 for (int rows : new int[] {1, 8}) {
                     Activations x = cpu.activations(rows, shape[1]);
@@ -38,10 +39,11 @@ public final class CpuMatVecBenchmark {
                     double seconds = median(REPEATS, i -> cpu.matmul(x, weights[i % weights.length], y));
                     double gbs = weights[0].bytes() / seconds / 1e9;
                     System.out.printf("%-12s %-14s %-5s %5d %10.2f %10.1f %11.0f%%%n", "matvec", shape[0] + "x" + shape[1],
-                            dtype, rows, seconds * 1e3, gbs, 100 * gbs * 1e9 / copy);
+                            format, rows, seconds * 1e3, gbs, 100 * gbs * 1e9 / copy);
                 }
             }
         }
+        System.out.printf("%n(NF4: blocks of 64, a float32 scale each; GB/s counts the codes and the scales)%n");
     }
 
     /** Copies 1 GiB between two native buffers, split over the cores; median over runs. */

@@ -2,7 +2,9 @@ package ai.convoy.kernels.cpu;
 
 import ai.convoy.kernels.Activations;
 import ai.convoy.kernels.Backend;
+import ai.convoy.kernels.BlockScales;
 import ai.convoy.kernels.DType;
+import ai.convoy.kernels.FourBitWeight;
 import ai.convoy.kernels.HostTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -70,5 +72,28 @@ public final class TestTensors {
         float[] out = new float[a.rows() * a.cols()];
         backend.read(a, out);
         return out;
+    }
+
+    /** A four-bit weight of random codes, codebook and block scales (plain, or nested as double quantization makes them). */
+    public static FourBitWeight fourBit(SplittableRandom random, int rows, int cols, int blocksize, boolean nested) {
+        long n = (long) rows * cols;
+        byte[] packed = new byte[(int) ((n + 1) / 2)];
+        for (int i = 0; i < packed.length; i++) {
+            packed[i] = (byte) random.nextInt(256);
+        }
+        int blocks = (int) ((n + blocksize - 1) / blocksize);
+        float[] codebook = floats(random, 16);
+        BlockScales scales;
+        if (nested) {
+            byte[] codes = new byte[blocks];
+            for (int i = 0; i < blocks; i++) {
+                codes[i] = (byte) random.nextInt(256);
+            }
+            scales = new BlockScales.Nested(MemorySegment.ofArray(codes), floats(random, 256),
+                    floats(random, (blocks + 255) / 256), 256, 0.3f);
+        } else {
+            scales = new BlockScales.Plain(floats(random, blocks));
+        }
+        return new FourBitWeight("w", rows, cols, blocksize, codebook, MemorySegment.ofArray(packed), scales);
     }
 }
