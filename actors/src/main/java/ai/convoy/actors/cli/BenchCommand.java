@@ -6,6 +6,8 @@ import ai.convoy.kernels.DeviceOutOfMemoryException;
 import ai.convoy.kernels.cuda.CudaBackend;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.bench.Benchmark;
+import ai.convoy.runtime.formats.Checkpoint;
+import ai.convoy.runtime.model.Model;
 import ai.convoy.runtime.model.ModelConfig;
 import ai.convoy.runtime.model.ModelShapes;
 import ai.convoy.runtime.model.Transformer;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -30,17 +33,36 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Measures prefill and decode speed of a known model's shape with random weights built on the devices (no checkpoint).",
-            "Stages run one after another, as one request goes through them; decode steps attend over --prompt-len cached positions."})
+        description = {"Measures prefill and decode speed of a known model's shape with random weights built on the devices (no checkpoint),",
+            "or of a checkpoint (--model). Stages run one after another, as one request goes through them; decode steps attend over",
+            "--prompt-len cached positions. --through-runtime also runs jobs through the coordinator and stage actors."})
 final class BenchCommand implements Callable<Integer> {
     private static final int WARMUP_STEPS = 4;
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--shape", required = true, paramLabel = "NAME", description = "One of: ${COMPLETION-CANDIDATES}.",
-            completionCandidates = SynthesizeCommand.ShapeNames.class)
-    String shape;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    /** What is measured: a known shape with random weights, or a checkpoint. */
+    static final class Source {
+        @Option(names = "--shape", paramLabel = "NAME", description = "A known shape with random weights, one of: ${COMPLETION-CANDIDATES}.",
+                completionCandidates = SynthesizeCommand.ShapeNames.class)
+        String shape;
+
+        @Option(names = "--model", paramLabel = "DIR", description = "A checkpoint directory (convoy synthesize, then convoy quantize, or a real one).")
+        Path model;
+
+        String name() {
+            return shape != null ? shape : model.toAbsolutePath().normalize().getFileName().toString();
+        }
+    }
+
+    @Option(names = "--through-runtime", description = {"Then submit --batch-sizes jobs at a time through the coordinator and stage actors,",
+        "as convoy serve and convoy run do, greedy and sampled (temperature 0.8, top-p 0.95, top-k 40), and print their decode",
+        "tokens/s, while every job decodes, beside the direct figures. Needs --model."})
+    boolean throughRuntime;
 
     @Option(names = "--quantization", defaultValue = "nf4", paramLabel = "none|nf4|fp4|int8",
             description = "Linear layers' format (default: ${DEFAULT-VALUE}; none is bf16).")
@@ -76,7 +98,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        ModelConfig config = ModelShapes.config(shape);
+        if (throughRuntime && source.model == null) {
+            throw new ConvoyException("--through-runtime runs jobs on a checkpoint: give --model DIR (convoy synthesize --shape, then convoy quantize)");
+        }
+        ModelConfig config = source.model != null ? Model.readConfig(source.model) : ModelShapes.config(source.shape);
         QuantizationOptions options = quantizationSettings.options(Methods.parse("--quantization", quantization));
         Benchmark.Settings settings;
         try {
@@ -97,32 +122,57 @@ final class BenchCommand implements Callable<Integer> {
             PlanPrinter.print(err, placement, request, plan.kvDtype);
         }
         List<Stage> stages = new ArrayList<>();
+        Benchmark.Result result;
+        ObjectNode jsonRoot;
+        Checkpoint checkpoint = source.model != null ? Checkpoint.open(source.model) : null;
         try {
             long loadStart = System.nanoTime();
             for (PipelineRuntime.StageSpec s : PipelineRuntime.stagesOf(placement)) {
                 Backend backend = PipelineRuntime.backendFor(s.device(), request.kvBytesGpu());
                 try {
-                    Transformer part = Transformer.random(config, backend, options, seed, s.firstLayer(), s.lastLayer(), s.embedding(), s.head());
-                    stages.add(new Stage(s, backend, new PipelineStage(part)));
+                    stages.add(new Stage(s, backend, checkpoint != null ? PipelineRuntime.loadStage(config, checkpoint, s, options, backend)
+                            : new PipelineStage(Transformer.random(config, backend, options, seed, s.firstLayer(), s.lastLayer(), s.embedding(), s.head()))));
                 } catch (DeviceOutOfMemoryException e) {
                     backend.close();
                     throw new ConvoyException(s.device().id() + " cannot hold layers " + s.firstLayer() + "-" + s.lastLayer() + ": " + e.getMessage());
+                } catch (RuntimeException e) {
+                    backend.close();
+                    throw e;
                 }
                 err.printf("convoy: built %s on %s%n", layers(s), s.device().id());
                 err.flush();
             }
             double load = (System.nanoTime() - loadStart) / 1e9;
-            Benchmark.Result result = new Benchmark(stages.stream().map(Stage::stage).toList(), config.vocabSize())
+            result = new Benchmark(stages.stream().map(Stage::stage).toList(), config.vocabSize())
                     .run(settings, i -> {
                         err.printf("convoy: measured batch %d%n", batchSizes[i]);
                         err.flush();
                     });
-            report(out, result, stages, load, options);
+            jsonRoot = report(out, result, stages, load, options);
         } finally {
             for (Stage s : stages) {
                 s.stage().close();
                 s.backend().close();
             }
+            if (checkpoint != null) {
+                checkpoint.close();
+            }
+        }
+        if (throughRuntime) {
+            List<RuntimeBench.Row> rows = RuntimeBench.measure(source.model, request, options, config, batchSizes, promptLen, genLen, err);
+            if (jsonRoot == null) {
+                RuntimeBench.print(out, rows, result);
+            } else {
+                RuntimeBench.addTo(jsonRoot, rows, result);
+            }
+        }
+        if (jsonRoot != null) {
+            try {
+                out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(jsonRoot));
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new IllegalStateException(e);
+            }
+            out.flush();
         }
         return 0;
     }
@@ -140,7 +190,8 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private void report(PrintWriter out, Benchmark.Result r, List<Stage> stages, double loadSeconds, QuantizationOptions options) {
+    /** Prints the direct figures; with --json, returns them instead, to be printed once complete. */
+    private ObjectNode report(PrintWriter out, Benchmark.Result r, List<Stage> stages, double loadSeconds, QuantizationOptions options) {
         List<DeviceRow> devices = new ArrayList<>();
         for (Stage s : stages) {
             Transformer part = s.stage().part();
@@ -154,7 +205,7 @@ final class BenchCommand implements Callable<Integer> {
         if (json) {
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
             ObjectNode root = mapper.createObjectNode();
-            root.put("shape", shape).put("quantization", quantization).put("promptLen", promptLen).put("genLen", genLen)
+            root.put("shape", source.name()).put("quantization", quantization).put("promptLen", promptLen).put("genLen", genLen)
                     .put("loadSeconds", loadSeconds).put("prefillSeconds", r.prefillSeconds())
                     .put("prefillTokensPerSecond", r.prefillTokensPerSecond()).put("weightBytesReadPerStep", stepBytes);
             ArrayNode ds = root.putArray("devices");
@@ -170,15 +221,9 @@ final class BenchCommand implements Callable<Integer> {
                     o.put("fractionOfCopyBandwidth", floor / d.secondsPerStep());
                 }
             }
-            try {
-                out.println(mapper.writeValueAsString(root));
-            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-                throw new IllegalStateException(e);
-            }
-            out.flush();
-            return;
+            return root;
         }
-        out.printf("%s, %s, %d stage%s, built in %.1f s%n%n", shape, options.describe(), stages.size(), stages.size() == 1 ? "" : "s", loadSeconds);
+        out.printf("%s, %s, %d stage%s, built in %.1f s%n%n", source.name(), options.describe(), stages.size(), stages.size() == 1 ? "" : "s", loadSeconds);
         out.printf("%-8s %-26s %-34s %10s %10s %10s%n", "device", "name", "holds", "weights", "copy GB/s", "peak mem");
         for (DeviceRow d : devices) {
             out.printf("%-8s %-26s %-34s %10s %10s %10s%n", d.device(), d.name(), d.layers(), Units.bytes(d.weightBytes()),
@@ -193,5 +238,6 @@ final class BenchCommand implements Callable<Integer> {
         out.printf("%n(weights read per decode step: %s; \"of copy bw\" is the time to read them at each device's measured copy bandwidth"
                 + " over the step time)%n", Units.bytes(stepBytes));
         out.flush();
+        return null;
     }
 }

@@ -3,6 +3,7 @@ package ai.convoy.actors.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.convoy.runtime.model.EmbeddedModel;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.Arrays;
@@ -35,10 +36,35 @@ class BenchCommandTest {
         assertEquals("cpu", report.path("devices").get(0).path("device").asText());
     }
 
+    /** A checkpoint measured directly and through the coordinator and stage actors, on two simulated GPUs. */
+    @Test
+    void throughTheRuntimeBesideTheDirectFigures() throws Exception {
+        CliRun run = CliRun.of("bench", "--model", EmbeddedModel.directory().toString(), "--devices", "sim:0=64MiB,sim:1=64MiB",
+                "--quantization", "none", "--batch-sizes", "1,3", "--prompt-len", "8", "--gen-len", "24", "--through-runtime", "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode report = new ObjectMapper().readTree(run.out());
+        JsonNode through = report.path("throughRuntime");
+        assertEquals(2, through.size(), report.toString());
+        for (int i = 0; i < 2; i++) {
+            JsonNode t = through.get(i);
+            JsonNode direct = report.path("decode").get(i);
+            assertEquals(direct.path("batch").asInt(), t.path("batch").asInt());
+            assertEquals(direct.path("tokensPerSecond").asDouble(), t.path("directTokensPerSecond").asDouble(), 1e-9);
+            for (String mode : new String[] {"greedy", "sampled"}) {
+                double tokensPerSecond = t.path(mode + "TokensPerSecond").asDouble();
+                double msPerStep = t.path(mode + "MsPerStep").asDouble();
+                // a step of b jobs gives b tokens
+                assertEquals(t.path("batch").asInt() * 1000 / msPerStep, tokensPerSecond, tokensPerSecond * 1e-9, t.toString());
+                assertTrue(tokensPerSecond > 0, t.toString());
+            }
+        }
+    }
+
     @Test
     void badOptionsAreOneLineErrors() {
         for (String[] args : new String[][] {{"--shape", "llama3.2-1b", "--devices", "cpu", "--batch-sizes", "0"},
-            {"--shape", "gpt-5", "--devices", "cpu"}}) {
+            {"--shape", "gpt-5", "--devices", "cpu"}, {"--shape", "llama3.2-1b", "--devices", "cpu", "--through-runtime"},
+            {"--shape", "llama3.2-1b", "--model", "somewhere"}}) {
             BadInputTest.assertOneLineError(CliRun.of(Stream.concat(Stream.of("bench"), Arrays.stream(args)).toList()));
         }
     }
