@@ -73,11 +73,21 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** The stages now, in pipeline order: the plan's, or the last re-plan's after a stage was lost. */
     public List<StageSpec> stages() {
-        if (replanner != null) {
-            return replanner.specs();
-        }
+        return layout().stages();
+    }
+
+    /**
+     * The placement now, from one answer: its plan (null where the stages were given rather than planned, or not placed
+     * yet), its stages, where each is (as {@link #placement()} says it) and the bytes the plan gives each device.
+     */
+    public record Layout(Plan plan, List<StageSpec> stages, String placement, java.util.Map<String, Long> plannedBytes) {
+    }
+
+    /** The placement now: on a serve member not hosting the coordinator, asked of it once and planned once. */
+    public Layout layout() {
         Plan plan = plan();
-        return plan == null ? List.of() : stagesOf(plan);
+        List<StageSpec> specs = replanner != null ? replanner.specs() : plan == null ? List.of() : stagesOf(plan);
+        return new Layout(plan, specs, Replanner.describe(specs), Replanner.plannedBytes(plan));
     }
 
     /**
@@ -334,7 +344,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
     public String placement() {
-        return replanner != null ? replanner.describe() : Replanner.describe(stages());
+        return layout().placement();
     }
 
     /** The plan of the current placement; null when the stages were given rather than planned, or not placed yet. */
@@ -348,7 +358,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
     public java.util.Map<String, Long> plannedBytes() {
-        return replanner != null ? replanner.plannedBytes() : Replanner.plannedBytes(plan());
+        return layout().plannedBytes();
     }
 
     /** What the coordinator, wherever it runs, says of the placement. */

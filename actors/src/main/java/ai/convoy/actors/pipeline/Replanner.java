@@ -212,11 +212,6 @@ public final class Replanner {
         return request == null ? null : Planner.plan(request);
     }
 
-    /** Bytes the plan gives each device it uses, by device id; empty when the stages were given rather than planned. */
-    public java.util.Map<String, Long> plannedBytes() {
-        return plannedBytes(request == null ? null : plan());
-    }
-
     /** Bytes {@code plan} gives each device it uses, by device id; empty for no plan. */
     static java.util.Map<String, Long> plannedBytes(Plan plan) {
         java.util.Map<String, Long> out = new java.util.LinkedHashMap<>();

@@ -15,8 +15,8 @@ record PipelineSnapshot(Coordinator.Load load, Coordinator.Limits limits, String
                         List<StageActor.StageStats> stats, Map<String, Long> plannedBytes) {
 
     static PipelineSnapshot of(PipelineRuntime runtime) {
-        return new PipelineSnapshot(runtime.load(), runtime.limits(), runtime.placement(), runtime.stages(), runtime.stats(),
-                runtime.plannedBytes());
+        PipelineRuntime.Layout layout = runtime.layout();
+        return new PipelineSnapshot(runtime.load(), runtime.limits(), layout.placement(), layout.stages(), runtime.stats(), layout.plannedBytes());
     }
 
     /** The device of stage {@code i}; "" when the stages changed between the two questions. */
