@@ -18,8 +18,9 @@ import java.util.stream.IntStream;
 /**
  * Which rows run next, as plain logic: the waiting queue (by priority, then arrival), admission while the limits
  * allow, continuous batching over groups of live sequences (one micro-batch in flight per group, as many groups as
- * pipeline stages, so every stage has work), prompts in chunks of at most {@link Limits#maxRows()} rows, and what a
- * failure does to the sequences it touched: replay from their tokens, back to the queue, or failed. The owner sends
+ * pipeline stages, so every stage has work), prompts in chunks that fill each step up to {@link Limits#maxRows()} rows
+ * beside the decode rows of the running sequences (so a long prompt does not stall them), and what a failure does to
+ * the sequences it touched: replay from their tokens, back to the queue, or failed. The owner sends
  * what {@link #schedule()} returns to the model, hands each result to {@link #completed}, and hears of tokens and
  * endings through {@link Events}. The actor pipeline and the in-process generator both drive it.
  */
@@ -62,8 +63,11 @@ public final class Scheduler {
         final long order;
         final long id;
         final SequenceState state;
-        // whether every stage holds this sequence's KV cache for all its tokens but the last
-        boolean cached;
+        // whether every stage has opened this sequence's cache, and the positions whose keys and values it holds there
+        boolean opened;
+        int cachedRows;
+        // where this step's rows of the sequence end (one past the last position sent); -1 when it sent none
+        int stepEnd;
         // the prompt positions' logits while the prompt runs, when the job asked for them; null otherwise
         List<float[]> promptLogits;
 
@@ -77,6 +81,17 @@ public final class Scheduler {
 
         boolean collectsPromptLogits() {
             return promptLogits != null && state.generated() == 0;
+        }
+
+        /** Whether every token but the last is cached, so that a step takes one decode row of it. */
+        boolean decoding() {
+            return opened && cachedRows >= state.length() - 1;
+        }
+
+        /** Its cache is gone (or never was): its next step opens it again and replays it from its tokens. */
+        void uncached() {
+            opened = false;
+            cachedRows = 0;
         }
     }
 
@@ -233,23 +248,34 @@ public final class Scheduler {
         return out;
     }
 
-    /** Splits the group's step (prompt or replay rows of uncached sequences, one decode row of the others) into parts. */
+    /**
+     * Plans the group's step: one decode row of each sequence whose tokens are cached, then the next prompt or replay
+     * rows of the others, as many as fit beside them in {@link Limits#maxRows()} (at least one), split into parts.
+     */
     private void plan(Group g) {
         List<Long> open = new ArrayList<>();
         List<Integer> capacities = new ArrayList<>();
         List<Row> rows = new ArrayList<>();
+        int budget = Math.max(1, limits.maxRows() - (int) g.members.stream().filter(Sequence::decoding).count());
         for (Sequence s : g.members) {
-            if (!s.cached) {
+            if (!s.decoding()) {
+                if (budget == 0) {
+                    s.stepEnd = -1;
+                    continue;
+                }
                 open.add(s.id);
                 capacities.add(s.state.capacity());
                 boolean everyRow = s.collectsPromptLogits();
-                if (everyRow) {
+                if (everyRow && s.cachedRows == 0) {
                     s.promptLogits.clear();
                 }
-                for (int p = 0; p < s.state.length(); p++) {
+                s.stepEnd = Math.min(s.state.length(), s.cachedRows + budget);
+                budget -= s.stepEnd - s.cachedRows;
+                for (int p = s.cachedRows; p < s.stepEnd; p++) {
                     rows.add(new Row(s, p, s.state.token(p), everyRow || p == s.state.length() - 1));
                 }
             } else {
+                s.stepEnd = s.state.length();
                 rows.add(new Row(s, s.state.length() - 1, s.state.lastToken(), true));
             }
         }
@@ -325,9 +351,19 @@ public final class Scheduler {
             return;
         }
         for (Sequence s : new ArrayList<>(g.members)) {
-            Next next = g.next.get(s);
+            if (s.stepEnd < 0) {
+                continue;
+            }
+            // what the step sent is cached, unless caches were lost since; then the sequence replays
+            if (g.sentInEpoch == epoch) {
+                s.opened = true;
+                s.cachedRows = s.stepEnd;
+            } else {
+                s.uncached();
+            }
+            // a chunk that ends before the last position takes no token
+            Next next = s.stepEnd == s.state.length() ? g.next.get(s) : null;
             if (next != null) {
-                s.cached = g.sentInEpoch == epoch;
                 accept(g, s, next);
             }
         }
@@ -369,7 +405,7 @@ public final class Scheduler {
     public void cachesLost() {
         epoch++;
         for (Group g : groups) {
-            g.members.forEach(s -> s.cached = false);
+            g.members.forEach(Sequence::uncached);
         }
     }
 
@@ -381,7 +417,7 @@ public final class Scheduler {
         }
         g.reset();
         if (replay) {
-            g.members.forEach(s -> s.cached = false);
+            g.members.forEach(Sequence::uncached);
         }
     }
 
@@ -398,7 +434,7 @@ public final class Scheduler {
             return 0;
         }
         List<Sequence> candidates = live.size() > keep ? new ArrayList<>(live.values())
-                : failed.members.stream().filter(s -> !s.cached && s.state.generated() == 0).toList();
+                : failed.members.stream().filter(s -> !s.decoding() && s.state.generated() == 0).toList();
         candidates = candidates.stream().sorted(Comparator.comparingLong((Sequence s) -> s.order)).toList();
         int count = Math.min(live.size() - 1, live.size() > keep ? live.size() - keep : (candidates.size() + 1) / 2);
         if (count <= 0) {
@@ -460,7 +496,7 @@ public final class Scheduler {
         groups = newGroups(groupCount);
         for (int i = 0; i < members.size(); i++) {
             Sequence s = members.get(i);
-            s.cached = false;
+            s.uncached();
             groups[i % groupCount].members.add(s);
         }
     }

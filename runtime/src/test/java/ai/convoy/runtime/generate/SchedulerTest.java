@@ -210,6 +210,35 @@ class SchedulerTest {
         assertArrayEquals(reference(prompt, 3), events.of("logits"));
     }
 
+    /** A long prompt goes in by chunks beside the running sequences' decode rows: they take a token every step meanwhile. */
+    @Test
+    void aLongPromptDoesNotStallRunningSequences() {
+        Recorder events = new Recorder();
+        Scheduler scheduler = new Scheduler(1, 128, new Scheduler.Limits(8, 3), events);
+        scheduler.submit(new Scheduler.Job("a", new int[] {1, 2}, greedy(40), 0, false));
+        scheduler.submit(new Scheduler.Job("b", new int[] {3}, greedy(40), 0, false));
+        int[] longPrompt = TestTensors.seeded(SchedulerTest.class).ints(60, 0, VOCAB).toArray();
+        FakeModel model = new FakeModel();
+        List<Integer> rowsWhilePrefilling = new ArrayList<>();
+        int[] tokensBefore = new int[1];
+        drive(scheduler, model, (step, b) -> {
+            if (step == 3) {
+                scheduler.submit(new Scheduler.Job("long", longPrompt, greedy(4), 0, false));
+                tokensBefore[0] = events.of("a").length;
+            }
+            if (step > 3 && events.of("long").length == 0 && b.rows() > 0) {
+                rowsWhilePrefilling.add(b.rows());
+            }
+            return true;
+        });
+        // 60 prompt rows at most 6 a step beside the two decode rows: ten steps, each of which gave "a" a token
+        assertTrue(rowsWhilePrefilling.size() >= 10 && rowsWhilePrefilling.stream().allMatch(r -> r <= 8), rowsWhilePrefilling.toString());
+        assertTrue(events.of("a").length - tokensBefore[0] >= 10, "a went on decoding while the long prompt went in");
+        assertArrayEquals(reference(new int[] {1, 2}, 40), events.of("a"));
+        assertArrayEquals(reference(new int[] {3}, 40), events.of("b"));
+        assertArrayEquals(reference(longPrompt, 4), events.of("long"));
+    }
+
     @Test
     void cancelledJobsEndOnceAndFreeTheirCache() {
         Recorder events = new Recorder();
