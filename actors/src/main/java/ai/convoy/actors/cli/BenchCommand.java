@@ -148,7 +148,8 @@ final class BenchCommand implements Callable<Integer> {
                         err.printf("convoy: measured batch %d%n", batchSizes[i]);
                         err.flush();
                     });
-            jsonRoot = report(out, result, stages, load, options);
+            // a stored checkpoint runs as stored, whatever --quantization says: the plan's footprint knows which
+            jsonRoot = report(out, result, stages, load, request.model().quantization());
         } finally {
             for (Stage s : stages) {
                 s.stage().close();
@@ -205,7 +206,7 @@ final class BenchCommand implements Callable<Integer> {
         if (json) {
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
             ObjectNode root = mapper.createObjectNode();
-            root.put("shape", source.name()).put("quantization", quantization).put("promptLen", promptLen).put("genLen", genLen)
+            root.put("shape", source.name()).put("quantization", options.method().cliName()).put("promptLen", promptLen).put("genLen", genLen)
                     .put("loadSeconds", loadSeconds).put("prefillSeconds", r.prefillSeconds())
                     .put("prefillTokensPerSecond", r.prefillTokensPerSecond()).put("weightBytesReadPerStep", stepBytes);
             ArrayNode ds = root.putArray("devices");
