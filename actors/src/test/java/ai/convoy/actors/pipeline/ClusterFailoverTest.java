@@ -21,7 +21,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -50,8 +49,8 @@ class ClusterFailoverTest {
         String[] serve = {"--cluster-config", config.toString(), "--devices", ClusterTest.SIM, "--max-batch-size", "16", "--join-timeout", "5"};
         try (ServerProcess a = ServerProcess.start(Files.createDirectories(tmp.resolve("a")), with(serve, "--member", "node-a"));
              ServerProcess b = ServerProcess.start(Files.createDirectories(tmp.resolve("b")), with(serve, "--member", "node-b"))) {
-            JobServiceClient toA = client(a, clientSystem);
-            JobServiceClient toB = client(b, clientSystem);
+            JobServiceClient toA = a.client(clientSystem);
+            JobServiceClient toB = b.client(clientSystem);
             Map<String, AtomicInteger> done = new ConcurrentHashMap<>();
             AtomicInteger tokens = new AtomicInteger();
             long[] killedAt = {0};
@@ -114,10 +113,6 @@ class ClusterFailoverTest {
         List<String> all = new ArrayList<>(List.of(options));
         all.addAll(List.of(more));
         return all.toArray(String[]::new);
-    }
-
-    private static JobServiceClient client(ServerProcess server, ActorSystem<Void> system) {
-        return JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, system).withTls(false), system);
     }
 
     /** The job's events; {@code done} counts each Done event by job id, {@code onToken} runs at each token event. */

@@ -14,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.grpc.GrpcClientSettings;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,8 +38,7 @@ class ClusterRejoinTest {
         ActorSystem<Void> clientSystem = ActorSystem.create(Behaviors.empty(), "rejoin-test-client");
         try (ServerProcess a = ServerProcess.start(Files.createDirectories(tmp.resolve("a")), "--cluster-config", config.toString(), "--member",
                 "node-a", "--devices", ClusterTest.SIM, "--max-batch-size", "16", "--rejoin-timeout", "60")) {
-            JobServiceClient client = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", a.grpcPort, clientSystem)
-                    .withTls(false), clientSystem);
+            JobServiceClient client = a.client(clientSystem);
             AtomicInteger tokens = new AtomicInteger();
             CompletableFuture<Void> restarted = new CompletableFuture<>();
             List<int[]> outputs = ClusterTest.runAll(client, clientSystem, jobs, () -> {

@@ -21,7 +21,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -72,8 +71,7 @@ class ClusterTest {
         try (ServerProcess a = serving.get(90, TimeUnit.SECONDS)) {
             String log = a.logText();
             assertTrue(log.contains("placed over the cluster: node-a/sim:0") && log.contains("node-b/sim:0") && log.contains("node-c/sim:0"), log);
-            JobServiceClient client = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", a.grpcPort, clientSystem)
-                    .withTls(false), clientSystem);
+            JobServiceClient client = a.client(clientSystem);
             assertOutputs(expectedShort, runAll(client, clientSystem, shortJobs, () -> { }), "over three members");
 
             long[] killedAt = {0};

@@ -20,7 +20,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.grpc.GrpcClientSettings;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,8 +48,7 @@ class ServeAuthTest {
             assertTrue(wrong.body().contains("\"code\":\"invalid_api_key\""), wrong.body());
             assertEquals(200, get(server.httpPort, "/v1/models", "Bearer s3cret-token").statusCode());
 
-            JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, client)
-                    .withTls(false), client);
+            JobServiceClient jobs = server.client(client);
             try {
                 jobs.listModels(ListModelsRequest.getDefaultInstance()).toCompletableFuture().get(30, TimeUnit.SECONDS);
                 throw new AssertionError("a call without the token was answered");

@@ -16,7 +16,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.stream.javadsl.Sink;
 
 /**
@@ -50,8 +49,7 @@ public final class ServeLoadBenchmark {
         options.addAll(List.of("--max-queue", "256", "--max-batch-size", Integer.toString(Arrays.stream(levels0).max().orElse(1))));
         ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), "serve-load");
         try (ServerProcess server = ServerProcess.start(dir, options.toArray(String[]::new))) {
-            JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, system)
-                    .withTls(false), system);
+            JobServiceClient jobs = server.client(system);
             // warm-up: the JIT and the server's first steps
             runLevel(jobs, system, 8, 3, newTokens);
             List<Level> levels = new ArrayList<>();

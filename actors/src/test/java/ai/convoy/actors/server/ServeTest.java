@@ -67,7 +67,7 @@ class ServeTest {
         server = ServerProcess.start(tmp, "--devices", DEVICES, "--max-queue", Integer.toString(MAX_QUEUE), "--drain-timeout", "20");
         httpPort = server.httpPort;
         client = ActorSystem.create(Behaviors.empty(), "serve-test-client");
-        jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", server.grpcPort, client).withTls(false), client);
+        jobs = server.client(client);
     }
 
     @AfterAll

@@ -3,6 +3,7 @@ package ai.convoy.actors.server;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.convoy.actors.cli.Convoy;
+import ai.convoy.proto.JobServiceClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -10,6 +11,8 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.grpc.GrpcClientSettings;
 
 /** convoy serve in a JVM of its own on loopback, on free ports, its output in a log file; stopped by close. */
 public final class ServerProcess implements AutoCloseable {
@@ -53,6 +56,11 @@ public final class ServerProcess implements AutoCloseable {
                 "-Djava.io.tmpdir=" + dir, "-cp", System.getProperty("java.class.path"), Convoy.class.getName()));
         command.addAll(args);
         return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    /** A client of this server's job service, without TLS. */
+    public JobServiceClient client(ActorSystem<?> system) {
+        return JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", grpcPort, system).withTls(false), system);
     }
 
     public String logText() throws Exception {
