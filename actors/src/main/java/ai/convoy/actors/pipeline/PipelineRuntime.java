@@ -73,7 +73,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** The stages now, in pipeline order: the plan's, or the last re-plan's after a stage was lost. */
     public List<StageSpec> stages() {
-        return layout().stages();
+        return replanner != null ? replanner.specs() : layout().stages();
     }
 
     /**
@@ -344,7 +344,7 @@ public final class PipelineRuntime implements AutoCloseable {
 
     /** Where each stage is, for messages: "sim:0 layers 0-3 +embeddings, cpu layers 4-5 +head". */
     public String placement() {
-        return layout().placement();
+        return replanner != null ? replanner.describe() : layout().placement();
     }
 
     /** The plan of the current placement; null when the stages were given rather than planned, or not placed yet. */
