@@ -11,10 +11,19 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 # stage.sh refuses a bundle over its limit after writing it; what follows makes it smaller
 KEEP_STAGE=1 ../shared/device/stage.sh "$@" || [ -d .device/stage ]
+# the GPU tests are the kernels' and the runtime's: only the runtime's test class path stays
+(cd runtime && mvn -q -B -o org.apache.maven.plugins:maven-dependency-plugin:3.9.0:build-classpath -Dmdep.includeScope=test \
+  -Dmdep.outputFile="$root/.device/runtime.classpath" >&2)
 cd .device/stage
-rm -rf test-classes/actors test-classes/proto test-classes/runtime/parity test-classes/runtime/default-model
-rm -f lib/pekko-* lib/scala-* lib/archunit* lib/config-* lib/progressbar* lib/jline* lib/picocli* \
-  lib/convoy-actors* lib/convoy-proto* lib/protobuf-java*
+rm -rf test-classes/actors test-classes/proto test-classes/runtime/parity test-classes/runtime/default-model test-classes/runtime/tokenizers
+for jar in lib/*.jar; do
+  case "$(basename "$jar")" in
+    convoy-runtime-*-tests.jar) rm "$jar" ;;
+    convoy-runtime-*) ;;
+    *) tr ':' '\n' < ../runtime.classpath | grep -q "/$(basename "$jar")$" || rm "$jar" ;;
+  esac
+done
+rm ../runtime.classpath
 zip -q -d lib/convoy-runtime-*[0-9T].jar 'ai/convoy/runtime/default-model/*'
 zip -q -d lib/convoy-kernels-*[0-9T].jar 'ai/convoy/kernels/cuda/convoy.fatbin'
 tar -cf - . | xz -9 -T2 > ../app.tar.xz

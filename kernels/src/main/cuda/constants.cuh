@@ -34,6 +34,11 @@
 
 // threads of argmax_parts
 #define ARGMAX_THREADS 256
+// sampled picks: threads of a block (one picked row), most scores top-k may leave for shared memory, ints of a pick's
+// parameters
+#define SAMPLE_THREADS 1024
+#define SAMPLE_CANDIDATES 4096
+#define SAMPLE_PARAMS 9
 
 // decode attention: warps a block, dimensions a lane of the lanes kernel, 16-byte loads a thread holds ahead in the
 // tiles kernel, most query-head dimensions a block of the tiles kernel holds

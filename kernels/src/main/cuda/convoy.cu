@@ -6,6 +6,7 @@
 #include "kv_rope.cuh"
 #include "attention.cuh"
 #include "argmax.cuh"
+#include "sample.cuh"
 #include "matvec.cuh"
 #include "convert.cuh"
 #include "matvec_kernels.cuh"

@@ -6,6 +6,7 @@ import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAnyP
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 
 import ai.convoy.kernels.Argmax;
+import ai.convoy.kernels.TokenPick;
 
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
@@ -43,12 +44,15 @@ class ModuleDirectionTest {
                 .check(classes);
     }
 
-    /** Sampling touches no backend or file; the greedy pick is the one rule it shares with the backends (kernels.Argmax). */
+    /**
+     * Sampling touches no backend or file; the rules of a pick are the ones it shares with the backends (kernels.Argmax,
+     * kernels.TokenPick, both pure logic).
+     */
     @Test
     void samplingIsPureLogic() {
         noClasses().that().resideInAPackage("ai.convoy.runtime.generate..").and().haveSimpleNameStartingWith("Sampl")
                 .should().dependOnClassesThat(resideInAnyPackage("ai.convoy.kernels..", "java.io..", "java.nio..")
-                        .and(not(equivalentTo(Argmax.class))))
+                        .and(not(equivalentTo(Argmax.class))).and(not(equivalentTo(TokenPick.class))))
                 .check(classes);
     }
 }

@@ -79,6 +79,13 @@ public interface Backend extends AutoCloseable {
      */
     void argmax(Activations scores, int[] ids, float[] largest);
 
+    /**
+     * For each row r with a pick ({@code picks[r]} not null): ids[r] = the token {@link TokenPick#pick} chooses from it,
+     * largest[r] = its largest score after the repetition penalty, NaN where any of those scores is not finite (then
+     * ids[r] is -1). Sampled picks without reading the rows back; the rows' scores may be overwritten.
+     */
+    void sample(Activations scores, TokenPick[] picks, int[] ids, float[] largest);
+
     /** dst[i] = src[rows[i]] */
     void gatherRows(Activations src, int[] rows, Activations dst);
 

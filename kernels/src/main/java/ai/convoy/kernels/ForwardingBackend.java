@@ -110,6 +110,11 @@ public abstract class ForwardingBackend implements Backend {
     }
 
     @Override
+    public void sample(Activations scores, TokenPick[] picks, int[] ids, float[] largest) {
+        inner.sample(scores, picks, ids, largest);
+    }
+
+    @Override
     public void gatherRows(Activations src, int[] rows, Activations dst) {
         inner.gatherRows(src, rows, dst);
     }

@@ -217,7 +217,8 @@ final class BenchCommand implements Callable<Integer> {
             ArrayNode dec = root.putArray("decode");
             for (Benchmark.Decode d : r.decode()) {
                 ObjectNode o = dec.addObject().put("batch", d.batch()).put("msPerStep", d.secondsPerStep() * 1e3)
-                        .put("tokensPerSecond", d.tokensPerSecond()).put("weightGBPerSecond", stepBytes / d.secondsPerStep() / 1e9);
+                        .put("tokensPerSecond", d.tokensPerSecond()).put("weightGBPerSecond", stepBytes / d.secondsPerStep() / 1e9)
+                        .put("sampledMsPerStep", d.sampledSecondsPerStep() * 1e3).put("sampledTokensPerSecond", d.sampledTokensPerSecond());
                 if (floor > 0) {
                     o.put("fractionOfCopyBandwidth", floor / d.secondsPerStep());
                 }
@@ -231,13 +232,15 @@ final class BenchCommand implements Callable<Integer> {
                     d.copyBandwidth() > 0 ? String.format("%.0f", d.copyBandwidth() / 1e9) : "-", d.peakBytes() >= 0 ? Units.bytes(d.peakBytes()) : "-");
         }
         out.printf("%nprefill  %d tokens in %.1f ms: %.0f tokens/s%n%n", promptLen, r.prefillSeconds() * 1e3, r.prefillTokensPerSecond());
-        out.printf("%-6s %10s %12s %14s %12s%n", "batch", "ms/step", "tokens/s", "weights GB/s", "of copy bw");
+        out.printf("%-6s %10s %12s %14s %12s %14s %10s%n", "batch", "ms/step", "tokens/s", "weights GB/s", "of copy bw", "sampled tok/s",
+                "of greedy");
         for (Benchmark.Decode d : r.decode()) {
-            out.printf("%-6d %10.2f %12.1f %14.0f %12s%n", d.batch(), d.secondsPerStep() * 1e3, d.tokensPerSecond(), stepBytes / d.secondsPerStep() / 1e9,
-                    floor > 0 ? String.format("%.0f%%", 100 * floor / d.secondsPerStep()) : "-");
+            out.printf("%-6d %10.2f %12.1f %14.0f %12s %14.1f %9.1f%%%n", d.batch(), d.secondsPerStep() * 1e3, d.tokensPerSecond(),
+                    stepBytes / d.secondsPerStep() / 1e9, floor > 0 ? String.format("%.0f%%", 100 * floor / d.secondsPerStep()) : "-",
+                    d.sampledTokensPerSecond(), 100 * d.sampledTokensPerSecond() / d.tokensPerSecond());
         }
         out.printf("%n(weights read per decode step: %s; \"of copy bw\" is the time to read them at each device's measured copy bandwidth"
-                + " over the step time)%n", Units.bytes(stepBytes));
+                + " over the step time; sampled: temperature 0.8, top-p 0.95, top-k 40, drawn where the logits are)%n", Units.bytes(stepBytes));
         out.flush();
         return null;
     }

@@ -1,6 +1,7 @@
 package ai.convoy.actors.pipeline;
 
 import ai.convoy.kernels.DeviceOutOfMemoryException;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
 import ai.convoy.runtime.model.HeadOutput;
@@ -76,6 +77,8 @@ public final class KryoSerializer extends JSerializer {
         kryo.register(JobEvent.class, new ProtobufSerializer<>(bytes -> JobEvent.parseFrom(bytes)));
         kryo.register(SequenceChanges.class);
         kryo.register(HiddenStates.class);
+        kryo.register(TokenPick.class);
+        kryo.register(TokenPick[].class);
         kryo.register(MicroBatch.class);
         kryo.register(HeadOutput.class);
         kryo.register(Planner.Fit.class);

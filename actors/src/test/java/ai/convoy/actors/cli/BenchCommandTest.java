@@ -31,6 +31,7 @@ class BenchCommandTest {
             int batch = i + 1;
             assertEquals(batch, d.path("batch").asInt());
             assertTrue(d.path("msPerStep").asDouble() > 0 && d.path("tokensPerSecond").asDouble() > 0, d.toString());
+            assertEquals(batch * 1000 / d.path("sampledMsPerStep").asDouble(), d.path("sampledTokensPerSecond").asDouble(), 1e-6, d.toString());
         }
         assertTrue(report.path("prefillSeconds").asDouble() > 0, report.toString());
         assertEquals("cpu", report.path("devices").get(0).path("device").asText());

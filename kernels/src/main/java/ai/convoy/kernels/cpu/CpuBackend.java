@@ -10,6 +10,7 @@ import ai.convoy.kernels.QuantizedWeight;
 import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.WeightVector;
 import java.util.stream.IntStream;
@@ -285,6 +286,23 @@ public final class CpuBackend implements Backend {
         for (int r = 0; r < scores.rows(); r++) {
             ids[r] = Argmax.of(s, r * scores.cols(), scores.cols());
             largest[r] = s[r * scores.cols() + ids[r]];
+        }
+    }
+
+    @Override
+    public void sample(Activations scores, TokenPick[] picks, int[] ids, float[] largest) {
+        float[] all = data(scores);
+        for (int r = 0; r < picks.length; r++) {
+            if (picks[r] == null) {
+                continue;
+            }
+            float[] s = picks[r].penalized(all, r * scores.cols(), scores.cols());
+            float m = Float.NEGATIVE_INFINITY;
+            for (float v : s) {
+                m = Float.isFinite(v) && !Float.isNaN(m) ? Math.max(m, v) : Float.NaN;
+            }
+            largest[r] = m;
+            ids[r] = Float.isNaN(m) ? -1 : picks[r].pickPenalized(s);
         }
     }
 

@@ -16,6 +16,7 @@ import ai.convoy.kernels.Int8Weight;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.QuantizedWeight;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.WeightVector;
 import ai.convoy.kernels.cuda.ProductDispatch.Epilogue;
@@ -24,9 +25,11 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
@@ -49,6 +52,8 @@ public final class CudaBackend implements Backend {
     /** Columns of a row per block of argmax_parts: a vocabulary row in about 128 blocks. */
     private static final int ARGMAX_SPAN = 1024;
     private static final int ARGMAX_THREADS = KernelConstants.value("ARGMAX_THREADS");
+    private static final int SAMPLE_THREADS = KernelConstants.value("SAMPLE_THREADS");
+    private static final int SAMPLE_PARAMS = KernelConstants.value("SAMPLE_PARAMS");
 
     private final CudaDevice device;
     private final int kvBytes;
@@ -103,7 +108,7 @@ public final class CudaBackend implements Backend {
     /** Every kernel the backend launches, from the fatbin. */
     static List<String> kernelNames() {
         List<String> names = new ArrayList<>(List.of("embed", "rms_norm", "matmul", "add_bias", "swiglu", "gather_rows", "argmax_parts",
-                "argmax_merge", "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
+                "argmax_merge", "sample_rows", "repack_4bit", "dequant_4bit_bf16", "to_bf16"));
         for (String kv : List.of("f32", "bf16")) {
             names.addAll(List.of("rope_store_" + kv, "attention_lanes_" + kv, "attention_tiles_" + kv, "attention_prefill_" + kv));
         }
@@ -313,6 +318,35 @@ public final class CudaBackend implements Backend {
                 m = Float.isNaN(v) || Float.isNaN(m) ? Float.NaN : Math.max(m, v);
             }
             largest[r] = m;
+        }
+    }
+
+    @Override
+    public void sample(Activations scores, TokenPick[] picks, int[] ids, float[] largest) {
+        int[] rows = IntStream.range(0, picks.length).filter(r -> picks[r] != null).toArray();
+        if (rows.length == 0) {
+            return;
+        }
+        int[] params = new int[rows.length * SAMPLE_PARAMS];
+        int[] seen = new int[Math.max(1, Arrays.stream(rows).map(r -> picks[r].seen().length).sum())];
+        int seenAt = 0;
+        for (int i = 0; i < rows.length; i++) {
+            TokenPick p = picks[rows[i]];
+            long uniform = Double.doubleToRawLongBits(p.uniform());
+            System.arraycopy(p.seen(), 0, seen, seenAt, p.seen().length);
+            System.arraycopy(new int[] {rows[i], p.topK(), Float.floatToRawIntBits(p.temperature()), Float.floatToRawIntBits(p.topP()),
+                    Float.floatToRawIntBits(p.repetitionPenalty()), seenAt, p.seen().length, (int) uniform, (int) (uniform >>> 32)}, 0,
+                    params, i * SAMPLE_PARAMS, SAMPLE_PARAMS);
+            seenAt += p.seen().length;
+        }
+        CUdeviceptr out = step.take(8L * rows.length, 0);
+        step.launchBlocks("sample_rows", rows.length, SAMPLE_THREADS, ptr(scores), scores.cols(), step.stepInts(params), step.stepInts(seen), out);
+        step.synchronize();
+        int[] picked = new int[2 * rows.length];
+        cuMemcpyDtoH(Pointer.to(picked), out, 8L * rows.length);
+        for (int i = 0; i < rows.length; i++) {
+            ids[rows[i]] = picked[2 * i];
+            largest[rows[i]] = Float.intBitsToFloat(picked[2 * i + 1]);
         }
     }
 

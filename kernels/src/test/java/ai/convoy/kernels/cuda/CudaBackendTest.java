@@ -17,6 +17,7 @@ import ai.convoy.kernels.HostTensor;
 import ai.convoy.kernels.Int8Weight;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.cpu.CpuBackend;
 import ai.convoy.kernels.cpu.TestTensors;
@@ -327,6 +328,89 @@ class CudaBackendTest {
         assertTrue(expected[1] == 70000 && expected[2] == 100 && expected[3] == 0 && expected[4] == 128000, Arrays.toString(expected));
         assertTrue(expectedLargest[1] == 5f && Float.isNaN(expectedLargest[2]) && expectedLargest[3] == -2f
                 && expectedLargest[4] == Float.POSITIVE_INFINITY, Arrays.toString(expectedLargest));
+    }
+
+    /**
+     * Sampled picks against the CPU twin on vocabulary-sized rows, each filter and the paths through the kernel: top-k
+     * leaving few scores (shared memory) or many (the row in place), top-p with and without top-k, a repetition penalty,
+     * greedy with a penalty, rows of many ties, a row holding a NaN. Where the reference's pick is well defined (the same
+     * under a change of 1e-4 in the uniform number and in top-p, away from the rounding at a boundary) the ids must be
+     * equal. Elsewhere (flat rows, where the float sums move a cut among many tokens of tiny share) the GPU's pick must
+     * lie where the reference puts it to within 1e-3 of the probability: between its picks for u - 1e-3 and u + 1e-3.
+     */
+    @Test
+    void sampledPicksAgreeWithTheCpuTwin() {
+        int cols = 128256;
+        TokenPick[] kinds = {
+            new TokenPick(0.8f, 40, 0.95f, 1f, 0, new int[0]),
+            new TokenPick(1f, 0, 1f, 1f, 0, new int[0]),
+            new TokenPick(0.7f, 0, 0.9f, 1f, 0, new int[0]),
+            new TokenPick(1.2f, 5000, 1f, 1f, 0, new int[0]),
+            new TokenPick(1.1f, 6000, 0.5f, 1f, 0, new int[0]),
+            new TokenPick(0.8f, 40, 0.95f, 1.3f, 0, random.ints(300, 0, cols).toArray()),
+            new TokenPick(0f, 0, 1f, 1.5f, 0, random.ints(300, 0, cols).toArray()),
+            new TokenPick(1f, 1, 1f, 1f, 0, new int[0]),
+            new TokenPick(0.9f, 50, 0.8f, 1f, 0, new int[0]),
+        };
+        int rows = kinds.length + 2;
+        int defined = 0;
+        int total = 0;
+        for (int round = 0; round < 12; round++) {
+            float[] x = new float[rows * cols];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (random.nextGaussian() * (1 + round % 4));
+            }
+            // the next-to-last row: eight values only, so ties at every cut; the last: a NaN
+            for (int i = 0; i < cols; i++) {
+                x[(rows - 2) * cols + i] = random.nextInt(8);
+            }
+            x[(rows - 1) * cols + 5000] = Float.NaN;
+            TokenPick[] picks = new TokenPick[rows];
+            for (int r = 0; r < rows; r++) {
+                TokenPick k = r < kinds.length ? kinds[r] : kinds[r == rows - 2 ? 8 : 0];
+                picks[r] = new TokenPick(k.temperature(), k.topK(), k.topP(), k.repetitionPenalty(), random.nextDouble(), k.seen());
+            }
+            int[] expected = new int[rows];
+            int[] actual = new int[rows];
+            float[] expectedLargest = new float[rows];
+            float[] actualLargest = new float[rows];
+            cpu.sample(filled(cpu, rows, cols, x), picks, expected, expectedLargest);
+            gpu.sample(filled(gpu, rows, cols, x), picks, actual, actualLargest);
+            gpu.endStep();
+            assertArrayEquals(expectedLargest, actualLargest, "largest scores, round " + round);
+            assertEquals(-1, actual[rows - 1], "no pick from a row holding a NaN");
+            for (int r = 0; r < rows - 1; r++) {
+                total++;
+                TokenPick p = picks[r];
+                String where = "round " + round + ", row " + r + ": " + p;
+                if (wellDefined(p, x, r * cols, cols, expected[r])) {
+                    defined++;
+                    assertEquals(expected[r], actual[r], where);
+                } else {
+                    int low = withUniform(p, Math.max(0, p.uniform() - 1e-3)).pick(x, r * cols, cols);
+                    int high = withUniform(p, Math.min(p.uniform() + 1e-3, Math.nextDown(1.0))).pick(x, r * cols, cols);
+                    assertTrue(low <= actual[r] && actual[r] <= high, where + ": " + actual[r] + " outside [" + low + ", " + high + "]");
+                }
+            }
+        }
+        System.out.println("sampled picks: " + defined + " of " + total + " well defined and equal, the rest within 1e-3 of the probability");
+        assertTrue(defined >= total / 2, defined + " of " + total + " picks well defined");
+    }
+
+    private static TokenPick withUniform(TokenPick p, double u) {
+        return new TokenPick(p.temperature(), p.topK(), p.topP(), p.repetitionPenalty(), u, p.seen());
+    }
+
+    private static boolean wellDefined(TokenPick p, float[] x, int offset, int cols, int id) {
+        double e = 1e-4;
+        for (double u : new double[] {p.uniform() * (1 - e), Math.min(p.uniform() * (1 + e), Math.nextDown(1.0))}) {
+            for (float topP : new float[] {p.topP(), (float) Math.min(1, p.topP() * (1 + e)), (float) (p.topP() * (1 - e))}) {
+                if (new TokenPick(p.temperature(), p.topK(), topP, p.repetitionPenalty(), u, p.seen()).pick(x, offset, cols) != id) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 
     @Test

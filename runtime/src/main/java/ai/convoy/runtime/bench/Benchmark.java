@@ -1,5 +1,6 @@
 package ai.convoy.runtime.bench;
 
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
@@ -7,6 +8,7 @@ import ai.convoy.runtime.pipeline.SequenceChanges;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 
 /**
@@ -23,10 +25,17 @@ public final class Benchmark {
         }
     }
 
-    /** Median time per decode step of a batch size, and the tokens per second it gives. */
-    public record Decode(int batch, double secondsPerStep) {
+    /**
+     * Median time per decode step of a batch size, greedy and sampled (temperature 0.8, top-p 0.95, top-k 40: every
+     * row's token drawn where the logits are), and the tokens per second they give.
+     */
+    public record Decode(int batch, double secondsPerStep, double sampledSecondsPerStep) {
         public double tokensPerSecond() {
             return batch / secondsPerStep;
+        }
+
+        public double sampledTokensPerSecond() {
+            return batch / sampledSecondsPerStep;
         }
     }
 
@@ -53,7 +62,8 @@ public final class Benchmark {
         double prefill = prefill(s.promptLen());
         List<Decode> decode = new ArrayList<>();
         for (int i = 0; i < s.batchSizes().length; i++) {
-            decode.add(decode(s.batchSizes()[i], s));
+            int batch = s.batchSizes()[i];
+            decode.add(new Decode(batch, decode(batch, s, false), decode(batch, s, true)));
             progress.accept(i);
         }
         return new Result(s.promptLen(), prefill, decode);
@@ -77,12 +87,11 @@ public final class Benchmark {
         return seconds;
     }
 
-    private Decode decode(int batch, Settings s) {
+    /** The median seconds of a decode step of {@code batch} sequences, greedy or sampled. */
+    private double decode(int batch, Settings s, boolean sampled) {
         long[] sequences = new long[batch];
         int[] capacities = new int[batch];
         int[] logitRows = new int[batch];
-        boolean[] devicePicks = new boolean[batch];
-        Arrays.fill(devicePicks, true);
         int[] tokens = new int[batch];
         for (int r = 0; r < batch; r++) {
             sequences[r] = nextSequence++;
@@ -90,14 +99,19 @@ public final class Benchmark {
             logitRows[r] = r;
             tokens[r] = (2000 + r) % vocab;
         }
+        SplittableRandom draws = new SplittableRandom(batch);
         SequenceChanges changes = SequenceChanges.opening(sequences, capacities);
         double[] times = new double[s.genLen()];
         for (int step = -s.warmupSteps(); step < s.genLen(); step++) {
             int[] positions = new int[batch];
             Arrays.fill(positions, s.promptLen() + s.warmupSteps() + step);
+            TokenPick[] picks = new TokenPick[batch];
+            for (int r = 0; r < batch; r++) {
+                picks[r] = sampled ? new TokenPick(0.8f, 40, 0.95f, 1f, draws.nextDouble(), new int[0]) : TokenPick.argmax();
+            }
             long start = System.nanoTime();
-            // greedy jobs' steps: the last stage picks each row's token where the logits are
-            HeadOutput head = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows, devicePicks));
+            // the last stage picks each row's token where the logits are, as for jobs
+            HeadOutput head = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows, picks));
             System.arraycopy(head.tokens(), 0, tokens, 0, batch);
             if (step >= 0) {
                 times[step] = (System.nanoTime() - start) / 1e9;
@@ -106,7 +120,7 @@ public final class Benchmark {
         }
         pass(MicroBatch.changesOnly(nextBatch++, SequenceChanges.closing(sequences)));
         Arrays.sort(times);
-        return new Decode(batch, times[times.length / 2]);
+        return times[times.length / 2];
     }
 
     /** Runs the micro-batch through every stage in turn; the last one's output. */

@@ -1,125 +1,49 @@
 package ai.convoy.runtime.generate;
 
-import ai.convoy.kernels.Argmax;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.runtime.model.NonFiniteLogitsException;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
-/** Chooses each next token of one sequence from its logits; pure and deterministic for a given seed. */
+/**
+ * How each next token of one sequence is chosen: its {@link TokenPick}, made where the logits are or here. The n-th
+ * draw of a sequence takes the n-th number of its seed's stream, the same however often it is asked for, so a step
+ * replayed after a failure draws the token it drew before.
+ */
 public final class Sampler {
+    private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
+
     private final SamplingParams params;
-    private final SplittableRandom random;
+    private final long seed;
 
     public Sampler(SamplingParams params) {
         this.params = params;
-        this.random = params.seed().isPresent() ? new SplittableRandom(params.seed().getAsLong()) : new SplittableRandom();
+        this.seed = params.seed().isPresent() ? params.seed().getAsLong() : new SplittableRandom().nextLong();
     }
 
-    /**
-     * @param logits  the model's scores for the next token (not modified)
-     * @param history every token of the sequence so far, prompt included, for the repetition penalty
-     */
-    public int next(float[] logits, int[] history, int historyLength) {
+    /** The pick of the token after {@code history[0..length)}, the sequence's {@code draw}-th draw. */
+    public TokenPick pick(int draw, int[] history, int length) {
+        return new TokenPick(params.temperature(), params.topK(), params.topP(), params.repetitionPenalty(),
+                params.greedy() ? 0 : uniform(seed, draw), params.repetitionPenalty() == 1f ? new int[0] : Arrays.copyOf(history, length));
+    }
+
+    /** The token {@link #pick} chooses from {@code logits}, every one of which must be finite. */
+    public int next(int draw, float[] logits, int[] history, int length) {
         for (float v : logits) {
             NonFiniteLogitsException.requireFinite(v);
         }
-        float[] scores = logits.clone();
-        if (params.repetitionPenalty() != 1f) {
-            penalizeRepeats(scores, history, historyLength, params.repetitionPenalty());
-        }
-        if (params.greedy()) {
-            return argmax(scores);
-        }
-        for (int i = 0; i < scores.length; i++) {
-            scores[i] /= params.temperature();
-        }
-        if (params.topK() > 0 && params.topK() < scores.length) {
-            keepTopK(scores, params.topK());
-        }
-        if (params.topP() < 1f) {
-            keepTopP(scores, params.topP());
-        }
-        return draw(softmax(scores));
+        return pick(draw, history, length).pick(logits, 0, logits.length);
     }
 
-    /** The first index of the largest score, as torch.argmax picks it (and as a backend picks on its device). */
-    public static int argmax(float[] scores) {
-        return Argmax.of(scores, 0, scores.length);
-    }
-
-    /** Each token already in the sequence: a positive score divided by the penalty, a negative one multiplied. */
-    static void penalizeRepeats(float[] scores, int[] history, int length, float penalty) {
-        boolean[] seen = new boolean[scores.length];
-        for (int i = 0; i < length; i++) {
-            int t = history[i];
-            if (!seen[t]) {
-                seen[t] = true;
-                scores[t] = scores[t] < 0 ? scores[t] * penalty : scores[t] / penalty;
-            }
-        }
-    }
-
-    /** Scores below the k-th largest become -infinity (ties with the k-th are kept). */
-    static void keepTopK(float[] scores, int k) {
-        float[] sorted = scores.clone();
-        Arrays.sort(sorted);
-        float kth = sorted[sorted.length - k];
-        for (int i = 0; i < scores.length; i++) {
-            if (scores[i] < kth) {
-                scores[i] = Float.NEGATIVE_INFINITY;
-            }
-        }
-    }
-
-    /** Keeps the most likely tokens whose probabilities first reach p together; the rest become -infinity. */
-    static void keepTopP(float[] scores, float p) {
-        float[] probs = softmax(scores);
-        Integer[] order = new Integer[scores.length];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(probs[b], probs[a]));
-        double cumulative = 0;
-        int keep = 0;
-        while (keep < order.length && cumulative < p) {
-            cumulative += probs[order[keep]];
-            keep++;
-        }
-        for (int i = Math.max(keep, 1); i < order.length; i++) {
-            scores[order[i]] = Float.NEGATIVE_INFINITY;
-        }
-    }
-
-    static float[] softmax(float[] scores) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float s : scores) {
-            max = Math.max(max, s);
-        }
-        double sum = 0;
-        float[] probs = new float[scores.length];
-        for (int i = 0; i < scores.length; i++) {
-            probs[i] = (float) Math.exp(scores[i] - max);
-            sum += probs[i];
-        }
-        for (int i = 0; i < probs.length; i++) {
-            probs[i] /= (float) sum;
-        }
-        return probs;
-    }
-
-    private int draw(float[] probs) {
-        double u = random.nextDouble();
-        double cumulative = 0;
-        int last = 0;
-        for (int i = 0; i < probs.length; i++) {
-            if (probs[i] > 0) {
-                cumulative += probs[i];
-                last = i;
-                if (u < cumulative) {
-                    return i;
-                }
-            }
-        }
-        return last;
+    /**
+     * The {@code draw}-th number in [0, 1) of {@code seed}'s stream: what {@code new SplittableRandom(seed)} gives as its
+     * (draw + 1)-th {@code nextDouble()}, computed from the index alone.
+     */
+    static double uniform(long seed, long draw) {
+        long z = seed + (draw + 1) * GOLDEN_GAMMA;
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        z ^= z >>> 31;
+        return (z >>> 11) * 0x1.0p-53;
     }
 }

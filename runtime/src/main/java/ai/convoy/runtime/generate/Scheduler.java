@@ -1,5 +1,6 @@
 package ai.convoy.runtime.generate;
 
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.model.NonFiniteLogitsException;
 import ai.convoy.runtime.pipeline.MicroBatch;
@@ -296,13 +297,13 @@ public final class Scheduler {
 
     private static MicroBatch part(SequenceChanges changes, List<Row> rows) {
         int[] logitRows = IntStream.range(0, rows.size()).filter(i -> rows.get(i).wantsLogits()).toArray();
-        boolean[] devicePicks = new boolean[logitRows.length];
+        TokenPick[] picks = new TokenPick[logitRows.length];
         for (int i = 0; i < logitRows.length; i++) {
             Sequence owner = rows.get(logitRows[i]).owner();
-            devicePicks[i] = owner.state.picksArgmax() && !owner.collectsPromptLogits();
+            picks[i] = owner.collectsPromptLogits() ? null : owner.state.nextPick();
         }
         return new MicroBatch(-1, changes, rows.stream().mapToLong(r -> r.owner().id).toArray(), rows.stream().mapToInt(Row::position).toArray(),
-                rows.stream().mapToInt(Row::token).toArray(), null, logitRows, devicePicks);
+                rows.stream().mapToInt(Row::token).toArray(), null, logitRows, picks);
     }
 
     private MicroBatch sendNextPart(Group g) {

@@ -1,5 +1,6 @@
 package ai.convoy.runtime.generate;
 
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.runtime.model.HeadOutput;
 import java.util.Arrays;
 
@@ -63,33 +64,22 @@ public final class SequenceState {
         finished = reason;
     }
 
-    /**
-     * Whether the next token is the plain argmax of the logits (greedy, no repetition penalty), which the backend can
-     * pick where the logits are.
-     */
-    public boolean picksArgmax() {
-        return params.greedy() && params.repetitionPenalty() == 1f;
+    /** How the next token is to be chosen; each generated token is the sequence's next draw. */
+    public TokenPick nextPick() {
+        return sampler.pick(generated(), tokens, length);
     }
 
     /**
-     * Takes row {@code row} of the head's output for the next position: samples a token from its logits, or takes
-     * the id picked on the device (only when {@link #picksArgmax()}); returns it, or -1 when the budget was already
-     * spent. Afterwards {@link #finished()} says whether the sequence has ended.
+     * Takes row {@code row} of the head's output for the next position: the token picked where the logits were, or one
+     * picked here from its logits by {@link #nextPick()}; returns it, or -1 when the budget was already spent.
+     * Afterwards {@link #finished()} says whether the sequence has ended.
      */
     public int accept(HeadOutput head, int row) {
         if (generated() >= params.maxNewTokens()) {
             finished = Generator.FinishReason.MAX_NEW_TOKENS;
             return -1;
         }
-        int token;
-        if (head.picked(row)) {
-            if (!picksArgmax()) {
-                throw new IllegalStateException("a device-picked token for a sequence that samples");
-            }
-            token = head.tokens()[row];
-        } else {
-            token = sampler.next(head.logits()[row], tokens, length);
-        }
+        int token = head.picked(row) ? head.tokens()[row] : sampler.next(generated(), head.logits()[row], tokens, length);
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, length * 2);
         }

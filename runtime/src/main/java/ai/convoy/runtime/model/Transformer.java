@@ -5,12 +5,14 @@ import ai.convoy.kernels.AttentionShape;
 import ai.convoy.kernels.Backend;
 import ai.convoy.kernels.KvCache;
 import ai.convoy.kernels.TokenBatch;
+import ai.convoy.kernels.TokenPick;
 import ai.convoy.kernels.WeightMatrix;
 import ai.convoy.kernels.WeightVector;
 import ai.convoy.runtime.ConvoyException;
 import ai.convoy.runtime.formats.Checkpoint;
 import ai.convoy.runtime.quant.QuantizationOptions;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * A Llama-family decoder, or a contiguous part of one, on one backend: the forward pass of a flat batch of token
@@ -174,13 +176,13 @@ public final class Transformer {
      * {@code cache}, and returns the logits of the rows listed in {@code logitRows}.
      */
     public float[][] forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows) {
-        return forward(tokens, batch, cache, logitRows, new boolean[logitRows.length]).logits();
+        return forward(tokens, batch, cache, logitRows, new TokenPick[logitRows.length]).logits();
     }
 
-    /** As {@link #forward(int[], TokenBatch, KvCache, int[])}, with the rows marked in {@code devicePicks} picked greedily here. */
-    public HeadOutput forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows, boolean[] devicePicks) {
+    /** As {@link #forward(int[], TokenBatch, KvCache, int[])}, with a token picked here for each row that has a pick. */
+    public HeadOutput forward(int[] tokens, TokenBatch batch, KvCache cache, int[] logitRows, TokenPick[] picks) {
         try {
-            return head(runLayers(embed(tokens), batch, cache), logitRows, devicePicks);
+            return head(runLayers(embed(tokens), batch, cache), logitRows, picks);
         } finally {
             backend.endStep();
         }
@@ -228,10 +230,11 @@ public final class Transformer {
     }
 
     /**
-     * Final norm and lm_head over the rows listed in {@code logitRows}: their logits, or for those marked in
-     * {@code devicePicks} the argmax id, picked by the backend where the logits are.
+     * Final norm and lm_head over the rows listed in {@code logitRows}: for each, the token its pick chooses, picked by
+     * the backend where the logits are (the plain argmax by {@link Backend#argmax}, any other by {@link Backend#sample}),
+     * or its logits where its pick is null.
      */
-    public HeadOutput head(Activations x, int[] logitRows, boolean[] devicePicks) {
+    public HeadOutput head(Activations x, int[] logitRows, TokenPick[] picks) {
         if (lmHead == null) {
             throw new IllegalStateException("this part of the model has no lm_head");
         }
@@ -245,21 +248,28 @@ public final class Transformer {
         backend.matmul(finalNormed, lmHead, logits);
         int[] tokens = new int[n];
         Arrays.fill(tokens, -1);
-        if (anyMarked(devicePicks)) {
-            int[] ids = new int[n];
-            float[] largest = new float[n];
-            backend.argmax(logits, ids, largest);
-            for (int r = 0; r < n; r++) {
-                if (devicePicks[r]) {
-                    // a NaN counts as the largest value, so a row holding NaN or infinity shows it here
-                    NonFiniteLogitsException.requireFinite(largest[r]);
-                    tokens[r] = ids[r];
-                }
+        float[] largest = new float[n];
+        TokenPick[] argmaxes = new TokenPick[n];
+        TokenPick[] sampled = new TokenPick[n];
+        for (int r = 0; r < n; r++) {
+            if (picks[r] != null) {
+                (picks[r].isArgmax() ? argmaxes : sampled)[r] = picks[r];
             }
+        }
+        if (Arrays.stream(argmaxes).anyMatch(Objects::nonNull)) {
+            int[] ids = new int[n];
+            backend.argmax(logits, ids, largest);
+            keepPicked(argmaxes, ids, largest, tokens);
+        }
+        // after the argmax: sampling may overwrite its rows' scores
+        if (Arrays.stream(sampled).anyMatch(Objects::nonNull)) {
+            int[] ids = new int[n];
+            backend.sample(logits, sampled, ids, largest);
+            keepPicked(sampled, ids, largest, tokens);
         }
         float[][] out = new float[n][];
         for (int r = 0; r < n; r++) {
-            if (!devicePicks[r]) {
+            if (picks[r] == null) {
                 out[r] = new float[config.vocabSize()];
                 backend.readRow(logits, r, out[r]);
             }
@@ -267,13 +277,14 @@ public final class Transformer {
         return new HeadOutput(out, tokens);
     }
 
-    private static boolean anyMarked(boolean[] marks) {
-        for (boolean m : marks) {
-            if (m) {
-                return true;
+    /** tokens[r] = ids[r] for each row picked; a NaN or infinity among the row's scores shows in largest[r]. */
+    private static void keepPicked(TokenPick[] picked, int[] ids, float[] largest, int[] tokens) {
+        for (int r = 0; r < picked.length; r++) {
+            if (picked[r] != null) {
+                NonFiniteLogitsException.requireFinite(largest[r]);
+                tokens[r] = ids[r];
             }
         }
-        return false;
     }
 
     /** x += W in (+ b): a projection added into the residual stream. */

@@ -90,7 +90,7 @@ public final class PipelineStage implements AutoCloseable {
         }
         part.runLayers(x, tokens, cache);
         if (part.hasHead()) {
-            return new Result(null, part.head(x, batch.logitRows(), batch.devicePicks()));
+            return new Result(null, part.head(x, batch.logitRows(), batch.picks()));
         }
         float[] out = new float[x.rows() * x.cols()];
         backend.read(x, out);

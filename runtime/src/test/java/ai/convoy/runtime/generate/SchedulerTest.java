@@ -84,7 +84,7 @@ class SchedulerTest {
             int[] tokens = new int[b.logitRows().length];
             for (int i = 0; i < tokens.length; i++) {
                 int token = rowToken[b.logitRows()[i]];
-                if (b.devicePicks()[i]) {
+                if (b.picks()[i] != null) {
                     tokens[i] = token;
                 } else {
                     tokens[i] = -1;
