@@ -93,28 +93,38 @@ public record TokenPick(float temperature, int topK, float topP, float repetitio
         return Integer.toUnsignedLong(b < 0 ? ~b : b | 0x80000000);
     }
 
-    /** The order key of the k-th largest score: radix selection over the keys, eight bits at a time from the top. */
+    /**
+     * The order key of the k-th largest score: radix selection over the keys, eight bits at a time from the top, each
+     * pass over the keys the one before kept.
+     */
     static long kthLargestKey(float[] s, int k) {
-        long prefix = 0;
-        long mask = 0;
+        int[] keys = new int[s.length];
+        for (int i = 0; i < s.length; i++) {
+            keys[i] = (int) orderKey(s[i]);
+        }
+        int count = keys.length;
+        int prefix = 0;
         int remaining = k;
         for (int shift = 24; shift >= 0; shift -= 8) {
             int[] bins = new int[256];
-            for (float v : s) {
-                long key = orderKey(v);
-                if ((key & mask) == prefix) {
-                    bins[(int) (key >>> shift) & 255]++;
-                }
+            for (int i = 0; i < count; i++) {
+                bins[(keys[i] >>> shift) & 255]++;
             }
             int bin = 255;
             while (bins[bin] < remaining) {
                 remaining -= bins[bin];
                 bin--;
             }
-            prefix |= (long) bin << shift;
-            mask |= 255L << shift;
+            prefix |= bin << shift;
+            int kept = 0;
+            for (int i = 0; i < count; i++) {
+                if (((keys[i] >>> shift) & 255) == bin) {
+                    keys[kept++] = keys[i];
+                }
+            }
+            count = kept;
         }
-        return prefix;
+        return Integer.toUnsignedLong(prefix);
     }
 
     /** Zeroes the weight of every token past the most likely ones whose weights first reach p of the total. */
