@@ -112,7 +112,9 @@ public final class Benchmark {
             long start = System.nanoTime();
             // the last stage picks each row's token where the logits are, as for jobs
             HeadOutput head = pass(new MicroBatch(nextBatch++, changes, sequences, positions, tokens, null, logitRows, picks));
-            System.arraycopy(head.tokens(), 0, tokens, 0, batch);
+            for (int r = 0; r < batch; r++) {
+                tokens[r] = head.token(r);
+            }
             if (step >= 0) {
                 times[step] = (System.nanoTime() - start) / 1e9;
             }

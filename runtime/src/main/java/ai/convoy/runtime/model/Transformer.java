@@ -277,12 +277,14 @@ public final class Transformer {
         return new HeadOutput(out, tokens);
     }
 
-    /** tokens[r] = ids[r] for each row picked; a NaN or infinity among the row's scores shows in largest[r]. */
+    /**
+     * tokens[r] = ids[r] for each row picked, or {@link HeadOutput#NOT_FINITE} where largest[r] shows a NaN or an
+     * infinity among the row's scores.
+     */
     private static void keepPicked(TokenPick[] picked, int[] ids, float[] largest, int[] tokens) {
         for (int r = 0; r < picked.length; r++) {
             if (picked[r] != null) {
-                NonFiniteLogitsException.requireFinite(largest[r]);
-                tokens[r] = ids[r];
+                tokens[r] = Float.isFinite(largest[r]) ? ids[r] : HeadOutput.NOT_FINITE;
             }
         }
     }

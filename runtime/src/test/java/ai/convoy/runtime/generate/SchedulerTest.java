@@ -51,6 +51,8 @@ class SchedulerTest {
         // after caches were lost, a step sent before may name a sequence no longer open, as a restarted stage finds
         boolean cachesWereLost;
         int unknownSequences;
+        // a sequence whose prompt starts with this token gets scores that are not finite; -1: none does
+        int notFiniteFirstToken = -1;
 
         /** The step's head output, or null when it names a sequence that is not open (after caches were lost). */
         HeadOutput run(MicroBatch b) {
@@ -85,7 +87,8 @@ class SchedulerTest {
             for (int i = 0; i < tokens.length; i++) {
                 int token = rowToken[b.logitRows()[i]];
                 if (b.picks()[i] != null) {
-                    tokens[i] = token;
+                    boolean notFinite = cache.get(b.sequences()[b.logitRows()[i]])[0] == notFiniteFirstToken;
+                    tokens[i] = notFinite ? HeadOutput.NOT_FINITE : token;
                 } else {
                     tokens[i] = -1;
                     logits[i] = new float[VOCAB];
@@ -181,6 +184,24 @@ class SchedulerTest {
         assertTrue(model.maxRowsSeen <= 7 && model.maxRowsSeen > 1, "rows per micro-batch: " + model.maxRowsSeen);
         assertEquals(5, maxLive[0], "live sequences at most the limit, and the limit reached");
         assertTrue(model.cache.isEmpty(), "every sequence closed: " + model.cache.keySet());
+    }
+
+    @Test
+    void aRowWhoseScoresAreNotFiniteFailsOnlyItsOwnJob() {
+        Recorder events = new Recorder();
+        Scheduler scheduler = new Scheduler(1, 64, new Scheduler.Limits(16, 4), events);
+        for (int i = 0; i < 4; i++) {
+            scheduler.submit(new Scheduler.Job("j" + i, new int[] {10 + i, 3}, greedy(5), 0, false));
+        }
+        FakeModel model = new FakeModel();
+        model.notFiniteFirstToken = 12;
+        drive(scheduler, model, (s, b) -> true);
+        assertTrue(events.ends.get("j2").startsWith("INTERNAL: the model's logits are not finite"), events.ends.get("j2"));
+        assertEquals(0, events.of("j2").length);
+        for (int i : new int[] {0, 1, 3}) {
+            assertArrayEquals(reference(new int[] {10 + i, 3}, 5), events.of("j" + i), "j" + i);
+            assertEquals("MAX_NEW_TOKENS", events.ends.get("j" + i));
+        }
     }
 
     @Test
