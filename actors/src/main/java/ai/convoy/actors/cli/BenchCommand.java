@@ -240,7 +240,7 @@ final class BenchCommand implements Callable<Integer> {
                     d.sampledTokensPerSecond(), 100 * d.sampledTokensPerSecond() / d.tokensPerSecond());
         }
         out.printf("%n(weights read per decode step: %s; \"of copy bw\" is the time to read them at each device's measured copy bandwidth"
-                + " over the step time; sampled: temperature 0.8, top-p 0.95, top-k 40, drawn where the logits are)%n", Units.bytes(stepBytes));
+                + " over the step time; sampled: %s, drawn where the logits are)%n", Units.bytes(stepBytes), Benchmark.sampledSettings());
         out.flush();
         return null;
     }

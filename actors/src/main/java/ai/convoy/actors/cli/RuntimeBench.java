@@ -1,5 +1,6 @@
 package ai.convoy.actors.cli;
 
+import ai.convoy.actors.pipeline.JobSampling;
 import ai.convoy.actors.pipeline.PipelineRuntime;
 import ai.convoy.proto.JobEvent;
 import ai.convoy.proto.JobRequest;
@@ -64,10 +65,8 @@ final class RuntimeBench {
             for (int i = 0; i < promptLen; i++) {
                 prompt.addIds((1000 + 7 * i + 13 * j) % config.vocabSize());
             }
-            SamplingParams.Builder sampling = SamplingParams.newBuilder().setMaxNewTokens(genLen);
-            if (sampled) {
-                sampling.setTemperature(0.8f).setTopP(0.95f).setTopK(40).setSeed(j);
-            }
+            SamplingParams.Builder sampling = sampled ? JobSampling.toProto(Benchmark.SAMPLED).toBuilder().setSeed(j) : SamplingParams.newBuilder();
+            sampling.setMaxNewTokens(genLen);
             List<Long> times = java.util.Collections.synchronizedList(new ArrayList<>());
             arrivals.add(times);
             ends.add(runtime.submit(JobRequest.newBuilder().setJobId("bench-" + name + "-" + j).setTokenIds(prompt).setSampling(sampling).build(),
@@ -109,7 +108,7 @@ final class RuntimeBench {
             out.printf("%-6d %12.1f %13.1f %9.0f%% %14.1f %9.0f%%%n", r.batch(), d, r.greedy().tokensPerSecond(), 100 * r.greedy().tokensPerSecond() / d,
                     r.sampled().tokensPerSecond(), 100 * r.sampled().tokensPerSecond() / d);
         }
-        out.printf("(sampled: temperature 0.8, top-p 0.95, top-k 40, a seed per job)%n");
+        out.printf("(sampled: %s, a seed per job)%n", Benchmark.sampledSettings());
         out.flush();
     }
 

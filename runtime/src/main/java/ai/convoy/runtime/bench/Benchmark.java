@@ -1,6 +1,7 @@
 package ai.convoy.runtime.bench;
 
 import ai.convoy.kernels.TokenPick;
+import ai.convoy.runtime.generate.SamplingParams;
 import ai.convoy.runtime.model.HeadOutput;
 import ai.convoy.runtime.pipeline.MicroBatch;
 import ai.convoy.runtime.pipeline.PipelineStage;
@@ -8,6 +9,7 @@ import ai.convoy.runtime.pipeline.SequenceChanges;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 
@@ -25,9 +27,17 @@ public final class Benchmark {
         }
     }
 
+    /** How sampled jobs are measured, directly and through the runtime: the command line's defaults. */
+    public static final SamplingParams SAMPLED = new SamplingParams(0.8f, 40, 0.95f, 1f, OptionalLong.empty(), 128, List.of());
+
+    /** {@link #SAMPLED} for tables: "temperature 0.8, top-p 0.95, top-k 40". */
+    public static String sampledSettings() {
+        return "temperature " + SAMPLED.temperature() + ", top-p " + SAMPLED.topP() + ", top-k " + SAMPLED.topK();
+    }
+
     /**
-     * Median time per decode step of a batch size, greedy and sampled (temperature 0.8, top-p 0.95, top-k 40: every
-     * row's token drawn where the logits are), and the tokens per second they give.
+     * Median time per decode step of a batch size, greedy and sampled ({@link #SAMPLED}: every row's token drawn where
+     * the logits are), and the tokens per second they give.
      */
     public record Decode(int batch, double secondsPerStep, double sampledSecondsPerStep) {
         public double tokensPerSecond() {
@@ -107,7 +117,8 @@ public final class Benchmark {
             Arrays.fill(positions, s.promptLen() + s.warmupSteps() + step);
             TokenPick[] picks = new TokenPick[batch];
             for (int r = 0; r < batch; r++) {
-                picks[r] = sampled ? new TokenPick(0.8f, 40, 0.95f, 1f, draws.nextDouble(), new int[0]) : TokenPick.argmax();
+                picks[r] = sampled ? new TokenPick(SAMPLED.temperature(), SAMPLED.topK(), SAMPLED.topP(), SAMPLED.repetitionPenalty(),
+                        draws.nextDouble(), new int[0]) : TokenPick.argmax();
             }
             long start = System.nanoTime();
             // the last stage picks each row's token where the logits are, as for jobs
