@@ -12,6 +12,8 @@ cd "$root"
 # stage.sh refuses a bundle over its limit after writing it; what follows makes it smaller
 KEEP_STAGE=1 ../shared/device/stage.sh "$@" || [ -d .device/stage ]
 # the GPU tests are the kernels' and the runtime's: only the runtime's test class path stays
+. ops/lib/java25.sh
+find_java25
 (cd runtime && mvn -q -B -o org.apache.maven.plugins:maven-dependency-plugin:3.9.0:build-classpath -Dmdep.includeScope=test \
   -Dmdep.outputFile="$root/.device/runtime.classpath" >&2)
 cd .device/stage
